@@ -1,0 +1,4 @@
+"""Allow `python -m snntrain`."""
+from snntrain.cli import main
+
+main()

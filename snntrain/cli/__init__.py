@@ -1,0 +1,37 @@
+"""The `snntrain` command line: one click group; each command lives in its own module."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from snntrain import __version__
+from snntrain.errors import SnntrainError
+
+
+class _Group(click.Group):
+    """Turns every SnntrainError into one line on stderr and its exit code, and Ctrl-C into a one-line message."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SnntrainError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="snntrain")
+def main() -> None:
+    """Train spiking neural networks with exact, event-based gradients (BATS)."""
+
+
+def _register() -> None:
+    # Imported here so that each command module can import `main`-free helpers without cycles.
+    from snntrain.cli import commands  # noqa: F401
+
+
+_register()
