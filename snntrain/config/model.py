@@ -1,0 +1,106 @@
+"""The resolved model description: plain frozen dataclasses that every later stage reads.
+
+`snntrain.config.load` builds these from a TOML file (with defaults filled in and every value validated);
+nothing downstream re-validates them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """Weight initialiser of one layer: uniform(low, high) or normal(mean, std)."""
+
+    distribution: str = "uniform"  # "uniform" | "normal"
+    low: float = -1.0
+    high: float = 1.0
+    mean: float = 0.0
+    std: float = 1.0
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """One layer. `type` is "dense", "conv" or "pool"; LIF parameters do not apply to "pool"."""
+
+    type: str
+    neurons: int = 0  # dense: number of neurons
+    filters: int = 0  # conv: output channels
+    kernel: tuple[int, int] = (0, 0)  # conv: (kx, ky)
+    size: int = 2  # pool: window and stride
+    tau_s: float = 0.0
+    theta: float = 0.0
+    delta_theta: float = 0.0  # defaults to theta
+    max_spikes: int = 1
+    init: InitConfig = field(default_factory=InitConfig)
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """Dataset and how it becomes input spikes. `shape` is the dataset's (x, y, c) or (channels,) shape."""
+
+    dataset: str
+    encoding: str = "latency"
+    t_window: float = 0.1  # T_w of SPEC §6
+    shape: tuple[int, ...] = ()  # filled from the dataset registry
+    classes: int = 0  # filled from the dataset registry
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss of SPEC §4: "ttfs" (tau_loss), "count" (n_true, n_false) or "time" (t_true, t_false)."""
+
+    type: str
+    tau_loss: float = 0.005
+    n_true: int = 15
+    n_false: int = 3
+    t_true: float = 0.0
+    t_false: float = 1.0
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Optimiser of SPEC §5: "adam", "nadam" or "sgd"."""
+
+    type: str = "adam"
+    lr: float = 0.001
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Step decay: lr <- max(lr * factor, min_lr) every `every` epochs; type "none" keeps lr fixed."""
+
+    type: str = "none"  # "none" | "step"
+    factor: float = 0.5
+    every: int = 10
+    min_lr: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Epochs, batch sizes, optional sample limits (0 = whole split) and the seed."""
+
+    epochs: int = 1
+    batch_size: int = 50
+    test_batch_size: int = 100
+    train_samples: int = 0
+    test_samples: int = 0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A whole model file, resolved. `source` is the file it came from (for messages)."""
+
+    name: str
+    input: InputConfig
+    layers: tuple[LayerConfig, ...]
+    loss: LossConfig
+    t_max: float  # simulation end time (s)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    source: str = ""
