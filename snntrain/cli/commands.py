@@ -1,4 +1,2 @@
-"""Registers every command module on the `main` group."""
-from snntrain.cli import main
-
-# Each module adds its own commands with @main.command().
+"""Registers every command module on the `main` group (each adds its commands with @main.command())."""
+from snntrain.cli import bench, convergence, download, show, train  # noqa: F401

@@ -1,0 +1,1 @@
+"""`snntrain show`."""
