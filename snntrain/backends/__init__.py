@@ -1,0 +1,45 @@
+"""Backends own launch geometry, memory and transfers; layers talk only to the `Backend` interface."""
+from __future__ import annotations
+
+import functools
+
+from snntrain.backends.base import Backend
+from snntrain.errors import SnntrainError
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def cuda_available() -> bool:
+    """True when numba sees a usable CUDA GPU (or its simulator is enabled)."""
+    try:
+        from numba import cuda
+
+        return bool(cuda.is_available())
+    except Exception:  # a broken CUDA install means "no GPU" here, not a crash
+        return False
+
+
+def get_backend(device: str = "auto") -> Backend:
+    """The backend for `device`: "cpu", "cuda", or "auto" (CUDA when a GPU is present, else CPU).
+
+    Backends are cached per device, so kernels compile once per process.
+    """
+    if device not in DEVICES:
+        raise SnntrainError(f"--device {device!r}: allowed values are {', '.join(DEVICES)}")
+    if device == "auto":
+        device = "cuda" if cuda_available() else "cpu"
+    return _backend(device)
+
+
+@functools.lru_cache(maxsize=None)
+def _backend(device: str) -> Backend:
+    if device == "cuda":
+        if not cuda_available():
+            raise SnntrainError("--device cuda: no CUDA GPU found (numba.cuda.is_available() is False); "
+                                "use --device cpu")
+        from snntrain.backends.cuda import CudaBackend
+
+        return CudaBackend()
+    from snntrain.backends.cpu import CpuBackend
+
+    return CpuBackend()

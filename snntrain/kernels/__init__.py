@@ -1,0 +1,10 @@
+"""The math of snntrain, written once as plain Python and compiled per target by the backends.
+
+`FUNCTIONS` lists every function in dependency order (callees first); `ENTRY_POINTS` are the per-element
+functions `fn(i, *args)` that backends launch over a range of i.
+"""
+from snntrain.kernels import lif, sort
+
+FUNCTIONS = sort.FUNCTIONS + lif.FUNCTIONS
+ENTRY_POINTS = (sort.sort_sample, lif.lif_forward_neuron, lif.lif_backward_neuron, lif.lif_weight_grad,
+                lif.lif_input_error)

@@ -1,0 +1,53 @@
+"""The backend interface that layers and the network talk to: memory, transfers, and kernel launches.
+
+A backend compiles the math of `snntrain.kernels` for its target; `backend.launch(name, total, *args)` runs the
+per-element function `name(i, *args)` for every i in range(total).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from snntrain.kernels import ENTRY_POINTS, FUNCTIONS
+from snntrain.kernels.onesource import compile_for
+
+
+class Backend:
+    """Common part of the CPU and CUDA backends. Subclasses set `name`, `target` and the memory methods."""
+
+    name = "base"
+    target = "cpu"
+
+    def __init__(self) -> None:
+        compiled = compile_for(self.target, FUNCTIONS)
+        self._launchers: dict[str, Callable] = {
+            fn.__name__: self._make_launcher(fn, getattr(compiled, fn.__name__)) for fn in ENTRY_POINTS
+        }
+
+    def _make_launcher(self, py_fn: Callable, compiled_fn: Callable) -> Callable:
+        raise NotImplementedError
+
+    def launch(self, name: str, total: int, *args: Any) -> None:
+        """Run kernel `name` for every element index in range(total)."""
+        raise NotImplementedError
+
+    # memory -----------------------------------------------------------------------------------------
+    def to_device(self, array: np.ndarray) -> Any:
+        """Copy a host array to the device (the CPU backend returns a contiguous array)."""
+        raise NotImplementedError
+
+    def to_host(self, array: Any) -> np.ndarray:
+        """Copy a device array to the host."""
+        raise NotImplementedError
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """An uninitialised device array."""
+        raise NotImplementedError
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """A zero-filled device array."""
+        raise NotImplementedError
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (no-op on the CPU)."""

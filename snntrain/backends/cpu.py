@@ -1,0 +1,35 @@
+"""CPU backend: numpy arrays, kernels compiled with `numba.njit(parallel=True)` (prange over elements)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from snntrain.backends.base import Backend
+from snntrain.backends.launch import cpu_launcher
+
+
+class CpuBackend(Backend):
+    """Runs every kernel on the host's cores. Arrays are plain numpy arrays."""
+
+    name = "cpu"
+    target = "cpu"
+
+    def _make_launcher(self, py_fn: Callable, compiled_fn: Callable) -> Callable:
+        return cpu_launcher(py_fn, compiled_fn)
+
+    def launch(self, name: str, total: int, *args: Any) -> None:
+        if total > 0:
+            self._launchers[name](total, *args)
+
+    def to_device(self, array: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(array)
+
+    def to_host(self, array: np.ndarray) -> np.ndarray:
+        return np.asarray(array)
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.empty(shape, dtype)
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        return np.zeros(shape, dtype)

@@ -1,0 +1,47 @@
+"""Launchers: run a per-element math function `fn(i, *args)` for every i in range(total), on either target.
+
+One generator per target builds the launcher from the function's own signature, so each math function has
+exactly one launcher per target and no launcher is written by hand.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import numba
+
+_CPU_TEMPLATE = """
+def launch(total, {args}):
+    for i in prange(total):
+        fn(i, {args})
+"""
+
+_CUDA_TEMPLATE = """
+def launch(total, {args}):
+    i = cuda.grid(1)
+    if i < total:
+        fn(i, {args})
+"""
+
+
+def _arg_names(py_fn: Callable) -> str:
+    names = list(inspect.signature(py_fn).parameters)
+    return ", ".join(names[1:])  # the first parameter is the element index
+
+
+def _build(template: str, py_fn: Callable, compiled_fn: Callable, env: dict) -> Callable:
+    namespace: dict = {}
+    exec(template.format(args=_arg_names(py_fn)), {"fn": compiled_fn, **env}, namespace)  # noqa: S102
+    return namespace["launch"]
+
+
+def cpu_launcher(py_fn: Callable, compiled_fn: Callable) -> Callable:
+    """An `njit(parallel=True)` function `launch(total, *args)` running `compiled_fn` over a prange."""
+    return numba.njit(parallel=True)(_build(_CPU_TEMPLATE, py_fn, compiled_fn, {"prange": numba.prange}))
+
+
+def cuda_launcher(py_fn: Callable, compiled_fn: Callable) -> Callable:
+    """A `cuda.jit` kernel `launch(total, *args)`, one thread per element (launch with [blocks, threads])."""
+    from numba import cuda
+
+    return cuda.jit(_build(_CUDA_TEMPLATE, py_fn, compiled_fn, {"cuda": cuda}))

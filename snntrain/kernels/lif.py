@@ -1,0 +1,160 @@
+"""The LIF math of SPEC §1-§2, written once as per-neuron / per-synapse plain Python.
+
+Every function here is compiled for both targets by `snntrain.kernels.onesource.compile_for`; they may only
+use what both numba targets support: scalar arithmetic, `math`, array indexing, loops. No allocation.
+
+Layouts (b = sample, n = post neuron, p = pre neuron, k/s = spike slot):
+- sorted layer input: `st[b, m]` times ascending, `sp[b, m]` pre index, `sn[b]` how many;
+- weights input-major `w[p, n]` (so threads of a warp on consecutive n read consecutive addresses);
+- spikes `t[b, n, k]` (+inf padding), counts `cnt[b, n]`; saved per spike: `sa` (A), `sx` (X), `sz` (z*);
+- suffix sums for backprop: `g1[b, n, k] = sum_{k' >= k} e_k' * f1_k'`, `g2` likewise with f2.
+
+Arithmetic is float64 inside the functions whatever the storage dtype, so the CPU and CUDA targets agree.
+"""
+from __future__ import annotations
+
+import math
+
+INF = math.inf
+
+
+def spike_root(a: float, b: float, c: float) -> float:
+    """The smaller root z* of c z^2 - b z + a = 0, or -1.0 when there is no valid (real, positive) crossing."""
+    disc = b * b - 4.0 * a * c
+    if disc < 0.0:
+        return -1.0
+    den = b + math.sqrt(disc)
+    if den == 0.0:
+        return -1.0
+    z = 2.0 * a / den
+    if z <= 0.0:
+        return -1.0
+    return z
+
+
+def lif_forward_neuron(i, st, sp, sn, w, tau_s, theta, delta_theta, t_max, out_t, cnt, sa, sx, sz):
+    """Event-based spike times of neuron n = i % N in sample b = i // N (SPEC §1, closed form)."""
+    n_post = cnt.shape[1]
+    b = i // n_post
+    n = i - b * n_post
+    max_spikes = out_t.shape[2]
+    tau = 2.0 * tau_s
+    c = theta / tau
+    reset = delta_theta / tau
+    a = 0.0
+    bsum = 0.0
+    k = 0
+    m_total = sn[b]
+    for m in range(m_total):
+        tj = st[b, m]
+        if tj > t_max or k >= max_spikes:
+            break
+        wj = w[sp[b, m], n]
+        a += wj * math.exp(tj / tau_s)
+        bsum += wj * math.exp(tj / tau)
+        t_next = t_max
+        if m + 1 < m_total and st[b, m + 1] < t_max:
+            t_next = st[b, m + 1]
+        while k < max_spikes:
+            z = spike_root(a, bsum, c)
+            if z < 0.0:
+                break
+            t = tau * math.log(z)
+            if t <= tj or t > t_next:
+                break
+            out_t[b, n, k] = t
+            sa[b, n, k] = a
+            sx[b, n, k] = math.sqrt(bsum * bsum - 4.0 * a * c)
+            sz[b, n, k] = z
+            bsum -= reset * z
+            k += 1
+    cnt[b, n] = k
+    for r in range(k, max_spikes):
+        out_t[b, n, r] = INF
+
+
+def lif_backward_neuron(i, err, cnt, sa, sx, sz, tau_s, theta, delta_theta, g1, g2):
+    """Reset coupling and suffix sums of e*f1, e*f2 for neuron n = i % N of sample b = i // N (SPEC §2).
+
+    `err[b, n, k]` holds dL/dt_k of the layer's spikes as seen from above (the loss or the next layer).
+    """
+    n_post = cnt.shape[1]
+    b = i // n_post
+    n = i - b * n_post
+    tau = 2.0 * tau_s
+    c = theta / tau
+    reset = delta_theta / tau
+    r = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for k in range(cnt[b, n] - 1, -1, -1):
+        x = sx[b, n, k]
+        z = sz[b, n, k]
+        e = err[b, n, k] + r * z
+        r += e * reset / x
+        s1 += e * (tau / sa[b, n, k]) * (1.0 + c * z / x)
+        s2 += e * tau / x
+        g1[b, n, k] = s1
+        g2[b, n, k] = s2
+    for k in range(cnt[b, n], g1.shape[2]):
+        g1[b, n, k] = 0.0
+        g2[b, n, k] = 0.0
+
+
+def first_after(out_t, b, n, count, t):
+    """Index of the first of neuron n's `count` spikes strictly after t (count if none): binary search."""
+    lo = 0
+    hi = count
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if out_t[b, n, mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def lif_weight_grad(i, in_t, in_cnt, out_t, cnt, g1, g2, tau_s, grad):
+    """dL/dw[p, n] for synapse i = p * N + n, summed over the batch: one merge pass per sample (SPEC §2)."""
+    n_post = cnt.shape[1]
+    p = i // n_post
+    n = i - p * n_post
+    tau = 2.0 * tau_s
+    acc = 0.0
+    for b in range(cnt.shape[0]):
+        c_post = cnt[b, n]
+        if c_post == 0:
+            continue
+        k = 0
+        for s in range(in_cnt[b, p]):
+            tj = in_t[b, p, s]
+            while k < c_post and out_t[b, n, k] <= tj:
+                k += 1
+            if k == c_post:
+                break
+            acc += g1[b, n, k] * math.exp(tj / tau_s) - g2[b, n, k] * math.exp(tj / tau)
+    grad[p, n] = acc
+
+
+def lif_input_error(i, in_t, in_cnt, w, out_t, cnt, g1, g2, tau_s, err_in):
+    """dL/dt_j for every spike j of pre neuron p = i % P in sample b = i // P (SPEC §2)."""
+    n_pre = in_cnt.shape[1]
+    b = i // n_pre
+    p = i - b * n_pre
+    tau = 2.0 * tau_s
+    n_post = cnt.shape[1]
+    for s in range(in_cnt[b, p]):
+        tj = in_t[b, p, s]
+        acc1 = 0.0
+        acc2 = 0.0
+        for n in range(n_post):
+            k = first_after(out_t, b, n, cnt[b, n], tj)
+            if k < cnt[b, n]:
+                acc1 += w[p, n] * g1[b, n, k]
+                acc2 += w[p, n] * g2[b, n, k]
+        err_in[b, p, s] = acc1 * math.exp(tj / tau_s) / tau_s - acc2 * math.exp(tj / tau) / tau
+    for s in range(in_cnt[b, p], err_in.shape[2]):
+        err_in[b, p, s] = 0.0
+
+
+FUNCTIONS = (spike_root, lif_forward_neuron, lif_backward_neuron, first_after, lif_weight_grad, lif_input_error)

@@ -1,0 +1,88 @@
+"""Exact BATS gradients vs float64 central finite differences of the forward pass (SPEC §2)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reference import build, random_inputs, run
+from snntrain.backends import get_backend
+from snntrain.network.dense import LifParams
+
+H = 1e-6
+T_MAX = 0.3
+
+
+def linear_loss(rng: np.random.Generator, out_t: np.ndarray) -> np.ndarray:
+    """Coefficients r of L = sum r * t over the output spikes that exist (so dL/dt = r)."""
+    r = rng.normal(size=out_t.shape)
+    r[~np.isfinite(out_t)] = 0.0
+    return r
+
+
+def loss_value(outputs, r) -> float:
+    t = outputs[-1][0]
+    return float(np.sum(np.where(np.isfinite(t), t, 0.0) * r))
+
+
+def same_spike_counts(a, b) -> bool:
+    return all(np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+
+
+CASES = {
+    "1 layer, single spike": ([12, 6], [1]),
+    "1 layer, multi-spike": ([12, 6], [6]),
+    "2 layers, multi-spike": ([12, 8, 5], [5, 4]),
+    "2 layers, single spike": ([12, 8, 5], [1, 1]),
+    "3 layers, multi-spike": ([10, 8, 6, 4], [4, 4, 5]),
+}
+
+
+def make_case(sizes, max_spikes, seed):
+    rng = np.random.default_rng(seed)
+    # delta_theta != theta in every other layer: the reset coupling must not assume they are equal
+    params = [LifParams(tau_s=0.05, theta=0.2, delta_theta=0.2 if i % 2 else 0.15, max_spikes=s)
+              for i, s in enumerate(max_spikes)]
+    weights = [rng.uniform(-1.0, 4.0, (n_out, n_in)) * 12 / n_in for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    t, counts = random_inputs(rng, batch=3, n_in=sizes[0], spikes=3, t_max=0.15)
+    return rng, params, weights, t, counts
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_weight_and_input_gradients_match_finite_differences(case):
+    sizes, max_spikes = CASES[case]
+    be = get_backend("cpu")
+    rng, params, weights, t, counts = make_case(sizes, max_spikes, seed=1)
+    net = build(be, weights, params, T_MAX)
+    base = run(be, net, t, counts)
+    assert all(o[1].sum() > 0 for o in base), "every layer must spike for the test to mean anything"
+    assert base[-1][1].max() >= min(2, max_spikes[-1]), "multi-spike cases need neurons with several spikes"
+    r = linear_loss(rng, base[-1][0])
+    input_err = be.to_host(net.backward(be.to_device(r), input_errors=True))
+    grads = [layer.gradient.copy() for layer in net.layers]
+
+    checked = 0
+    for li, w in enumerate(weights):
+        for idx in np.ndindex(w.shape):
+            values = []
+            for sign in (1, -1):
+                pert = [x.copy() for x in weights]
+                pert[li][idx] += sign * H
+                out = run(be, build(be, pert, params, T_MAX), t, counts)
+                values.append(out)
+            if not (same_spike_counts(values[0], base) and same_spike_counts(values[1], base)):
+                continue  # a spike appears or vanishes: no derivative
+            fd = (loss_value(values[0], r) - loss_value(values[1], r)) / (2 * H)
+            assert grads[li][idx] == pytest.approx(fd, rel=1e-3, abs=1e-7), f"layer {li} weight {idx}"
+            checked += 1
+    assert checked > 0.8 * sum(w.size for w in weights)
+
+    for idx in zip(*np.nonzero(np.isfinite(t))):
+        values = []
+        for sign in (1, -1):
+            tp = t.copy()
+            tp[idx] += sign * H
+            values.append(run(be, net, tp, counts))
+        if not (same_spike_counts(values[0], base) and same_spike_counts(values[1], base)):
+            continue
+        fd = (loss_value(values[0], r) - loss_value(values[1], r)) / (2 * H)
+        assert input_err[idx] == pytest.approx(fd, rel=1e-3, abs=1e-7), f"input spike {idx}"
