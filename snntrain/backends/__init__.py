@@ -9,25 +9,27 @@ from snntrain.errors import SnntrainError
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def cuda_available() -> bool:
-    """True when numba sees a usable CUDA GPU (or its simulator is enabled)."""
+def cuda_available(allow_simulator: bool = True) -> bool:
+    """True when numba sees a usable CUDA GPU, or (if allowed) its simulator is enabled."""
     try:
-        from numba import cuda
+        from numba import config, cuda
 
+        if config.ENABLE_CUDASIM:
+            return allow_simulator
         return bool(cuda.is_available())
     except Exception:  # a broken CUDA install means "no GPU" here, not a crash
         return False
 
 
 def get_backend(device: str = "auto") -> Backend:
-    """The backend for `device`: "cpu", "cuda", or "auto" (CUDA when a GPU is present, else CPU).
+    """The backend for `device`: "cpu", "cuda", or "auto" (CUDA when a real GPU is present, else CPU).
 
     Backends are cached per device, so kernels compile once per process.
     """
     if device not in DEVICES:
         raise SnntrainError(f"--device {device!r}: allowed values are {', '.join(DEVICES)}")
-    if device == "auto":
-        device = "cuda" if cuda_available() else "cpu"
+    if device == "auto":  # never picks the (slow, test-only) CUDA simulator
+        device = "cuda" if cuda_available(allow_simulator=False) else "cpu"
     return _backend(device)
 
 
