@@ -10,6 +10,10 @@ from snntrain.backends import Backend
 from snntrain.network.spikes import SpikeTrains
 
 
+# exp(t / tau_s) of SPEC §1 is stored per spike (A); beyond these ratios it overflows the storage dtype.
+MAX_T_OVER_TAU_S = {np.dtype(np.float32): 40.0, np.dtype(np.float64): 300.0}
+
+
 @dataclass(frozen=True)
 class LifParams:
     """Neuron parameters of one LIF layer (SPEC §1)."""
@@ -34,6 +38,10 @@ class DenseLayer:
         self.params = params
         self.t_max = float(t_max)
         self.dtype = np.dtype(dtype)
+        limit = MAX_T_OVER_TAU_S[self.dtype]
+        if self.t_max / params.tau_s > limit:
+            raise ValueError(f"t_max / tau_s = {self.t_max / params.tau_s:.1f} would overflow {self.dtype} "
+                             f"exponentials (SPEC §1); allowed: <= {limit:g}")
         self.n_out, self.n_in = weights.shape
         self.w = backend.to_device(np.ascontiguousarray(weights.T, dtype=self.dtype))
         self.grad = backend.zeros((self.n_in, self.n_out), self.dtype)
