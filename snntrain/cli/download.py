@@ -1,1 +1,29 @@
 """`snntrain download`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from snntrain.cli import main
+
+# Named explicitly (not derived from the registry) so that the help lists what the command accepts today.
+_NAMES = ("mnist", "fashion-mnist", "emnist", "shd", "nmnist")
+
+
+@main.command()
+@click.argument("name", type=click.Choice(_NAMES))
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
+              show_default=True, help="Where datasets are stored.")
+@click.option("--from", "source", metavar="URL|DIR",
+              help="A mirror base URL, or a local directory holding the official files, instead of the defaults.")
+@click.option("--force", is_flag=True, help="Fetch and convert again even if the dataset is present.")
+def download(name: str, data_dir: Path, source: str | None, force: bool) -> None:
+    """Download dataset NAME, verify its checksums and convert it to DATA_DIR/NAME.npz.
+
+    Running it again is a no-op once the dataset is present and verified. Interrupted downloads resume.
+    """
+    # Imported here: `snntrain --help` should not pay for requests and friends.
+    from snntrain.data.store import download_dataset
+
+    download_dataset(name, data_dir, source=source, force=force, log=click.echo)

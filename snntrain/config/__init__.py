@@ -1,0 +1,32 @@
+"""Model files: load and validate them (`load_model`), write them back (`to_toml`), and derive layer shapes."""
+from snntrain.config.emit import to_toml
+from snntrain.config.load import load_model
+from snntrain.config.model import (
+    InitConfig,
+    InputConfig,
+    LayerConfig,
+    LossConfig,
+    ModelConfig,
+    OptimizerConfig,
+    ScheduleConfig,
+    TrainingConfig,
+)
+from snntrain.config.options import add_model_options
+from snntrain.config.shapes import format_shape, layer_shapes, parameter_count
+
+__all__ = [
+    "InitConfig",
+    "InputConfig",
+    "LayerConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "ScheduleConfig",
+    "TrainingConfig",
+    "add_model_options",
+    "format_shape",
+    "layer_shapes",
+    "load_model",
+    "parameter_count",
+    "to_toml",
+]

@@ -7,7 +7,9 @@ Layouts (b = sample, n = post neuron, p = pre neuron, k/s = spike slot):
 - sorted layer input: `st[b, m]` times ascending, `sp[b, m]` pre index, `sn[b]` how many;
 - weights input-major `w[p, n]` (so threads of a warp on consecutive n read consecutive addresses);
 - spikes `t[b, n, k]` (+inf padding), counts `cnt[b, n]`; saved per spike: `sa` (A), `sx` (X), `sz` (z*);
-- suffix sums for backprop: `g1[b, n, k] = sum_{k' >= k} e_k' * f1_k'`, `g2` likewise with f2.
+- suffix sums for backprop: `g1[b, n, k] = sum_{k' >= k} e_k' * f1_k'`, `g2` likewise with f2;
+- exponentials of spike times, `e1 = exp(t / tau_s)` and `e2 = exp(t / tau)`, computed once per spike
+  (`exp_factors`) rather than once per spike and neuron.
 
 Arithmetic is float64 inside the functions whatever the storage dtype, so the CPU and CUDA targets agree.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import math
 
 INF = math.inf
+LOG_FREE_MARGIN = 1.0 + 1e-9  # far above float rounding of exp/log, far below any real gap between inputs
 
 
 def spike_root(a: float, b: float, c: float) -> float:
@@ -32,8 +35,22 @@ def spike_root(a: float, b: float, c: float) -> float:
     return z
 
 
-def lif_forward_neuron(i, st, sp, sn, w, tau_s, theta, delta_theta, t_max, out_t, cnt, sa, sx, sz):
-    """Event-based spike times of neuron n = i % N in sample b = i // N (SPEC §1, closed form)."""
+def exp_factors(i, t, tau_s, e1, e2):
+    """e1[i] = exp(t[i] / tau_s), e2[i] = exp(t[i] / tau) for flattened spike times (0 for +inf padding)."""
+    ti = t[i]
+    if ti == INF:
+        e1[i] = 0.0
+        e2[i] = 0.0
+    else:
+        e1[i] = math.exp(ti / tau_s)
+        e2[i] = math.exp(ti / (2.0 * tau_s))
+
+
+def lif_forward_neuron(i, st, sp, sn, se1, se2, w, tau_s, theta, delta_theta, t_max, out_t, cnt, sa, sx, sz):
+    """Event-based spike times of neuron n = i % N in sample b = i // N (SPEC §1, closed form).
+
+    `se1`, `se2` are the exponentials of the sorted input times `st`.
+    """
     n_post = cnt.shape[1]
     b = i // n_post
     n = i - b * n_post
@@ -41,6 +58,7 @@ def lif_forward_neuron(i, st, sp, sn, w, tau_s, theta, delta_theta, t_max, out_t
     tau = 2.0 * tau_s
     c = theta / tau
     reset = delta_theta / tau
+    z_max = math.exp(t_max / tau)
     a = 0.0
     bsum = 0.0
     k = 0
@@ -50,14 +68,17 @@ def lif_forward_neuron(i, st, sp, sn, w, tau_s, theta, delta_theta, t_max, out_t
         if tj > t_max or k >= max_spikes:
             break
         wj = w[sp[b, m], n]
-        a += wj * math.exp(tj / tau_s)
-        bsum += wj * math.exp(tj / tau)
+        a += wj * se1[b, m]
+        bsum += wj * se2[b, m]
         t_next = t_max
+        z_next = z_max
         if m + 1 < m_total and st[b, m + 1] < t_max:
             t_next = st[b, m + 1]
+            z_next = se2[b, m + 1]
         while k < max_spikes:
             z = spike_root(a, bsum, c)
-            if z < 0.0:
+            # z = exp(t / tau) is monotonic in t: reject roots clearly past the next input before taking a log
+            if z < 0.0 or z > z_next * LOG_FREE_MARGIN:
                 break
             t = tau * math.log(z)
             if t <= tj or t > t_next:
@@ -114,12 +135,11 @@ def first_after(out_t, b, n, count, t):
     return lo
 
 
-def lif_weight_grad(i, in_t, in_cnt, out_t, cnt, g1, g2, tau_s, grad):
+def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, out_t, cnt, g1, g2, grad):
     """dL/dw[p, n] for synapse i = p * N + n, summed over the batch: one merge pass per sample (SPEC §2)."""
     n_post = cnt.shape[1]
     p = i // n_post
     n = i - p * n_post
-    tau = 2.0 * tau_s
     acc = 0.0
     for b in range(cnt.shape[0]):
         c_post = cnt[b, n]
@@ -132,11 +152,11 @@ def lif_weight_grad(i, in_t, in_cnt, out_t, cnt, g1, g2, tau_s, grad):
                 k += 1
             if k == c_post:
                 break
-            acc += g1[b, n, k] * math.exp(tj / tau_s) - g2[b, n, k] * math.exp(tj / tau)
+            acc += g1[b, n, k] * in_e1[b, p, s] - g2[b, n, k] * in_e2[b, p, s]
     grad[p, n] = acc
 
 
-def lif_input_error(i, in_t, in_cnt, w, out_t, cnt, g1, g2, tau_s, err_in):
+def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, w, out_t, cnt, g1, g2, tau_s, err_in):
     """dL/dt_j for every spike j of pre neuron p = i % P in sample b = i // P (SPEC §2)."""
     n_pre = in_cnt.shape[1]
     b = i // n_pre
@@ -152,9 +172,9 @@ def lif_input_error(i, in_t, in_cnt, w, out_t, cnt, g1, g2, tau_s, err_in):
             if k < cnt[b, n]:
                 acc1 += w[p, n] * g1[b, n, k]
                 acc2 += w[p, n] * g2[b, n, k]
-        err_in[b, p, s] = acc1 * math.exp(tj / tau_s) / tau_s - acc2 * math.exp(tj / tau) / tau
+        err_in[b, p, s] = acc1 * in_e1[b, p, s] / tau_s - acc2 * in_e2[b, p, s] / tau
     for s in range(in_cnt[b, p], err_in.shape[2]):
         err_in[b, p, s] = 0.0
 
 
-FUNCTIONS = (spike_root, lif_forward_neuron, lif_backward_neuron, first_after, lif_weight_grad, lif_input_error)
+FUNCTIONS = (spike_root, exp_factors, lif_forward_neuron, lif_backward_neuron, first_after, lif_weight_grad, lif_input_error)

@@ -7,6 +7,10 @@ visit simultaneous spikes in the same order.
 """
 from __future__ import annotations
 
+import math
+
+INF = math.inf
+
 
 def merge_runs(src_t, src_p, dst_t, dst_p, b, lo, mid, hi):
     """Stable merge of src[b, lo:mid] and src[b, mid:hi] into dst[b, lo:hi]."""
@@ -26,6 +30,7 @@ def merge_runs(src_t, src_p, dst_t, dst_p, b, lo, mid, hi):
 def sort_sample(b, in_t, in_cnt, st, sp, sn, tmp_t, tmp_p, runs):
     """Sort sample b's spikes (`in_t[b, p, :in_cnt[b, p]]` for every p) into `st[b]`, `sp[b]`, `sn[b]`.
 
+    The rest of `st[b]` is padded with +inf.
     `tmp_t`, `tmp_p` are scratch of the shape of `st`, `sp`; `runs[b]` (length P + 1) holds run offsets.
     """
     n_pre = in_cnt.shape[1]
@@ -55,6 +60,9 @@ def sort_sample(b, in_t, in_cnt, st, sp, sn, tmp_t, tmp_p, runs):
         for o in range(m):
             st[b, o] = tmp_t[b, o]
             sp[b, o] = tmp_p[b, o]
+    for o in range(m, st.shape[1]):  # padding, so per-spike kernels may run over the whole buffer
+        st[b, o] = INF
+        sp[b, o] = 0
 
 
 FUNCTIONS = (merge_runs, sort_sample)

@@ -77,6 +77,9 @@ class DenseLayer:
                 "st": be.empty((batch, m), f), "sp": be.empty((batch, m), i32), "sn": be.empty((batch,), i32),
                 "tmp_t": be.empty((batch, m), f), "tmp_p": be.empty((batch, m), i32),
                 "runs": be.empty((batch, self.n_in + 1), i32),
+                "se1": be.empty((batch, m), f), "se2": be.empty((batch, m), f),
+                "in_e1": be.empty((batch, self.n_in, in_spikes), f),
+                "in_e2": be.empty((batch, self.n_in, in_spikes), f),
                 "t": be.empty((batch, self.n_out, s_out), f), "cnt": be.empty((batch, self.n_out), i32),
                 "a": be.empty((batch, self.n_out, s_out), f), "x": be.empty((batch, self.n_out, s_out), f),
                 "z": be.empty((batch, self.n_out, s_out), f),
@@ -96,7 +99,10 @@ class DenseLayer:
         be, p = self.backend, self.params
         be.launch("sort_sample", batch, inputs.times, inputs.counts, buf["st"], buf["sp"], buf["sn"],
                   buf["tmp_t"], buf["tmp_p"], buf["runs"])
-        be.launch("lif_forward_neuron", batch * self.n_out, buf["st"], buf["sp"], buf["sn"], self.w,
+        be.launch("exp_factors", buf["st"].size, buf["st"].reshape(-1), p.tau_s, buf["se1"].reshape(-1),
+                  buf["se2"].reshape(-1))
+        be.launch("lif_forward_neuron", batch * self.n_out, buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
+                  self.w,
                   p.tau_s, p.theta, p.delta_theta, self.t_max, buf["t"], buf["cnt"], buf["a"], buf["x"], buf["z"])
         self._input = inputs
         return SpikeTrains(buf["t"], buf["cnt"])
@@ -113,10 +119,12 @@ class DenseLayer:
         batch = inputs.batch
         be.launch("lif_backward_neuron", batch * self.n_out, errors, buf["cnt"], buf["a"], buf["x"], buf["z"],
                   p.tau_s, p.theta, p.delta_theta, buf["g1"], buf["g2"])
-        be.launch("lif_weight_grad", self.n_in * self.n_out, inputs.times, inputs.counts, buf["t"], buf["cnt"],
-                  buf["g1"], buf["g2"], p.tau_s, self.grad)
+        be.launch("exp_factors", inputs.times.size, inputs.times.reshape(-1), p.tau_s, buf["in_e1"].reshape(-1),
+                  buf["in_e2"].reshape(-1))
+        be.launch("lif_weight_grad", self.n_in * self.n_out, inputs.times, inputs.counts, buf["in_e1"],
+                  buf["in_e2"], buf["t"], buf["cnt"], buf["g1"], buf["g2"], self.grad)
         if not input_errors:
             return None
-        be.launch("lif_input_error", batch * self.n_in, inputs.times, inputs.counts, self.w, buf["t"],
-                  buf["cnt"], buf["g1"], buf["g2"], p.tau_s, buf["err_in"])
+        be.launch("lif_input_error", batch * self.n_in, inputs.times, inputs.counts, buf["in_e1"], buf["in_e2"],
+                  self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], p.tau_s, buf["err_in"])
         return buf["err_in"]

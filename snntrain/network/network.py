@@ -9,8 +9,9 @@ from snntrain.network.spikes import SpikeTrains
 class Network:
     """Layers applied in order; each layer's output spike trains are the next layer's input."""
 
-    def __init__(self, layers: Sequence[Any]) -> None:
+    def __init__(self, layers: Sequence[Any], names: Sequence[str] = ()) -> None:
         self.layers = list(layers)
+        self.names = list(names) or [f"{layer.kind}{index}" for index, layer in enumerate(self.layers)]
         self.outputs: list[SpikeTrains] = []
 
     def forward(self, inputs: SpikeTrains) -> SpikeTrains:

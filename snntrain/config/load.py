@@ -1,0 +1,361 @@
+"""Reads a model file, applies `--set` overrides, fills in defaults and validates every value.
+
+Every problem is a ConfigError of one line: `<file>: <key path> = <value>: <what is wrong>; allowed: <...>`.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from snntrain.config import schema
+from snntrain.config.emit import format_value
+from snntrain.config.model import (
+    InitConfig,
+    InputConfig,
+    LayerConfig,
+    LossConfig,
+    ModelConfig,
+    OptimizerConfig,
+    ScheduleConfig,
+    TrainingConfig,
+)
+from snntrain.config.shapes import ShapeMismatch, next_shape
+from snntrain.data.registry import DATASETS
+from snntrain.errors import ConfigError
+
+_MISSING = object()
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)((?:\[-?[0-9]+\])*)")
+_TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
+
+
+def load_model(path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
+    """Load a model file, apply `--set KEY=VALUE` overrides in order, validate, and resolve every default.
+
+    Override keys are paths such as `optimizer.lr`, `layers[1].tau_s` or `layers[-1].neurons`; values are read as
+    TOML (`0.1`, `[3, 3]`, `{ type = "none" }`), or taken as a bare string when they are not TOML.
+    Raises ConfigError (one line) for a missing or malformed file and for any invalid key or value.
+    """
+    source = str(path)
+    raw = _read(Path(path), source)
+    overridden = _apply_overrides(raw, overrides, source)
+    return _Resolver(source, overridden).model(raw, Path(path).stem)
+
+
+def _read(path: Path, source: str) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such model file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{source}: is a directory, not a model file") from None
+    except OSError as err:
+        raise ConfigError(f"{source}: cannot read the model file: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{source}:{line}: not UTF-8 text; a model file is TOML") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        message = str(err)
+        where = _TOML_WHERE.search(message)
+        # tomllib appends "(at line L, column C)"; move it to the front, compiler-style.
+        if where and where.group(1):
+            location = f"{source}:{where.group(1)}:{where.group(2)}"
+        else:
+            location = f"{source}:{text.count(chr(10)) + 1}"
+        reason = message[: where.start()] if where else message
+        raise ConfigError(f"{location}: invalid TOML: {reason}") from None
+
+
+def _parse_value(text: str) -> Any:
+    """A `--set` value: a TOML value when it parses as exactly one, else the text itself."""
+    try:
+        doc = tomllib.loads(f"v = {text}")
+    except tomllib.TOMLDecodeError:
+        return text
+    return doc["v"] if len(doc) == 1 else text
+
+
+def _key_steps(key: str) -> list[str | int] | None:
+    """"layers[1].tau_s" -> ["layers", 1, "tau_s"]; None when it is not a key path."""
+    steps: list[str | int] = []
+    for part in key.split("."):
+        match = _SEGMENT.fullmatch(part)
+        if not match:
+            return None
+        steps.append(match.group(1))
+        steps += [int(i) for i in re.findall(r"-?[0-9]+", match.group(2))]
+    return steps
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str) -> set[str]:
+    """Write each override into the parsed file; return the key paths set (negative indices resolved)."""
+    done: set[str] = set()
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{source}: --set {item}: expected KEY=VALUE, e.g. --set optimizer.lr=0.001")
+        steps = _key_steps(key)
+        if steps is None:
+            raise ConfigError(f"{source}: --set {key}: not a key path; allowed: names joined by '.' "
+                              f"with [index] for list entries, e.g. layers[1].tau_s")
+        value = _parse_value(text.strip())
+        node: Any = raw
+        walked = ""
+        for i, step in enumerate(steps):
+            last = i == len(steps) - 1
+            if isinstance(step, str):
+                if isinstance(node, list):
+                    raise ConfigError(f"{source}: --set {key}: {walked} is a list; "
+                                      f"pick an entry, e.g. {walked}[0].{step}")
+                if not isinstance(node, dict):
+                    raise ConfigError(f"{source}: --set {key}: {walked} = {_show(node)} is not a table")
+                here = _join(walked, step)
+                if last:
+                    node[step] = value
+                else:
+                    # Missing tables are created so that e.g. schedule.type=step works on a file without [schedule].
+                    node = node.setdefault(step, {})
+            else:
+                if not isinstance(node, list):
+                    raise ConfigError(f"{source}: --set {key}: {walked} is not a list, so [{step}] does not apply")
+                if not -len(node) <= step < len(node):
+                    raise ConfigError(f"{source}: --set {key}: index {step} out of range; "
+                                      f"allowed: 0 to {len(node) - 1} ({walked} has {len(node)} entries)")
+                step %= len(node)
+                here = f"{walked}[{step}]"
+                if last:
+                    node[step] = value
+                else:
+                    node = node[step]
+            walked = here
+        done.add(walked)
+    return done
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _inside(path: str, outer: str) -> bool:
+    """Whether key path `path` is `outer` or lies inside it."""
+    return path == outer or path.startswith((outer + ".", outer + "["))
+
+
+def _show(value: Any) -> str:
+    text = format_value(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _suggest(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {format_value(close[0])}?)" if close else ""
+
+
+class _Resolver:
+    """Validates one parsed model file against `schema` and builds the dataclasses; fails at the first problem."""
+
+    def __init__(self, source: str, overridden: set[str]) -> None:
+        self.source = source
+        self.overridden = overridden
+
+    def fail(self, path: str, message: str, value: Any = _MISSING) -> NoReturn:
+        """Raise the one-line ConfigError for `path`, marking paths that a `--set` wrote."""
+        # A path inside what a --set wrote, or a table that a --set wrote into (e.g. a misspelt new table).
+        by_set = any(_inside(path, p) or _inside(p, path) for p in self.overridden)
+        where = f"--set {path}" if by_set else path
+        shown = "" if value is _MISSING else f" = {_show(value)}"
+        raise ConfigError(f"{self.source}: {where}{shown}: {message}")
+
+    def value(self, path: str, value: Any, key: schema.Key) -> Any:
+        """Check the type and range of one value; return it converted (int -> float, list -> tuple)."""
+        rule = key.rule()
+        if key.kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.fail(path, f"must be a number {rule}".rstrip(), value)
+            number = float(value) if -1e308 < value < 1e308 else math.inf  # huge TOML ints do not fit a float
+            if not math.isfinite(number):
+                self.fail(path, f"must be a finite number {rule}".rstrip(), value)
+            self.bounds(path, number, value, key)  # messages show the value as written (1, not 1.0)
+            value = number
+        elif key.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.fail(path, f"must be an integer {rule}".rstrip(), value)
+            self.bounds(path, value, value, key)
+        elif key.kind == "int2":
+            if not (isinstance(value, list) and len(value) == 2
+                    and all(isinstance(n, int) and not isinstance(n, bool) for n in value)):
+                self.fail(path, "must be a list of two integers, e.g. [5, 5]", value)
+            for n in value:
+                self.bounds(path, n, value, key)
+            value = tuple(value)
+        elif key.kind == "str":
+            if not isinstance(value, str):
+                self.fail(path, f"must be a string; allowed: {', '.join(key.choices)}" if key.choices
+                          else "must be a string", value)
+            if key.choices and value not in key.choices:
+                self.fail(path, f"unknown {key.noun}{_suggest(value, key.choices)}; "
+                                f"allowed: {', '.join(key.choices)}", value)
+        elif key.kind == "table":
+            if not isinstance(value, dict):
+                self.fail(path, "must be a table", value)
+        elif not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            self.fail(path, f"must be an array of tables, written [[{path}]]", value)
+        return value
+
+    def bounds(self, path: str, number: float, value: Any, key: schema.Key) -> None:
+        """Fail unless `number` lies within the key's bounds (`value` is what the message shows)."""
+        too_low = key.low is not None and (number <= key.low if key.low_open else number < key.low)
+        too_high = key.high is not None and (number >= key.high if key.high_open else number > key.high)
+        if too_low or too_high:
+            self.fail(path, f"must be {key.rule()}", value)
+
+    def table(self, path: str, raw: Any, keys: dict[str, schema.Key],
+              variants: schema.Variants | None = None) -> dict[str, Any]:
+        """Validate one table; return {key: converted value} for the keys present (tables stay raw dicts).
+
+        With `variants`, the key set is the one of the chosen type (`keys` is then unused).
+        """
+        raw = self.value(path, raw, schema.Key("table"))
+        values: dict[str, Any] = {}
+        allowed = dict(keys)
+        foreign: set[str] = set()
+        if variants is not None:
+            type_path = _join(path, variants.name)
+            if variants.name in raw:
+                chosen = self.value(type_path, raw[variants.name], variants.key)
+            elif variants.key.required:
+                self.fail(type_path, f"missing; allowed: {', '.join(variants.key.choices)}")
+            else:
+                chosen = variants.default
+            values[variants.name] = chosen
+            allowed = {variants.name: variants.key, **variants.tables[chosen]}
+            foreign = {name for keys_of in variants.tables.values() for name in keys_of} - set(allowed)
+        for name, value in raw.items():
+            if name in allowed:
+                continue
+            names = ", ".join(allowed)
+            if variants is not None and name in foreign:
+                chosen_text = format_value(values[variants.name])
+                # Changing a type with --set leaves the old type's keys behind; replacing the table avoids that.
+                hint = (f" (to change the type with --set, replace the table: "
+                        f"--set '{path}={{ {variants.name} = {chosen_text} }}')"
+                        if _join(path, variants.name) in self.overridden else "")
+                self.fail(_join(path, name), f"not used by {variants.key.noun} {chosen_text}; "
+                                             f"allowed keys: {names}{hint}", value)
+            self.fail(_join(path, name), f"unknown key{_suggest(name, list(allowed))}; allowed keys: {names}", value)
+        for name, key in allowed.items():
+            if name not in raw:
+                if key.required:
+                    self.fail(_join(path, name), f"missing; required: {_expect(key)}")
+            elif variants is None or name != variants.name:
+                values[name] = self.value(_join(path, name), raw[name], key)
+        return values
+
+    def model(self, raw: dict[str, Any], stem: str) -> ModelConfig:
+        """The whole file -> ModelConfig."""
+        top = self.table("", raw, schema.TOP)
+        # A file without a name is named after itself; run folders take the name, so keep it path-safe.
+        name = top.get("name", re.sub(r"[^A-Za-z0-9._-]", "-", stem).lstrip("._-") or "model")
+        if not _NAME.match(name):
+            self.fail("name", "must start with a letter or digit and use only letters, digits, '.', '_', '-'",
+                      name)
+        inp = self.input(top["input"])
+        t_max = self.table("simulation", top["simulation"], schema.SIMULATION)["t_max"]
+        layers = self.layers(top["layers"], inp, t_max)
+        loss = LossConfig(**self.table("loss", top["loss"], {}, schema.LOSS))
+        optimizer = OptimizerConfig(**self.table("optimizer", top.get("optimizer", {}), {}, schema.OPTIMIZER))
+        schedule = ScheduleConfig(**self.table("schedule", top.get("schedule", {}), {}, schema.SCHEDULE))
+        training = TrainingConfig(**self.table("training", top.get("training", {}), schema.TRAINING))
+        return ModelConfig(name=name, input=inp, layers=layers, loss=loss, t_max=t_max, optimizer=optimizer,
+                           schedule=schedule, training=training, source=self.source)
+
+    def input(self, raw: Any) -> InputConfig:
+        """[input]: the dataset fixes the input shape and class count; the encoding must suit its kind."""
+        values = self.table("input", raw, schema.INPUT)
+        info = DATASETS[values["dataset"]]
+        suitable = [enc for enc, kind in schema.ENCODINGS.items() if kind == info.kind]
+        encoding = values.setdefault("encoding", suitable[0])
+        if schema.ENCODINGS[encoding] != info.kind:
+            self.fail("input.encoding", f"does not apply to {info.kind} dataset {format_value(info.name)}; "
+                                        f"allowed: {', '.join(suitable)}", encoding)
+        return InputConfig(**values, shape=info.shape, classes=info.classes)
+
+    def layers(self, raw: Any, inp: InputConfig, t_max: float) -> tuple[LayerConfig, ...]:
+        """[[layers]]: each layer's keys, the float32 range guard, the shape chain and the class count."""
+        raw = self.value("layers", raw, schema.TOP["layers"])
+        if not raw:
+            self.fail("layers", "empty; at least one layer is required", raw)
+        layers = []
+        shape = inp.shape
+        for i, entry in enumerate(raw):
+            path = f"layers[{i}]"
+            layer = self.layer(path, entry)
+            # The tolerance keeps a ratio of exactly 40 in decimals (0.2/0.005) from failing on binary rounding.
+            if layer.type != "pool" and t_max / layer.tau_s > schema.MAX_T_OVER_TAU_S * (1 + 1e-12):
+                self.fail(f"{path}.tau_s", f"t_max/tau_s = {_num(t_max)}/{_num(layer.tau_s)} = "
+                                           f"{t_max / layer.tau_s:.4g} would overflow float32 exponentials; "
+                                           f"allowed: t_max/tau_s <= {_num(schema.MAX_T_OVER_TAU_S)}",
+                          layer.tau_s)
+            try:
+                shape = next_shape(layer, shape)
+            except ShapeMismatch as err:
+                origin = (f"the input of {inp.dataset}" if i == 0
+                          else f"the output of layers[{i - 1}], {layers[-1].type}")
+                blamed = {"type": layer.type, "kernel": list(layer.kernel), "size": layer.size}[err.key]
+                self.fail(f"{path}.{err.key}", f"{err.problem} ({origin}); allowed: {err.allowed}", blamed)
+            layers.append(layer)
+        last = f"layers[{len(layers) - 1}]"
+        if layers[-1].type != "dense":
+            self.fail(f"{last}.type", f"the last layer must be dense; allowed: dense with {inp.classes} neurons "
+                                      f"(one per class of {inp.dataset})", layers[-1].type)
+        if layers[-1].neurons != inp.classes:
+            self.fail(f"{last}.neurons", f"the last layer needs one neuron per class of {inp.dataset}; "
+                                         f"allowed: {inp.classes}", layers[-1].neurons)
+        return tuple(layers)
+
+    def layer(self, path: str, raw: Any) -> LayerConfig:
+        """One [[layers]] entry; delta_theta defaults to theta and init to U(-1, 1)."""
+        values = self.table(path, raw, {}, schema.LAYER)
+        if "init" in values:
+            values["init"] = self.init(f"{path}.init", values["init"])
+        if "theta" in values:
+            values.setdefault("delta_theta", values["theta"])
+        return LayerConfig(**values)
+
+    def init(self, path: str, raw: Any) -> InitConfig:
+        """A layer's `init` table: uniform needs high > low."""
+        values = self.table(path, raw, {}, schema.INIT)
+        init = InitConfig(**values)
+        if init.distribution == "uniform" and init.high <= init.low:
+            blamed = "high" if "high" in values else "low"
+            self.fail(f"{path}.{blamed}", f"must have high > low, got low = {_num(init.low)}, "
+                                          f"high = {_num(init.high)}", getattr(init, blamed))
+        return init
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def _expect(key: schema.Key) -> str:
+    """What a key holds, in words: "a number > 0", "an integer >= 1", "one of: adam, nadam, sgd"."""
+    if key.choices:
+        return key.rule()
+    what = {"float": "a number", "int": "an integer", "str": "a string", "int2": "two integers, e.g. [5, 5]",
+            "table": "a table", "tables": "an array of tables"}[key.kind]
+    return f"{what} {key.rule()}".rstrip()

@@ -1,0 +1,68 @@
+"""Output shapes and parameter counts of a layer chain (SPEC §3)."""
+from __future__ import annotations
+
+import math
+
+from snntrain.config.model import LayerConfig, ModelConfig
+
+
+class ShapeMismatch(ValueError):
+    """A layer does not fit its input: `key` is the layer key to blame ("type", "kernel" or "size"),
+    `problem` what is wrong and `allowed` what would fit."""
+
+    def __init__(self, key: str, problem: str, allowed: str) -> None:
+        super().__init__(f"{problem}; allowed: {allowed}")
+        self.key = key
+        self.problem = problem
+        self.allowed = allowed
+
+
+def format_shape(shape: tuple[int, ...]) -> str:
+    """(28, 28, 1) -> "28x28x1"; (800,) -> "800"."""
+    return "x".join(str(n) for n in shape)
+
+
+def next_shape(layer: LayerConfig, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The output shape of `layer` given its input shape; raises ShapeMismatch when it does not fit.
+
+    dense flattens any input; conv is valid (no padding), stride 1; pool has window = stride = size, floored.
+    """
+    if layer.type == "dense":
+        return (layer.neurons,)
+    if len(shape) != 3:
+        raise ShapeMismatch("type", f"needs an (x, y, channels) input, got {format_shape(shape)}", "dense")
+    x, y, c = shape
+    if layer.type == "conv":
+        kx, ky = layer.kernel
+        if kx > x or ky > y:
+            raise ShapeMismatch("kernel", f"larger than its {format_shape(shape)} input", f"up to [{x}, {y}]")
+        return (x - kx + 1, y - ky + 1, layer.filters)
+    s = layer.size
+    if s > x or s > y:
+        raise ShapeMismatch("size", f"larger than its {format_shape(shape)} input", f"up to {min(x, y)}")
+    return (x // s, y // s, c)
+
+
+def layer_shapes(cfg: ModelConfig) -> list[tuple[int, ...]]:
+    """The output shape of each layer of a loaded model, in order."""
+    shapes = []
+    shape = cfg.input.shape
+    for layer in cfg.layers:
+        shape = next_shape(layer, shape)
+        shapes.append(shape)
+    return shapes
+
+
+def parameter_count(cfg: ModelConfig) -> list[int]:
+    """Trainable weights per layer: dense n_post * n_pre, conv filters * kx * ky * in_channels, pool 0."""
+    counts = []
+    in_shape = cfg.input.shape
+    for layer, out_shape in zip(cfg.layers, layer_shapes(cfg)):
+        if layer.type == "dense":
+            counts.append(layer.neurons * math.prod(in_shape))
+        elif layer.type == "conv":
+            counts.append(layer.filters * layer.kernel[0] * layer.kernel[1] * in_shape[2])
+        else:
+            counts.append(0)
+        in_shape = out_shape
+    return counts

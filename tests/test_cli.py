@@ -1,0 +1,92 @@
+"""The `snntrain` command line: help of every command, `--version`, `show`, and one-line errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from snntrain import __version__
+from snntrain.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "models" / "default.toml"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_main_help_lists_commands() -> None:
+    code, out, _ = run("--help")
+    assert code == 0
+    for name in main.commands:
+        assert name in out
+
+
+@pytest.mark.parametrize("name", sorted(main.commands))
+def test_command_help(name: str) -> None:
+    code, out, _ = run(name, "--help")
+    assert code == 0, out
+    assert f"Usage: main {name}" in out or f"Usage: snntrain {name}" in out
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0
+    assert out.strip() == f"snntrain, version {__version__}"
+
+
+def test_show_default_model() -> None:
+    code, out, err = run("show", "--model", str(DEFAULT))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["model", "default"]
+    assert f"source      {DEFAULT}" in lines
+    assert "dataset     digits (8x8x1, 10 classes)" in lines
+    assert "t_max       0.2 s" in lines
+    layer_rows = [line.split() for line in lines if line.startswith("  ") and line.split()[0].isdigit()]
+    assert [row[:4] for row in layer_rows] == [["0", "dense", "128", "128"], ["1", "dense", "10", "10"]]
+    assert [row[-1] for row in layer_rows] == ["8,192", "1,280"]
+    assert "parameters  9,472" in lines
+    assert "loss        count: n_true 15, n_false 3" in lines
+    assert any(line.startswith("optimizer   adam: lr 0.003") for line in lines)
+    assert any(line.startswith("training    epochs 20, batch_size 50") for line in lines)
+
+
+def test_show_applies_overrides() -> None:
+    code, out, err = run("show", "--model", str(DEFAULT), "--set", "layers[0].neurons=64",
+                         "--set", 'layers[0].init={ distribution = "normal", mean = 0, std = 0.5 }')
+    assert code == 0, err
+    row = next(line.split() for line in out.splitlines() if line.strip().startswith("0 "))
+    assert row[2] == "64" and "N(0," in row and row[-1] == "4,096"
+
+
+def test_show_bad_model_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(DEFAULT.read_text().replace("tau_s = 0.130", "tau_s = -0.1", 1))
+    code, out, err = run("show", "--model", str(bad))
+    assert code == 2
+    assert out == ""
+    assert err == f"error: {bad}: layers[0].tau_s = -0.1: must be > 0\n"
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--model", "does/not/exist.toml"), "error: does/not/exist.toml: no such model file\n"),
+    (("--model", str(DEFAULT), "--set", "optimizer.lr"), "expected KEY=VALUE"),
+    (("--model", str(DEFAULT), "--set", "optimizer.lr=-1"), "--set optimizer.lr = -1: must be > 0"),
+])
+def test_show_errors(args: tuple[str, ...], expected: str) -> None:
+    code, _, err = run("show", *args)
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_show_requires_model() -> None:
+    code, _, err = run("show")
+    assert code == 2
+    assert "--model" in err
