@@ -35,6 +35,18 @@ def spike_root(a: float, b: float, c: float) -> float:
     return z
 
 
+def may_cross(a: float, b: float, c: float, z_lo: float, z_hi: float) -> bool:
+    """Whether c z^2 - b z + a can have a root in (z_lo, z_hi]: a cheap test (no sqrt, no division).
+
+    With f(z) = c z^2 - b z + a, a root lies in the interval if f(z_hi) <= 0 (the membrane is at or above
+    threshold at its end), or if the vertex b / 2c lies inside it and the discriminant is non-negative (it
+    crosses and comes back). Anything else has no root there, so the exact test can be skipped.
+    """
+    if (c * z_hi - b) * z_hi + a <= 0.0:
+        return True
+    return 2.0 * c * z_lo < b < 2.0 * c * z_hi and b * b >= 4.0 * a * c
+
+
 def exp_factors(i, t, tau_s, e1, e2):
     """e1[i] = exp(t[i] / tau_s), e2[i] = exp(t[i] / tau) for flattened spike times (0 for +inf padding)."""
     ti = t[i]
@@ -75,6 +87,8 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, w, tau_s, theta, delta_theta, t_
         if m + 1 < m_total and st[b, m + 1] < t_max:
             t_next = st[b, m + 1]
             z_next = se2[b, m + 1]
+        if not may_cross(a, bsum, c, se2[b, m], z_next * LOG_FREE_MARGIN):
+            continue
         while k < max_spikes:
             z = spike_root(a, bsum, c)
             # z = exp(t / tau) is monotonic in t: reject roots clearly past the next input before taking a log
@@ -136,10 +150,13 @@ def first_after(out_t, b, n, count, t):
 
 
 def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, out_t, cnt, g1, g2, grad):
-    """dL/dw[p, n] for synapse i = p * N + n, summed over the batch: one merge pass per sample (SPEC §2)."""
-    n_post = cnt.shape[1]
-    p = i // n_post
-    n = i - p * n_post
+    """dL/dw[p, n] for synapse i = n * P + p, summed over the batch: one merge pass per sample (SPEC §2).
+
+    Neighbouring elements share the post neuron n, so its spikes and suffix sums stay in cache.
+    """
+    n_pre = in_cnt.shape[1]
+    n = i // n_pre
+    p = i - n * n_pre
     acc = 0.0
     for b in range(cnt.shape[0]):
         c_post = cnt[b, n]
@@ -177,4 +194,4 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, w, out_t, cnt, g1, g2, tau_s,
         err_in[b, p, s] = 0.0
 
 
-FUNCTIONS = (spike_root, exp_factors, lif_forward_neuron, lif_backward_neuron, first_after, lif_weight_grad, lif_input_error)
+FUNCTIONS = (spike_root, may_cross, exp_factors, lif_forward_neuron, lif_backward_neuron, first_after, lif_weight_grad, lif_input_error)
