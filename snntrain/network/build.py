@@ -1,0 +1,44 @@
+"""Build a network from a resolved model description."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from snntrain.backends import Backend
+from snntrain.config.model import InitConfig, LayerConfig, ModelConfig
+from snntrain.errors import SnntrainError
+from snntrain.network.dense import DenseLayer, LifParams
+from snntrain.network.network import Network
+
+
+def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Initial weights drawn from the layer's distribution (float64; layers cast to their dtype)."""
+    if init.distribution == "uniform":
+        return rng.uniform(init.low, init.high, shape)
+    return rng.normal(init.mean, init.std, shape)
+
+
+def lif_params(layer: LayerConfig) -> LifParams:
+    """The neuron parameters of a LIF layer."""
+    return LifParams(layer.tau_s, layer.theta, layer.delta_theta, layer.max_spikes)
+
+
+def layer_names(cfg: ModelConfig) -> list[str]:
+    """Stable layer names, e.g. dense0, dense1 (used in weight files and monitors)."""
+    return [f"{layer.type}{index}" for index, layer in enumerate(cfg.layers)]
+
+
+def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator,
+                  dtype: Any = np.float32) -> Network:
+    """Layers of `cfg` with weights initialised from `rng`, on `backend`."""
+    layers = []
+    n_in = int(np.prod(cfg.input.shape))
+    for index, layer in enumerate(cfg.layers):
+        if layer.type != "dense":
+            raise SnntrainError(f"{cfg.source}: layers[{index}].type = {layer.type!r}: only dense layers can be "
+                                f"simulated in this version")
+        weights = init_weights(layer.init, (layer.neurons, n_in), rng)
+        layers.append(DenseLayer(backend, weights, lif_params(layer), cfg.t_max, dtype))
+        n_in = layer.neurons
+    return Network(layers, layer_names(cfg))

@@ -1,0 +1,72 @@
+"""Atomic file writes: a reader (or a crash) sees either the old file or the complete new one, never a mix.
+
+The data goes to a temporary file in the same directory (so the final rename stays on one file system), is
+fsync'ed, and is then `os.replace`d onto the target; the directory is fsync'ed so the rename itself survives
+a power loss.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from snntrain.errors import SnntrainError
+
+
+def temp_path(path: Path) -> Path:
+    """The temporary sibling `atomic_path` writes to: hidden, and per process so two writers never share it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def os_reason(exc: OSError) -> str:
+    """One line on why a file operation failed; h5py's own messages span lines and repeat the errno."""
+    return os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Only POSIX can open a directory to fsync it; elsewhere os.replace is the best there is.
+    if os.name == "posix":
+        _fsync_file(directory)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path to write `path`'s new content to; on success it replaces `path` atomically.
+
+    If the body raises (KeyboardInterrupt included), the temporary file is removed and `path` is untouched.
+    An OSError (disk full, no permission) becomes a one-line SnntrainError naming `path`.
+    Whatever writes to the temporary path (h5py, matplotlib) must have closed it when the body ends.
+    """
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise SnntrainError(f"cannot write {path}: {os_reason(exc)}") from None
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` (UTF-8, newlines as given) atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,134 @@
+"""Checkpoints: a network's weights and the model that explains them, in one HDF5 file.
+
+Layout (format version 1):
+    /                   attrs: format, format_version, version, epoch, test_accuracy, seed,
+                        rng_state (JSON text; last.h5 only)
+    /config             string dataset: the resolved model TOML
+    /layers/<name>      group, attr `index` (layer order); dataset `weights` in the spec layout (may be empty)
+    /optimizer/<key>    one dataset per optimiser state entry; keys with "/" become nested groups (last.h5 only)
+    /extra              attrs: free-form scalars (best_accuracy, best_epoch, ...)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from snntrain import __version__
+from snntrain.errors import SnntrainError
+from snntrain.runs.atomic import atomic_path, os_reason
+
+FORMAT = "snntrain-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """Everything saved after an epoch; `optimizer_state` and `rng_state` only in last.h5 (for `--resume`)."""
+
+    layer_names: list[str]
+    weights: list[np.ndarray]
+    config_toml: str
+    epoch: int
+    test_accuracy: float
+    seed: int
+    version: str = __version__
+    optimizer_state: dict[str, np.ndarray] | None = None
+    rng_state: dict | None = None
+    extra: dict[str, float | int | str] = field(default_factory=dict)
+
+
+def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
+    """Write `ckpt` to `path` atomically: a crash mid-write leaves the previous file as it was."""
+    if len(ckpt.layer_names) != len(ckpt.weights):
+        raise ValueError(f"{len(ckpt.layer_names)} layer names but {len(ckpt.weights)} weight arrays")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, version=ckpt.version,
+                       epoch=int(ckpt.epoch), test_accuracy=float(ckpt.test_accuracy), seed=int(ckpt.seed))
+        f.create_dataset("config", data=ckpt.config_toml, dtype=h5py.string_dtype("utf-8"))
+        layers = f.create_group("layers")
+        for index, (name, weights) in enumerate(zip(ckpt.layer_names, ckpt.weights)):
+            group = layers.create_group(name)
+            group.attrs["index"] = index
+            group.create_dataset("weights", data=np.asarray(weights))
+        if ckpt.optimizer_state is not None:
+            optimizer = f.create_group("optimizer")
+            for key, value in ckpt.optimizer_state.items():
+                optimizer.create_dataset(key, data=np.asarray(value))
+        if ckpt.rng_state is not None:
+            f.attrs["rng_state"] = json.dumps(ckpt.rng_state)
+        f.create_group("extra").attrs.update(ckpt.extra)
+
+
+def _scalar(value: Any) -> Any:
+    """An HDF5 attribute as a plain Python value (h5py hands back numpy scalars)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _read_datasets(group: h5py.Group) -> dict[str, np.ndarray]:
+    """Every dataset under `group`, keyed by its path relative to it ("m/0"); 0-d ones as 0-d arrays."""
+    out: dict[str, np.ndarray] = {}
+
+    def visit(name: str, obj: h5py.Group | h5py.Dataset) -> None:
+        if isinstance(obj, h5py.Dataset):
+            out[name] = np.asarray(obj[()])
+
+    group.visititems(visit)
+    return out
+
+
+def _read(f: h5py.File, path: Path) -> Checkpoint:
+    if f.attrs.get("format") != FORMAT:
+        raise SnntrainError(f"{path} is an HDF5 file but not an snntrain checkpoint")
+    layers = sorted(f["layers"].items(), key=lambda item: int(item[1].attrs["index"]))
+    rng_state = f.attrs.get("rng_state")
+    return Checkpoint(
+        layer_names=[name for name, _ in layers],
+        weights=[group["weights"][()] for _, group in layers],
+        config_toml=f["config"].asstr()[()],
+        epoch=int(f.attrs["epoch"]),
+        test_accuracy=float(f.attrs["test_accuracy"]),
+        seed=int(f.attrs["seed"]),
+        version=str(f.attrs["version"]),
+        optimizer_state=_read_datasets(f["optimizer"]) if "optimizer" in f else None,
+        rng_state=json.loads(rng_state) if rng_state is not None else None,
+        extra={key: _scalar(value) for key, value in f["extra"].attrs.items()},
+    )
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Read a checkpoint; SnntrainError naming the file when it is missing, truncated or not a checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        raise SnntrainError(f"checkpoint {path} does not exist")
+    try:
+        with h5py.File(path, "r") as f:
+            return _read(f, path)
+    except OSError as exc:
+        # h5py sets errno for system errors (a directory, no permission); a cut-off or foreign file has none.
+        reason = os_reason(exc) if exc.errno else "not a complete HDF5 file (truncated or corrupt?)"
+        raise SnntrainError(f"cannot read checkpoint {path}: {reason}") from None
+    except (KeyError, ValueError, TypeError) as exc:
+        # json.JSONDecodeError is a ValueError; a missing group or attribute is a KeyError.
+        raise SnntrainError(f"{path} is not a valid snntrain checkpoint ({exc})") from None
+
+
+def check_weights_match(ckpt: Checkpoint, names: list[str], shapes: list[tuple[int, ...]], source: str) -> None:
+    """SnntrainError naming the first layer where `ckpt` and the model (`names`, `shapes`) disagree.
+
+    `source` (the checkpoint's path) leads the message, so the user knows which file does not fit.
+    """
+    if len(ckpt.weights) != len(names):
+        raise SnntrainError(f"{source}: the checkpoint has {len(ckpt.weights)} layers "
+                            f"({', '.join(ckpt.layer_names)}) but the model has {len(names)} ({', '.join(names)})")
+    for index, (found_name, weights, name, shape) in enumerate(zip(ckpt.layer_names, ckpt.weights, names, shapes)):
+        if found_name != name:
+            raise SnntrainError(f"{source}: layer {index} is '{found_name}' in the checkpoint "
+                                f"but '{name}' in the model")
+        if tuple(weights.shape) != tuple(shape):
+            raise SnntrainError(f"{source}: layer {name} has weights of shape {tuple(weights.shape)} "
+                                f"but the model expects {tuple(shape)}")

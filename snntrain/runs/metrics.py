@@ -1,0 +1,62 @@
+"""metrics.csv: one row per epoch, every monitor a column; rewritten whole (atomically) after each epoch."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from snntrain.errors import SnntrainError
+from snntrain.runs.atomic import atomic_write_text, os_reason
+
+Row = dict[str, float | int | str]
+
+_INT = re.compile(r"[+-]?\d+")
+
+
+def format_metrics(rows: list[Row]) -> str:
+    """CSV text of `rows`: the header is the union of their keys in first-seen order; missing cells are empty."""
+    header = list(dict.fromkeys(key for row in rows for key in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def parse_value(text: str) -> float | int | str:
+    """A CSV cell back as the type it was written from: int, then float (nan/inf included), else str."""
+    # int() would also accept "1_000"; only plain digits were written by format_metrics for ints.
+    if _INT.fullmatch(text):
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parse_metrics(text: str) -> list[Row]:
+    """Rows of a CSV written by `format_metrics`; empty cells (a monitor a row did not have) are left out."""
+    return [{key: parse_value(value) for key, value in row.items() if value != ""}
+            for row in csv.DictReader(io.StringIO(text))]
+
+
+def write_metrics(path: Path, rows: list[Row]) -> None:
+    """Replace the CSV at `path` with `rows`, atomically."""
+    atomic_write_text(path, format_metrics(rows))
+
+
+def read_metrics(path: Path) -> list[Row]:
+    """The rows of the CSV at `path`; none when it does not exist yet (no epoch completed)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise SnntrainError(f"cannot read metrics file {path}: {os_reason(exc)}") from None
+    except UnicodeDecodeError:
+        raise SnntrainError(f"cannot read metrics file {path}: not UTF-8 text") from None
+    try:
+        return parse_metrics(text)
+    except csv.Error as exc:
+        raise SnntrainError(f"metrics file {path} is not valid CSV: {exc}") from None

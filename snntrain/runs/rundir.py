@@ -1,0 +1,99 @@
+"""A run directory: everything one training run leaves behind.
+
+    <root>/<model>-<YYYYmmdd-HHMMSS>/
+        config.toml     the resolved model (what `--resume` and `eval` rebuild the network from)
+        metrics.csv     one row per epoch
+        log.txt         the lines printed during training
+        best.h5         weights of the epoch with the best test accuracy
+        last.h5         weights, optimiser and RNG state after the last completed epoch (for `--resume`)
+        plots/          loss.png, accuracy.png, spike_counts.png, raster.png
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from snntrain.errors import SnntrainError
+from snntrain.runs import metrics
+from snntrain.runs.atomic import atomic_write_text, os_reason
+from snntrain.runs.metrics import Row
+
+
+class RunDir:
+    """Paths of one run directory and the reading/writing of its text files (checkpoints: `checkpoint.py`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.config_path = self.path / "config.toml"
+        self.metrics_path = self.path / "metrics.csv"
+        self.log_path = self.path / "log.txt"
+        self.best_path = self.path / "best.h5"
+        self.last_path = self.path / "last.h5"
+        self.plots_dir = self.path / "plots"
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @classmethod
+    def create(cls, root: Path, model_name: str) -> RunDir:
+        """A new, empty run directory `root/<model_name>-<YYYYmmdd-HHMMSS>` (with `-2`, `-3`, ... if taken)."""
+        root = Path(root)
+        stem = f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            suffix = 1
+            while True:
+                path = root / (stem if suffix == 1 else f"{stem}-{suffix}")
+                # mkdir without exist_ok claims the name atomically, so two runs started together never share it.
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    suffix += 1
+            run = cls(path)
+            run.plots_dir.mkdir()
+        except OSError as exc:
+            raise SnntrainError(f"cannot create a run directory under {root}: {os_reason(exc)}") from None
+        return run
+
+    @classmethod
+    def open(cls, path: Path) -> RunDir:
+        """An existing run directory (to resume or evaluate); SnntrainError if `path` is not one."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise SnntrainError(f"run directory {run.path} does not exist")
+        if not run.config_path.is_file():
+            raise SnntrainError(f"{run.path} is not a run directory (it has no config.toml)")
+        return run
+
+    def write_config(self, toml_text: str) -> None:
+        """Save the resolved model as config.toml."""
+        atomic_write_text(self.config_path, toml_text)
+
+    def read_config(self) -> str:
+        """The text of config.toml."""
+        try:
+            return self.config_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SnntrainError(f"cannot read {self.config_path}: {os_reason(exc)}") from None
+        except UnicodeDecodeError:
+            raise SnntrainError(f"cannot read {self.config_path}: not UTF-8 text") from None
+
+    def log(self, line: str) -> None:
+        """Append one line to log.txt, on disk before returning (the log is the one file written in place)."""
+        try:
+            with open(self.log_path, "a", encoding="utf-8") as f:
+                f.write(line.rstrip("\n") + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise SnntrainError(f"cannot write {self.log_path}: {os_reason(exc)}") from None
+
+    def write_metrics(self, rows: list[Row]) -> None:
+        """Replace metrics.csv with `rows` (all epochs so far), atomically."""
+        metrics.write_metrics(self.metrics_path, rows)
+
+    def read_metrics(self) -> list[Row]:
+        """The rows of metrics.csv, numbers as int/float; none before the first epoch completed."""
+        return metrics.read_metrics(self.metrics_path)

@@ -1,0 +1,64 @@
+"""`snntrain eval`: score saved weights on a dataset split."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from snntrain.backends import Backend
+from snntrain.config.model import ModelConfig
+from snntrain.data.store import load_dataset
+from snntrain.network.build import build_network
+from snntrain.network.loss import Loss
+from snntrain.runs import check_weights_match, load_checkpoint
+from snntrain.training.epoch import run_epoch
+from snntrain.training.inputs import encode_split
+
+
+@dataclass
+class Evaluation:
+    """Scores of one split."""
+
+    split: str
+    samples: int
+    accuracy: float
+    loss: float
+    confusion: np.ndarray
+    mean_spikes: dict[str, float]
+    silent_labels: float
+
+    @property
+    def per_class_accuracy(self) -> list[float]:
+        """Recall of each class (nan for a class absent from the split)."""
+        totals = self.confusion.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return list(np.diag(self.confusion) / totals)
+
+    def as_dict(self) -> dict:
+        """JSON-ready form."""
+        return {"split": self.split, "samples": self.samples, "accuracy": self.accuracy, "loss": self.loss,
+                "silent_labels": self.silent_labels, "mean_spikes": self.mean_spikes,
+                "per_class_accuracy": [None if np.isnan(a) else float(a) for a in self.per_class_accuracy],
+                "confusion": self.confusion.tolist()}
+
+
+def evaluate(cfg: ModelConfig, weights_path: Path, backend: Backend, data_dir: Path, split: str = "test",
+             batch_size: int = 0) -> Evaluation:
+    """Load `weights_path` into the network of `cfg` and score `split` ("train" or "test")."""
+    ckpt = load_checkpoint(weights_path)
+    network = build_network(cfg, backend, np.random.default_rng(0))
+    check_weights_match(ckpt, network.names, [layer.weights.shape for layer in network.layers], str(weights_path))
+    for layer, weights in zip(network.layers, ckpt.weights):
+        layer.set_weights(weights)
+    data = load_dataset(cfg.input.dataset, data_dir)
+    images, labels = (data.test_images, data.test_labels) if split == "test" else (data.train_images,
+                                                                                    data.train_labels)
+    limit = cfg.training.test_samples if split == "test" else cfg.training.train_samples
+    encoded = encode_split(backend, images, labels, cfg.input, limit)
+    stats = run_epoch(backend, network, Loss(backend, cfg.loss, cfg.t_max), encoded, np.arange(encoded.size),
+                      batch_size or cfg.training.test_batch_size, cfg.input.classes)
+    return Evaluation(split=split, samples=stats.samples, accuracy=stats.accuracy, loss=stats.loss,
+                      confusion=stats.confusion,
+                      mean_spikes={name: stats.mean_spikes(i) for i, name in enumerate(network.names)},
+                      silent_labels=stats.silent_labels / max(stats.samples, 1))

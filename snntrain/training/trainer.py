@@ -1,0 +1,222 @@
+"""`snntrain train`: train a model, evaluate it every epoch, and keep everything in a run directory."""
+from __future__ import annotations
+
+import signal
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import click
+import numpy as np
+
+from snntrain import __version__
+from snntrain.backends import Backend
+from snntrain.config import load_model, to_toml
+from snntrain.config.model import ModelConfig
+from snntrain.data.store import load_dataset
+from snntrain.errors import SnntrainError
+from snntrain.network.build import build_network
+from snntrain.network.loss import Loss
+from snntrain.network.network import Network
+from snntrain.network.optimizer import Optimizer
+from snntrain.runs import Checkpoint, RunDir, load_checkpoint, plot_curves, plot_raster, plot_spike_counts
+from snntrain.runs import save_checkpoint
+from snntrain.training.epoch import EpochStats, run_epoch
+from snntrain.training.inputs import EncodedSplit, encode_split
+
+
+class Interrupted(SnntrainError):
+    """Ctrl-C: the checkpoints on disk are complete; the run can be resumed."""
+
+    exit_code = 130
+
+
+@dataclass
+class Session:
+    """Everything a training run holds in memory."""
+
+    cfg: ModelConfig
+    backend: Backend
+    network: Network
+    loss: Loss
+    optimizer: Optimizer
+    rng: np.random.Generator
+    train: EncodedSplit
+    test: EncodedSplit
+    run: RunDir
+    rows: list[dict]
+    epoch: int = 0  # epochs completed
+    best_accuracy: float = -1.0
+    best_epoch: int = 0
+
+
+def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir) -> Session:
+    """Load and encode the data, build the network from the seed: the state before epoch 1."""
+    data = load_dataset(cfg.input.dataset, data_dir)
+    rng = np.random.default_rng(cfg.training.seed)
+    network = build_network(cfg, backend, rng)
+    t = cfg.training
+    return Session(
+        cfg=cfg, backend=backend, network=network, loss=Loss(backend, cfg.loss, cfg.t_max),
+        optimizer=Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers), rng=rng,
+        train=encode_split(backend, data.train_images, data.train_labels, cfg.input, t.train_samples),
+        test=encode_split(backend, data.test_images, data.test_labels, cfg.input, t.test_samples),
+        run=run, rows=[],
+    )
+
+
+def checkpoint(session: Session, test_accuracy: float, full: bool) -> Checkpoint:
+    """The network's state as a Checkpoint; `full` adds optimiser and RNG state (for last.h5)."""
+    return Checkpoint(
+        layer_names=list(session.network.names),
+        weights=[layer.weights for layer in session.network.layers],
+        config_toml=to_toml(session.cfg), epoch=session.epoch, test_accuracy=test_accuracy,
+        seed=session.cfg.training.seed, version=__version__,
+        optimizer_state=session.optimizer.state() if full else None,
+        rng_state=session.rng.bit_generator.state if full else None,
+        extra={"best_accuracy": session.best_accuracy, "best_epoch": session.best_epoch},
+    )
+
+
+def restore(session: Session) -> None:
+    """Continue from the run's last.h5: weights, optimiser, RNG, epoch, best so far, metrics rows."""
+    ckpt = load_checkpoint(session.run.last_path)
+    for layer, weights in zip(session.network.layers, ckpt.weights):
+        layer.set_weights(weights)
+    session.optimizer.load_state(ckpt.optimizer_state or {})
+    session.rng.bit_generator.state = ckpt.rng_state
+    session.epoch = ckpt.epoch
+    session.best_accuracy = float(ckpt.extra["best_accuracy"])
+    session.best_epoch = int(ckpt.extra["best_epoch"])
+    session.rows = [row for row in session.run.read_metrics() if int(row["epoch"]) <= ckpt.epoch]
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Let a file write finish before Ctrl-C takes effect (the write itself is atomic either way)."""
+    received: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
+
+
+def metrics_row(session: Session, epoch: int, train: EpochStats, test: EpochStats) -> dict:
+    """Every monitor of one epoch, as one metrics.csv row."""
+    row: dict = {
+        "epoch": epoch, "lr": session.optimizer.lr,
+        "train_loss": train.loss, "train_accuracy": train.accuracy,
+        "test_loss": test.loss, "test_accuracy": test.accuracy,
+        "train_silent_labels": train.silent_labels / max(train.samples, 1),
+        "test_silent_labels": test.silent_labels / max(test.samples, 1),
+    }
+    for index, (name, layer) in enumerate(zip(session.network.names, session.network.layers)):
+        row[f"mean_spikes_{name}"] = train.mean_spikes(index)
+        row[f"silent_neurons_{name}"] = train.silent_neurons(index)
+        row[f"weight_norm_{name}"] = float(np.linalg.norm(layer.weights))
+    row["epoch_seconds"] = train.seconds
+    row["test_seconds"] = test.seconds
+    return row
+
+
+def check_finite(session: Session, epoch: int, stats: EpochStats) -> None:
+    """Stop with a clear message when the loss or any layer's weights stopped being finite."""
+    best = (f"best weights so far (epoch {session.best_epoch}, {session.best_accuracy:.2%}) are intact in "
+            f"{session.run.best_path}" if session.best_epoch else "no best weights were saved yet")
+    if not np.isfinite(stats.loss):
+        raise SnntrainError(f"epoch {epoch}: the training loss became {stats.loss}; {best}")
+    for name, layer in zip(session.network.names, session.network.layers):
+        if not np.all(np.isfinite(layer.weights)):
+            raise SnntrainError(f"epoch {epoch}: weights of layer {name} became non-finite; {best}")
+
+
+def raster(session: Session) -> None:
+    """Spike raster of the first test sample, every layer."""
+    net, be = session.network, session.backend
+    sample = np.zeros(1, np.int64)
+    run_epoch(be, net, session.loss, session.test, sample, 1, session.cfg.input.classes)
+    trains = [(name, be.to_host(out.times)[0], be.to_host(out.counts)[0]) for name, out in zip(net.names, net.outputs)]
+    plot_raster(trains, session.run.plots_dir / "raster.png", "test sample 0")
+
+
+def train_epochs(session: Session, echo: Callable[[str], None]) -> None:
+    """Train from `session.epoch` to the configured number of epochs, checkpointing after each."""
+    cfg, be = session.cfg, session.backend
+    for epoch in range(session.epoch + 1, cfg.training.epochs + 1):
+        session.optimizer.lr = session.optimizer.learning_rate(epoch - 1)
+        order = session.rng.permutation(session.train.size)
+        with progress_bar(epoch, session.train.size) as bar:
+            train = run_epoch(be, session.network, session.loss, session.train, order, cfg.training.batch_size,
+                              cfg.input.classes, session.optimizer, bar)
+        check_finite(session, epoch, train)
+        test = run_epoch(be, session.network, session.loss, session.test, np.arange(session.test.size),
+                         cfg.training.test_batch_size, cfg.input.classes)
+        session.epoch = epoch
+        session.rows.append(metrics_row(session, epoch, train, test))
+        improved = test.accuracy > session.best_accuracy
+        if improved:
+            session.best_accuracy, session.best_epoch = test.accuracy, epoch
+        with deferred_interrupt():
+            if improved:
+                save_checkpoint(session.run.best_path, checkpoint(session, test.accuracy, full=False))
+            save_checkpoint(session.run.last_path, checkpoint(session, test.accuracy, full=True))
+            session.run.write_metrics(session.rows)
+        line = (f"epoch {epoch}/{cfg.training.epochs}: train loss {train.loss:.4f} acc {train.accuracy:.2%} | "
+                f"test loss {test.loss:.4f} acc {test.accuracy:.2%} | best {session.best_accuracy:.2%} "
+                f"(epoch {session.best_epoch}) | {train.samples / train.seconds:.0f} samples/s, {train.seconds:.1f} s")
+        session.run.log(line)
+        echo(line)
+    with deferred_interrupt():
+        plot_curves(session.rows, session.run.plots_dir)
+        plot_spike_counts(session.rows, session.run.plots_dir)
+        raster(session)
+
+
+@contextmanager
+def progress_bar(epoch: int, total: int) -> Iterator[Callable[[EpochStats], None]]:
+    """A per-epoch progress bar on stderr with samples/s, running loss and accuracy."""
+    state = {"text": ""}
+    with click.progressbar(length=total, label=f"epoch {epoch}", file=sys.stderr,
+                           item_show_func=lambda _: state["text"]) as bar:
+        done = [0]
+
+        def update(stats: EpochStats) -> None:
+            state["text"] = (f"{stats.samples / max(stats.seconds, 1e-9):.0f} samples/s  loss {stats.loss:.4f}  "
+                             f"acc {stats.accuracy:.2%}")
+            bar.update(stats.samples - done[0])
+            done[0] = stats.samples
+
+        yield update
+
+
+def train(model: Path | None, overrides: tuple[str, ...], backend: Backend, data_dir: Path, runs_root: Path,
+          resume: Path | None, echo: Callable[[str], None]) -> RunDir:
+    """Train a new run of `model`, or continue the run directory `resume`; returns the run directory."""
+    if resume is not None:
+        run = RunDir.open(resume)
+        cfg = load_model(run.config_path, overrides)
+    elif model is not None:
+        cfg = load_model(model, overrides)
+        run = RunDir.create(runs_root, cfg.name)
+        run.write_config(to_toml(cfg))
+    else:
+        raise SnntrainError("give --model FILE.toml for a new run, or --resume runs/DIR to continue one")
+    session = prepare(cfg, backend, data_dir, run)
+    if resume is not None and run.last_path.exists():
+        restore(session)
+        echo(f"resuming {run.path} after epoch {session.epoch}")
+    echo(f"run directory: {run.path} (device {backend.name}, {session.train.size} training and "
+         f"{session.test.size} test samples)")
+    try:
+        train_epochs(session, echo)
+    except KeyboardInterrupt:
+        done = f"last complete checkpoint: epoch {session.epoch}" if session.epoch else "no epoch completed"
+        raise Interrupted(f"interrupted; {done}; resume with: snntrain train --resume {run.path}") from None
+    echo(f"done: best test accuracy {session.best_accuracy:.2%} at epoch {session.best_epoch}; "
+         f"weights in {run.best_path}")
+    return run
