@@ -51,7 +51,7 @@ def test_show_default_model() -> None:
     assert [row[-1] for row in layer_rows] == ["8,192", "1,280"]
     assert "parameters  9,472" in lines
     assert "loss        count: n_true 15, n_false 3" in lines
-    assert any(line.startswith("optimizer   adam: lr 0.003") for line in lines)
+    assert any(line.startswith("optimizer   adam: lr 0.01") for line in lines)
     assert any(line.startswith("training    epochs 20, batch_size 50") for line in lines)
 
 
