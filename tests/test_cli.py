@@ -52,7 +52,7 @@ def test_show_default_model() -> None:
     assert "parameters  9,472" in lines
     assert "loss        count: n_true 15, n_false 3" in lines
     assert any(line.startswith("optimizer   adam: lr 0.01") for line in lines)
-    assert any(line.startswith("training    epochs 20, batch_size 50") for line in lines)
+    assert any(line.startswith("training    epochs 30, batch_size 20") for line in lines)
 
 
 def test_show_applies_overrides() -> None:
