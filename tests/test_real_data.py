@@ -1,0 +1,38 @@
+"""The engine on real Fashion-MNIST (Debian's dataset-fashion-mnist; skipped, and reported so, when absent)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snntrain.backends import get_backend
+from snntrain.config.model import LossConfig
+from snntrain.data.encoding import latency_encode
+from snntrain.data.formats import read_idx_images, read_idx_labels
+from snntrain.network.dense import DenseLayer, LifParams
+from snntrain.network.loss import Loss
+from snntrain.network.network import Network
+from snntrain.network.spikes import SpikeTrains, spike_trains_from_times
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+pytestmark = pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(),
+                                reason="real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+
+
+def test_784_800_10_forward_backward_on_a_real_batch():
+    images = read_idx_images(FASHION / "train-images-idx3-ubyte.gz")[:50]
+    labels = read_idx_labels(FASHION / "train-labels-idx1-ubyte.gz")[:50].astype(np.int32)
+    be = get_backend("cpu")
+    rng = np.random.default_rng(0)
+    # the MNIST ttfs reference layers of SPEC §7
+    net = Network([DenseLayer(be, rng.uniform(0, 1, (800, 784)), LifParams(0.13, 0.7, 0.7, 1), 1.0),
+                   DenseLayer(be, rng.uniform(0, 1, (10, 800)), LifParams(0.13, 2.0, 2.0, 1), 1.0)])
+    times, counts = spike_trains_from_times(latency_encode(images, 0.1))
+    out = net.forward(SpikeTrains(times, counts))
+    assert net.outputs[0].counts.mean() > 0.5 and out.counts.sum() > 0
+    errors, losses, preds = Loss(be, LossConfig("ttfs", tau_loss=0.005), 1.0)(out, labels)
+    assert np.all(np.isfinite(losses)) and np.all(preds >= 0)
+    net.backward(errors)
+    for layer in net.layers:
+        assert np.all(np.isfinite(layer.gradient)) and np.abs(layer.gradient).sum() > 0
