@@ -64,6 +64,6 @@ def evaluate(run_dir: Path | None, weights: Path | None, model: Path | None, ove
                f"silent labels {result.silent_labels:.2%}")
     click.echo("mean spikes per neuron: " + ", ".join(f"{k} {v:.3f}" for k, v in result.mean_spikes.items()))
     click.echo("per-class accuracy: " + " ".join(f"{i}:{a:.1%}" for i, a in enumerate(result.per_class_accuracy)))
-    click.echo("confusion matrix (rows: true, columns: predicted):")
+    click.echo("confusion matrix (rows: true, columns: predicted; last column: no prediction):")
     for row in result.confusion:
         click.echo(" ".join(f"{v:5d}" for v in row))

@@ -24,7 +24,7 @@ class EpochStats:
     silent_labels: int = 0
     spikes: list[int] = field(default_factory=list)
     ever_spiked: list[np.ndarray] = field(default_factory=list)
-    confusion: np.ndarray | None = None
+    confusion: np.ndarray | None = None  # [classes, classes + 1]: rows true, columns predicted, last: none
     seconds: float = 0.0
 
     @property
@@ -57,7 +57,7 @@ def run_epoch(backend: Backend, network: Network, loss: Loss, split: EncodedSpli
     device_order = backend.to_device(order.astype(np.int32))
     stats = EpochStats(spikes=[0] * len(network.layers),
                        ever_spiked=[np.zeros(layer.n_out, bool) for layer in network.layers],
-                       confusion=np.zeros((classes, classes), np.int64))
+                       confusion=np.zeros((classes, classes + 1), np.int64))
     start = time.perf_counter()
     for begin in range(0, len(order), batch_size):
         inputs, labels = batcher(device_order[begin:begin + batch_size])
@@ -71,8 +71,8 @@ def run_epoch(backend: Backend, network: Network, loss: Loss, split: EncodedSpli
         stats.samples += len(true)
         stats.loss_sum += float(backend.to_host(losses).sum())
         stats.correct += int((pred == true).sum())
-        valid = pred >= 0
-        np.add.at(stats.confusion, (true[valid], pred[valid]), 1)
+        # a sample with no prediction (-1: silent output) goes to the last column, so every sample is counted
+        np.add.at(stats.confusion, (true, np.where(pred >= 0, pred, classes)), 1)
         for index, spikes in enumerate(network.outputs):
             counts = backend.to_host(spikes.counts)
             stats.spikes[index] += int(counts.sum())

@@ -22,7 +22,7 @@ from snntrain.network.loss import Loss
 from snntrain.network.network import Network
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import Checkpoint, RunDir, load_checkpoint, plot_curves, plot_raster, plot_spike_counts
-from snntrain.runs import save_checkpoint
+from snntrain.runs import check_weights_match, save_checkpoint
 from snntrain.training.epoch import EpochStats, run_epoch
 from snntrain.training.inputs import EncodedSplit, encode_split
 
@@ -83,6 +83,9 @@ def checkpoint(session: Session, test_accuracy: float, full: bool) -> Checkpoint
 def restore(session: Session) -> None:
     """Continue from the run's last.h5: weights, optimiser, RNG, epoch, best so far, metrics rows."""
     ckpt = load_checkpoint(session.run.last_path)
+    # A `--set` that changes a layer's shape must be a one-line error, not set_weights' ValueError.
+    check_weights_match(ckpt, session.network.names, [layer.weights.shape for layer in session.network.layers],
+                        str(session.run.last_path))
     for layer, weights in zip(session.network.layers, ckpt.weights):
         layer.set_weights(weights)
     session.optimizer.load_state(ckpt.optimizer_state or {})
@@ -210,6 +213,9 @@ def train(model: Path | None, overrides: tuple[str, ...], backend: Backend, data
     if resume is not None and run.last_path.exists():
         restore(session)
         echo(f"resuming {run.path} after epoch {session.epoch}")
+    if resume is not None and overrides:
+        # Keep config.toml the model being trained: a later plain `--resume` (what Ctrl-C suggests) needs them.
+        run.write_config(to_toml(cfg))
     echo(f"run directory: {run.path} (device {backend.name}, {session.train.size} training and "
          f"{session.test.size} test samples)")
     try:
