@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test bench convergence install clean
+.PHONY: train test install clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +19,6 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -ra tests
-
-bench: $(STAMP)
-	$(BIN)/snntrain bench
-
-convergence: $(STAMP)
-	$(BIN)/snntrain convergence
 
 clean:
 	rm -rf $(VENV) build *.egg-info
