@@ -131,11 +131,11 @@ def check_finite(session: Session, epoch: int, stats: EpochStats) -> None:
     """Stop with a clear message when the loss or any layer's weights stopped being finite."""
     best = (f"best weights so far (epoch {session.best_epoch}, {session.best_accuracy:.2%}) are intact in "
             f"{session.run.best_path}" if session.best_epoch else "no best weights were saved yet")
-    if not np.isfinite(stats.loss):
-        raise SnntrainError(f"epoch {epoch}: the training loss became {stats.loss}; {best}")
-    for name, layer in zip(session.network.names, session.network.layers):
+    for name, layer in zip(session.network.names, session.network.layers):  # first: it names the layer
         if not np.all(np.isfinite(layer.weights)):
             raise SnntrainError(f"epoch {epoch}: weights of layer {name} became non-finite; {best}")
+    if not np.isfinite(stats.loss):
+        raise SnntrainError(f"epoch {epoch}: the training loss became {stats.loss}; {best}")
 
 
 def raster(session: Session) -> None:

@@ -1,0 +1,436 @@
+"""`snntrain train` and `snntrain eval` end to end on the shipped digits data, on the CPU.
+
+Every run goes through the real CLI (click's CliRunner, in this process, so the numba kernels compile once).
+Small runs use 300 training and 100 test samples for 2 epochs; one slow test trains the full default model.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from snntrain.cli import main
+from snntrain.config import load_model, to_toml
+from snntrain.network.optimizer import Optimizer
+from snntrain.runs import RunDir, load_checkpoint, save_checkpoint
+from snntrain.training import trainer
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "models" / "default.toml"
+SMALL = ("--set", "training.train_samples=300", "--set", "training.test_samples=100")
+TIMING = {"epoch_seconds", "test_seconds"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class Result:
+    """What one CLI call left: exit code, stdout, stderr."""
+
+    def __init__(self, exit_code: int, stdout: str, stderr: str, exception: BaseException | None) -> None:
+        self.exit_code, self.stdout, self.stderr, self.exception = exit_code, stdout, stderr, exception
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def error_line(self) -> str:
+        """The one line the CLI reports a failure with (stderr's last line), after checking it is clean."""
+        assert "Traceback" not in self.output, self.output
+        # the CLI exits through sys.exit; any other exception escaped the error handling
+        assert self.exception is None or isinstance(self.exception, SystemExit), repr(self.exception)
+        lines = [line for line in self.stderr.splitlines() if line.strip()]
+        assert lines, self.output
+        assert lines[-1].startswith("error: "), self.output
+        return lines[-1]
+
+
+def cli(*args: str | Path) -> Result:
+    result = CliRunner().invoke(main, [str(arg) for arg in args])
+    return Result(result.exit_code, result.stdout, result.stderr, result.exception)
+
+
+def train(runs_dir: Path, *args: str | Path, model: Path | None = DEFAULT) -> Result:
+    """`snntrain train --device cpu --runs-dir runs_dir [--model model] args...`."""
+    extra = ("--model", model) if model is not None else ()
+    return cli("train", "--device", "cpu", "--runs-dir", runs_dir, "--data-dir", runs_dir / "data", *extra, *args)
+
+
+def only_run(runs_dir: Path) -> Path:
+    """The one run directory under `runs_dir`."""
+    runs = [path for path in runs_dir.iterdir() if path.is_dir() and path.name != "data"]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def metrics(run: Path) -> list[dict]:
+    return RunDir.open(run).read_metrics()
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    return [{key: value for key, value in row.items() if key not in TIMING} for row in rows]
+
+
+def assert_same_weights(path_a: Path, path_b: Path, optimizer: bool = False) -> None:
+    a, b = load_checkpoint(path_a), load_checkpoint(path_b)
+    assert a.epoch == b.epoch
+    assert a.test_accuracy == b.test_accuracy
+    assert a.layer_names == b.layer_names
+    for name, wa, wb in zip(a.layer_names, a.weights, b.weights):
+        np.testing.assert_array_equal(wa, wb, err_msg=f"layer {name} of {path_a} vs {path_b}")
+    if optimizer:
+        assert a.optimizer_state.keys() == b.optimizer_state.keys()
+        for key in a.optimizer_state:
+            np.testing.assert_array_equal(a.optimizer_state[key], b.optimizer_state[key], err_msg=key)
+        assert a.rng_state == b.rng_state
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """Same metrics (timing aside), same best.h5 and last.h5 (weights, optimiser and RNG state)."""
+    assert without_timing(metrics(run)) == without_timing(metrics(reference))
+    assert_same_weights(run / "best.h5", reference / "best.h5")
+    assert_same_weights(run / "last.h5", reference / "last.h5", optimizer=True)
+
+
+def interrupt_training_call(monkeypatch, call: int, after_samples: int = 100) -> dict:
+    """Make the `call`-th training pass of run_epoch raise KeyboardInterrupt after `after_samples` samples."""
+    real = trainer.run_epoch
+    state = {"calls": 0, "raised": False}
+
+    def run_epoch(backend, network, loss, split, order, batch_size, classes, optimizer=None, progress=None):
+        if optimizer is not None:
+            state["calls"] += 1
+            if state["calls"] == call:
+                inner = progress
+
+                def progress(stats):
+                    if inner is not None:
+                        inner(stats)
+                    if stats.samples >= after_samples:
+                        state["raised"] = True
+                        raise KeyboardInterrupt
+
+        return real(backend, network, loss, split, order, batch_size, classes, optimizer, progress)
+
+    monkeypatch.setattr(trainer, "run_epoch", run_epoch)
+    return state
+
+
+# --- shared runs --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted 2-epoch run (seed 1)."""
+    runs = tmp_path_factory.mktemp("reference")
+    result = train(runs, *SMALL, "--set", "training.epochs=2")
+    assert result.exit_code == 0, result.output
+    return only_run(runs)
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory) -> Path:
+    """A 1-epoch run of the same model, to be resumed (tests copy it first)."""
+    runs = tmp_path_factory.mktemp("one-epoch")
+    result = train(runs, *SMALL, "--set", "training.epochs=1")
+    assert result.exit_code == 0, result.output
+    return only_run(runs)
+
+
+def copy_run(run: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy" / run.name
+    shutil.copytree(run, target)
+    return target
+
+
+# --- 1. determinism -----------------------------------------------------------------------------------------------
+
+def test_same_seed_gives_identical_metrics(reference, tmp_path):
+    runs = tmp_path / "runs"
+    result = train(runs, *SMALL, "--set", "training.epochs=2")
+    assert result.exit_code == 0, result.output
+    again = only_run(runs)
+    rows, expected = metrics(again), metrics(reference)
+    assert len(rows) == len(expected) == 2
+    assert without_timing(rows) == without_timing(expected)
+    assert all(TIMING <= row.keys() for row in rows)
+    assert_same_weights(again / "best.h5", reference / "best.h5")
+    assert_same_weights(again / "last.h5", reference / "last.h5", optimizer=True)
+
+
+def test_other_seed_gives_other_metrics(reference, tmp_path):
+    runs = tmp_path / "runs"
+    result = train(runs, *SMALL, "--set", "training.epochs=1", "--set", "training.seed=2")
+    assert result.exit_code == 0, result.output
+    row = without_timing(metrics(only_run(runs)))[0]
+    assert row != without_timing(metrics(reference))[:1][0]
+
+
+# --- 2. resume ----------------------------------------------------------------------------------------------------
+
+def test_resume_matches_uninterrupted_run(reference, one_epoch, tmp_path):
+    run = copy_run(one_epoch, tmp_path)
+    assert load_checkpoint(run / "last.h5").epoch == 1
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+    assert result.exit_code == 0, result.output
+    assert f"resuming {run} after epoch 1" in result.stdout
+    assert "epoch 1/" not in result.stdout  # epoch 1 is not trained again
+    assert_same_run(run, reference)
+    assert len((run / "log.txt").read_text().splitlines()) == 2
+    assert not (tmp_path / "unused").exists()  # resuming creates no new run directory
+
+
+def test_resume_with_mismatched_layer_is_one_line_error(one_epoch, tmp_path):
+    run = copy_run(one_epoch, tmp_path)
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2",
+                   "--set", "layers[0].neurons=64", model=None)
+    assert result.exit_code == 1, result.output
+    line = result.error_line()
+    assert "dense0" in line and "(128, 64)" in line and "(64, 64)" in line, line
+    # the run directory is left as it was
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
+
+
+# --- 3. Ctrl-C ----------------------------------------------------------------------------------------------------
+
+def test_ctrl_c_then_resume(reference, one_epoch, tmp_path, monkeypatch):
+    state = interrupt_training_call(monkeypatch, call=2)  # partway through epoch 2
+    runs = tmp_path / "runs"
+    result = train(runs, *SMALL, "--set", "training.epochs=2")
+    assert state["raised"]
+    assert result.exit_code == 130, result.output
+    run = only_run(runs)
+    line = result.error_line()
+    assert "resume with" in line
+    assert f"snntrain train --resume {run}" in line
+    assert "epoch 1" in line
+    assert [l for l in result.output.splitlines() if "resume with" in l] == [line]
+
+    # what is on disk is epoch 1, complete: the same as a run that stopped after epoch 1
+    for name in ("last.h5", "best.h5"):
+        ckpt = load_checkpoint(run / name)
+        assert ckpt.epoch == 1
+        assert all(np.all(np.isfinite(w)) for w in ckpt.weights)
+    assert_same_weights(run / "last.h5", one_epoch / "last.h5", optimizer=True)
+    assert_same_weights(run / "best.h5", one_epoch / "best.h5")
+    assert without_timing(metrics(run)) == without_timing(metrics(one_epoch))
+    assert len((run / "log.txt").read_text().splitlines()) == 1
+    assert not [p.name for p in run.rglob("*") if ".tmp-" in p.name]
+
+    monkeypatch.undo()
+    result = train(tmp_path / "unused", "--resume", run, model=None)
+    assert result.exit_code == 0, result.output
+    assert f"resuming {run} after epoch 1" in result.stdout
+    assert_same_run(run, reference)
+    assert len((run / "log.txt").read_text().splitlines()) == 2
+
+
+def test_ctrl_c_in_resumed_run_with_override_then_plain_resume(reference, one_epoch, tmp_path, monkeypatch):
+    """The Ctrl-C message says `--resume DIR`; that alone must finish a run resumed with `--set training.epochs`."""
+    run = copy_run(one_epoch, tmp_path)
+    state = interrupt_training_call(monkeypatch, call=1)
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+    assert state["raised"]
+    assert result.exit_code == 130, result.output
+    line = result.error_line()
+    assert f"resume with: snntrain train --resume {run}" in line, line
+
+    monkeypatch.undo()
+    result = train(tmp_path / "unused", "--resume", run, model=None)
+    assert result.exit_code == 0, result.output
+    assert_same_run(run, reference)
+    assert load_model(run / "config.toml").training.epochs == 2
+
+
+# --- 4. NaN -------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_nan_weights_stop_the_run(layer, tmp_path, monkeypatch):
+    real_step = Optimizer.step
+    poison_step = 20  # 15 steps per epoch (300 samples, batches of 20): the 5th batch of epoch 2
+
+    def step(self):
+        real_step(self)
+        if self.step_count == poison_step:
+            target = self.layers[layer]
+            weights = target.weights
+            weights[3, 5] = np.nan
+            target.set_weights(weights)
+
+    monkeypatch.setattr(Optimizer, "step", step)
+    runs = tmp_path / "runs"
+    result = train(runs, *SMALL, "--set", "training.epochs=3")
+    assert result.exit_code == 1, result.output
+    run = only_run(runs)
+    line = result.error_line()
+    assert "epoch 2" in line, line
+    assert f"layer dense{layer}" in line, line
+    assert "intact" in line and str(run / "best.h5") in line, line
+
+    best = load_checkpoint(run / "best.h5")
+    assert best.epoch == 1
+    assert all(np.all(np.isfinite(w)) for w in best.weights)
+    last = load_checkpoint(run / "last.h5")
+    assert last.epoch == 1
+    assert all(np.all(np.isfinite(w)) for w in last.weights)
+    rows = metrics(run)
+    assert [row["epoch"] for row in rows] == [1]
+
+
+# --- 5. the run directory -----------------------------------------------------------------------------------------
+
+def test_run_directory_contents(reference):
+    run = reference
+    cfg = load_model(run / "config.toml")
+    assert cfg.name == "default"
+    assert (cfg.training.epochs, cfg.training.train_samples, cfg.training.test_samples) == (2, 300, 100)
+    # config.toml is what to_toml writes (its header comment names the file it was resolved from)
+    assert to_toml(cfg).splitlines()[1:] == (run / "config.toml").read_text().splitlines()[1:]
+    assert replace(cfg, source="") == replace(load_model(DEFAULT, ("training.epochs=2",) + SMALL[1::2]), source="")
+
+    rows = metrics(run)
+    assert [row["epoch"] for row in rows] == [1, 2]
+    expected = {"epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                "train_silent_labels", "test_silent_labels", "epoch_seconds", "test_seconds"}
+    for name in ("dense0", "dense1"):
+        expected |= {f"mean_spikes_{name}", f"silent_neurons_{name}", f"weight_norm_{name}"}
+    for row in rows:
+        assert set(row) == expected
+        assert row["lr"] == 0.01
+        assert all(np.isfinite(float(value)) for value in row.values())
+        for key in ("train_accuracy", "test_accuracy", "train_silent_labels", "test_silent_labels",
+                    "silent_neurons_dense0", "silent_neurons_dense1"):
+            assert 0.0 <= row[key] <= 1.0, key
+        assert row["epoch_seconds"] > 0 and row["test_seconds"] > 0
+
+    log = (run / "log.txt").read_text().splitlines()
+    assert len(log) == 2
+    assert log[0].startswith("epoch 1/2: ") and log[1].startswith("epoch 2/2: ")
+
+    last, best = load_checkpoint(run / "last.h5"), load_checkpoint(run / "best.h5")
+    assert last.epoch == 2 and last.optimizer_state and last.rng_state
+    assert best.optimizer_state is None and best.rng_state is None
+    assert best.test_accuracy == max(row["test_accuracy"] for row in rows)
+    assert best.layer_names == last.layer_names == ["dense0", "dense1"]
+    assert [w.shape for w in best.weights] == [(128, 64), (10, 128)]
+
+    for name in ("loss", "accuracy", "spike_counts", "raster"):
+        png = run / "plots" / f"{name}.png"
+        assert png.read_bytes().startswith(PNG_SIGNATURE), png
+    assert not [p.name for p in run.rglob("*") if ".tmp-" in p.name]
+
+
+# --- 6. eval ------------------------------------------------------------------------------------------------------
+
+def test_eval_run_directory(reference):
+    result = cli("eval", reference, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    best = max(row["test_accuracy"] for row in metrics(reference))
+    assert f"test: 100 samples, accuracy {best:.2%}" in result.stdout
+
+    result = cli("eval", reference, "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["split"] == "test"
+    assert data["samples"] == 100
+    assert data["accuracy"] == best
+    confusion = np.array(data["confusion"])
+    assert confusion.sum() == 100
+    assert np.trace(confusion) == round(best * 100)
+    assert set(data["mean_spikes"]) == {"dense0", "dense1"}
+
+
+def test_eval_explicit_weights_and_model(reference):
+    result = cli("eval", "--weights", reference / "last.h5", "--model", reference / "config.toml",
+                 "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accuracy"] == metrics(reference)[-1]["test_accuracy"]
+
+
+def test_eval_silent_output_counts_every_sample(reference, tmp_path):
+    """A network whose output never spikes predicts nothing: 0% everywhere, and every sample still counted."""
+    ckpt = load_checkpoint(reference / "best.h5")
+    ckpt.weights[1] = np.full_like(ckpt.weights[1], -1.0)  # output layer only inhibited: never spikes
+    silent = tmp_path / "silent.h5"
+    save_checkpoint(silent, ckpt)
+    result = cli("eval", "--weights", silent, "--model", reference / "config.toml", "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["accuracy"] == 0.0
+    assert data["silent_labels"] == 1.0
+    assert np.array(data["confusion"]).sum() == data["samples"] == 100
+    present = np.array(data["confusion"]).sum(axis=1) > 0
+    assert [a for a, p in zip(data["per_class_accuracy"], present) if p] == [0.0] * int(present.sum())
+
+
+def test_eval_model_with_other_hidden_size(reference, tmp_path):
+    other = tmp_path / "wide.toml"
+    other.write_text(to_toml(load_model(DEFAULT, ("layers[0].neurons=64",))))
+    result = cli("eval", "--weights", reference / "best.h5", "--model", other, "--device", "cpu")
+    assert result.exit_code == 1, result.output
+    line = result.error_line()
+    assert "dense0" in line and "(128, 64)" in line and "(64, 64)" in line, line
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_eval_without_run_or_weights(tmp_path):
+    result = cli("eval", "--device", "cpu")
+    assert result.exit_code != 0
+    result.error_line()
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = cli("eval", "--weights", tmp_path / "best.h5", "--device", "cpu")
+    assert result.exit_code != 0
+    result.error_line()
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- 7. bad input -------------------------------------------------------------------------------------------------
+
+def test_train_missing_model_file(tmp_path):
+    runs = tmp_path / "runs"
+    result = train(runs, model=tmp_path / "missing.toml")
+    assert result.exit_code == 2, result.output
+    line = result.error_line()
+    assert "missing.toml" in line
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_train_needs_model_or_resume(tmp_path):
+    runs = tmp_path / "runs"
+    result = train(runs, model=None)
+    assert result.exit_code != 0, result.output
+    line = result.error_line()
+    assert "--model" in line and "--resume" in line
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_resume_missing_run_directory(tmp_path):
+    result = train(tmp_path / "runs", "--resume", tmp_path / "nope", model=None)
+    assert result.exit_code == 1, result.output
+    assert "nope" in result.error_line()
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- 8. accuracy --------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_default_model_reaches_90_percent(tmp_path):
+    runs = tmp_path / "runs"
+    result = train(runs)
+    assert result.exit_code == 0, result.output
+    run = only_run(runs)
+    rows = metrics(run)
+    assert len(rows) == 30
+    best = max(row["test_accuracy"] for row in rows)
+    assert best >= 0.90, [row["test_accuracy"] for row in rows]
+    assert load_checkpoint(run / "best.h5").test_accuracy == best
+    evaluation = cli("eval", run, "--device", "cpu", "--json")
+    assert evaluation.exit_code == 0, evaluation.output
+    data = json.loads(evaluation.stdout)
+    assert data["samples"] == 360
+    assert data["accuracy"] == best
