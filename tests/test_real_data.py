@@ -16,6 +16,7 @@ from snntrain.network.network import Network
 from snntrain.network.spikes import SpikeTrains, spike_trains_from_times
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
+MODELS = Path(__file__).resolve().parents[1] / "models"
 pytestmark = pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(),
                                 reason="real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
 
@@ -36,3 +37,22 @@ def test_784_800_10_forward_backward_on_a_real_batch():
     net.backward(errors)
     for layer in net.layers:
         assert np.all(np.isfinite(layer.gradient)) and np.abs(layer.gradient).sum() > 0
+
+
+@pytest.mark.slow
+def test_fashion_small_reaches_70_percent_after_one_epoch_on_10000_images(tmp_path):
+    from click.testing import CliRunner
+
+    from snntrain.cli import main
+    from snntrain.runs import RunDir
+
+    runner = CliRunner()
+    data = tmp_path / "data"
+    got = runner.invoke(main, ["download", "fashion-mnist", "--from", str(FASHION), "--data-dir", str(data)])
+    assert got.exit_code == 0, got.output
+    got = runner.invoke(main, ["train", "--model", str(MODELS / "fashion-small.toml"), "--device", "cpu", "--data-dir",
+                               str(data), "--runs-dir", str(tmp_path / "runs")])
+    assert got.exit_code == 0, got.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    (row,) = RunDir.open(run_dir).read_metrics()
+    assert row["test_accuracy"] >= 0.70, row
