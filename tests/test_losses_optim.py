@@ -1,0 +1,122 @@
+"""Losses (SPEC §4) against finite differences and their definitions; optimisers (SPEC §5) against numpy."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from snntrain.backends import cuda_available, get_backend
+from snntrain.config.model import LossConfig, OptimizerConfig, ScheduleConfig
+from snntrain.network.loss import Loss
+from snntrain.network.optimizer import Optimizer
+from snntrain.network.spikes import SpikeTrains
+
+BE = get_backend("cpu")
+
+
+def outputs(rng, batch=4, n=5, spikes=3, silent=()):
+    t = np.sort(rng.uniform(0.01, 0.05, (batch, n, spikes)), axis=2)
+    counts = rng.integers(1, spikes + 1, (batch, n)).astype(np.int32)
+    for b, i in silent:
+        counts[b, i] = 0
+    t[np.arange(spikes)[None, None] >= counts[..., None]] = np.inf
+    return t, counts
+
+
+@pytest.mark.parametrize("cfg", [LossConfig("ttfs", tau_loss=0.005), LossConfig("time", t_true=0.01, t_false=0.04)])
+def test_first_spike_losses_match_finite_differences(cfg):
+    rng = np.random.default_rng(0)
+    t, counts = outputs(rng)
+    labels = rng.integers(0, 5, 4).astype(np.int32)
+    loss = Loss(BE, cfg, t_max=0.1)
+    err, values, _ = (x.copy() for x in loss(SpikeTrains(t, counts), labels))
+    h = 1e-7
+    for b, n in np.ndindex(4, 5):
+        tp, tm = t.copy(), t.copy()
+        tp[b, n, 0] += h
+        tm[b, n, 0] -= h
+        fd = (loss(SpikeTrains(tp, counts), labels)[1][b] - loss(SpikeTrains(tm, counts), labels)[1][b]) / (2 * h)
+        assert err[b, n, 0] * 4 == pytest.approx(fd, rel=1e-4, abs=1e-6)  # errors are of the batch mean
+        assert np.all(err[b, n, 1:] == 0)
+
+
+def test_ttfs_silent_label_gives_finite_loss_and_no_error_on_silence():
+    rng = np.random.default_rng(1)
+    t, counts = outputs(rng, silent=[(0, 2), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4)])
+    labels = np.array([2, 0, 1, 1], np.int32)
+    err, values, pred = Loss(BE, LossConfig("ttfs", tau_loss=0.005), t_max=0.1)(SpikeTrains(t, counts), labels)
+    assert np.all(np.isfinite(values)) and values[0] > values[2]
+    assert np.all(err[0, 2] == 0) and np.all(err[1] == 0) and pred[1] == -1
+    assert pred[0] == np.argmin(np.where(counts[0] > 0, t[0, :, 0], np.inf))
+
+
+def test_count_loss_follows_its_definition():
+    rng = np.random.default_rng(2)
+    t, counts = outputs(rng, spikes=6, silent=[(3, 1)])
+    labels = np.array([0, 4, 2, 1], np.int32)
+    err, values, pred = Loss(BE, LossConfig("count", n_true=5, n_false=1), 0.1)(SpikeTrains(t, counts), labels)
+    target = np.where(np.arange(5)[None] == labels[:, None], 5, 1)
+    np.testing.assert_allclose(values, 0.5 * ((target - counts) ** 2).sum(axis=1))
+    expected = np.where(np.arange(6)[None, None] < counts[..., None], (target - counts)[..., None] / 4, 0)
+    np.testing.assert_allclose(err, expected)
+    np.testing.assert_array_equal(pred, np.argmax(counts, axis=1))
+
+
+def reference_steps(kind, w, grads, lr, b1=0.9, b2=0.999, eps=1e-8):
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    for step, g in enumerate(grads, start=1):
+        if kind == "sgd":
+            w = w - lr * g
+            continue
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        v_hat = v / (1 - b2 ** step)
+        if kind == "adam":
+            m_hat = m / (1 - b1 ** step)
+        else:  # NAdam: Nesterov look-ahead on the first moment
+            m_hat = b1 * m / (1 - b1 ** (step + 1)) + (1 - b1) * g / (1 - b1 ** step)
+        w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return w
+
+
+def optimizer_run(backend, kind, w0, grads, lr):
+    layer = SimpleNamespace(w=backend.to_device(w0.copy()), grad=backend.to_device(np.zeros_like(w0)))
+    opt = Optimizer(backend, OptimizerConfig(kind, lr=lr), ScheduleConfig(), [layer])
+    for g in grads:
+        layer.grad = backend.to_device(g)
+        opt.step()
+    return backend.to_host(layer.w)
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam", "nadam"])
+def test_optimisers_match_numpy_references(kind):
+    rng = np.random.default_rng(3)
+    w0 = rng.normal(size=(7, 3))
+    grads = [rng.normal(size=(7, 3)) for _ in range(5)]
+    np.testing.assert_allclose(optimizer_run(BE, kind, w0, grads, 0.01), reference_steps(kind, w0, grads, 0.01),
+                               rtol=1e-12)
+
+
+@pytest.mark.cudasim
+@pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU and the CUDA simulator is off")
+def test_optimiser_and_loss_agree_on_cpu_and_cuda():
+    rng = np.random.default_rng(4)
+    w0, grads = rng.normal(size=(4, 3)), [rng.normal(size=(4, 3)) for _ in range(2)]
+    cuda = get_backend("cuda")
+    np.testing.assert_allclose(optimizer_run(cuda, "nadam", w0, grads, 0.01),
+                               optimizer_run(BE, "nadam", w0, grads, 0.01), rtol=1e-12)
+    t, counts = outputs(rng)
+    labels = np.array([0, 1, 2, 3], np.int32)
+    cfg = LossConfig("ttfs", tau_loss=0.005)
+    on_cpu = Loss(BE, cfg, 0.1)(SpikeTrains(t, counts), labels)
+    on_gpu = Loss(cuda, cfg, 0.1)(SpikeTrains(cuda.to_device(t), cuda.to_device(counts)), cuda.to_device(labels))
+    for a, b in zip(on_cpu, on_gpu):
+        np.testing.assert_allclose(cuda.to_host(b), a, rtol=1e-12)
+
+
+def test_step_decay_schedule():
+    opt = Optimizer(BE, OptimizerConfig("adam", lr=0.01), ScheduleConfig("step", factor=0.5, every=2, min_lr=0.003),
+                    [])
+    assert [opt.learning_rate(e) for e in range(6)] == [0.01, 0.01, 0.005, 0.005, 0.003, 0.003]
