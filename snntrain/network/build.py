@@ -7,9 +7,11 @@ import numpy as np
 
 from snntrain.backends import Backend
 from snntrain.config.model import InitConfig, LayerConfig, ModelConfig
-from snntrain.errors import SnntrainError
-from snntrain.network.dense import DenseLayer, LifParams
+from snntrain.network.conv import ConvLayer
+from snntrain.network.dense import DenseLayer
+from snntrain.network.lif import LifParams
 from snntrain.network.network import Network
+from snntrain.network.pool import PoolLayer
 
 
 def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -32,13 +34,16 @@ def layer_names(cfg: ModelConfig) -> list[str]:
 def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator,
                   dtype: Any = np.float32) -> Network:
     """Layers of `cfg` with weights initialised from `rng`, on `backend`."""
-    layers = []
-    n_in = int(np.prod(cfg.input.shape))
-    for index, layer in enumerate(cfg.layers):
-        if layer.type != "dense":
-            raise SnntrainError(f"{cfg.source}: layers[{index}].type = {layer.type!r}: only dense layers can be "
-                                f"simulated in this version")
-        weights = init_weights(layer.init, (layer.neurons, n_in), rng)
-        layers.append(DenseLayer(backend, weights, lif_params(layer), cfg.t_max, dtype))
-        n_in = layer.neurons
+    layers: list = []
+    shape = tuple(cfg.input.shape)
+    for layer in cfg.layers:
+        if layer.type == "dense":
+            weights = init_weights(layer.init, (layer.neurons, int(np.prod(shape))), rng)
+            layers.append(DenseLayer(backend, weights, lif_params(layer), cfg.t_max, dtype))
+        elif layer.type == "conv":
+            filters = init_weights(layer.init, (layer.filters, *layer.kernel, shape[2]), rng)
+            layers.append(ConvLayer(backend, filters, shape, lif_params(layer), cfg.t_max, dtype))
+        else:
+            layers.append(PoolLayer(backend, shape, layer.size, dtype))
+        shape = layers[-1].out_shape if layer.type != "dense" else (layer.neurons,)
     return Network(layers, layer_names(cfg))

@@ -1,130 +1,47 @@
-"""Dense LIF layer: event-based forward pass and exact spike-wise backprop (SPEC §1-§2) on any backend."""
+"""Dense LIF layer: every neuron sees every input (weights [n_out, n_in], SPEC §3)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from snntrain.backends import Backend
+from snntrain.network.lif import LifCore, LifParams
 from snntrain.network.spikes import SpikeTrains
 
-
-# exp(t / tau_s) of SPEC §1 is stored per spike (A); beyond these ratios it overflows the storage dtype.
-MAX_T_OVER_TAU_S = {np.dtype(np.float32): 40.0, np.dtype(np.float64): 300.0}
+__all__ = ["DenseLayer", "LifParams"]
 
 
-@dataclass(frozen=True)
-class LifParams:
-    """Neuron parameters of one LIF layer (SPEC §1)."""
-
-    tau_s: float
-    theta: float
-    delta_theta: float
-    max_spikes: int
-
-
-class DenseLayer:
-    """Fully connected LIF layer. Weights are kept input-major on the device: `w[n_in, n_out]`.
-
-    `weights` (the public, saved layout of SPEC §3) is `[n_out, n_in]`.
-    """
+class DenseLayer(LifCore):
+    """Fully connected LIF layer; one row per sample."""
 
     kind = "dense"
 
     def __init__(self, backend: Backend, weights: np.ndarray, params: LifParams, t_max: float,
                  dtype: Any = np.float32) -> None:
-        self.backend = backend
-        self.params = params
-        self.t_max = float(t_max)
-        self.dtype = np.dtype(dtype)
-        limit = MAX_T_OVER_TAU_S[self.dtype]
-        if self.t_max / params.tau_s > limit:
-            raise ValueError(f"t_max / tau_s = {self.t_max / params.tau_s:.1f} would overflow {self.dtype} "
-                             f"exponentials (SPEC §1); allowed: <= {limit:g}")
-        self.n_out, self.n_in = weights.shape
-        self.w = backend.to_device(np.ascontiguousarray(weights.T, dtype=self.dtype))
-        self.grad = backend.zeros((self.n_in, self.n_out), self.dtype)
-        self._buffers: dict[str, Any] = {}
-        self._buffer_key: tuple = ()
-        self._input: SpikeTrains | None = None
+        super().__init__(backend, weights, params, t_max, dtype)
+        self.neurons = self.n_out
 
-    # weights in the public layout ------------------------------------------------------------------
     @property
     def weights(self) -> np.ndarray:
-        """Host copy of the weights, shape [n_out, n_in]."""
-        return np.ascontiguousarray(self.backend.to_host(self.w).T)
+        """Host copy of the weights, [n_out, n_in]."""
+        return self._matrix()
 
     @property
     def gradient(self) -> np.ndarray:
-        """Host copy of the last weight gradient, shape [n_out, n_in]."""
-        return np.ascontiguousarray(self.backend.to_host(self.grad).T)
+        """Host copy of the last weight gradient, [n_out, n_in]."""
+        return self._grad_matrix()
 
     def set_weights(self, weights: np.ndarray) -> None:
-        """Replace the weights (shape [n_out, n_in])."""
+        """Replace the weights ([n_out, n_in])."""
         if weights.shape != (self.n_out, self.n_in):
             raise ValueError(f"weights of shape {weights.shape}, expected {(self.n_out, self.n_in)}")
-        self.w = self.backend.to_device(np.ascontiguousarray(weights.T, dtype=self.dtype))
+        self._set_matrix(weights)
 
-    # buffers -------------------------------------------------------------------------------------
-    def _ensure_buffers(self, batch: int, in_spikes: int) -> dict[str, Any]:
-        key = (batch, in_spikes)
-        if key != self._buffer_key:
-            be, f, i32 = self.backend, self.dtype, np.int32
-            s_out = self.params.max_spikes
-            m = self.n_in * in_spikes
-            self._buffers = {
-                "st": be.empty((batch, m), f), "sp": be.empty((batch, m), i32), "sn": be.empty((batch,), i32),
-                "tmp_t": be.empty((batch, m), f), "tmp_p": be.empty((batch, m), i32),
-                "runs": be.empty((batch, self.n_in + 1), i32),
-                "se1": be.empty((batch, m), f), "se2": be.empty((batch, m), f),
-                "in_e1": be.empty((batch, self.n_in, in_spikes), f),
-                "in_e2": be.empty((batch, self.n_in, in_spikes), f),
-                "t": be.empty((batch, self.n_out, s_out), f), "cnt": be.empty((batch, self.n_out), i32),
-                "a": be.empty((batch, self.n_out, s_out), f), "x": be.empty((batch, self.n_out, s_out), f),
-                "z": be.empty((batch, self.n_out, s_out), f),
-                "g1": be.empty((batch, self.n_out, s_out), f), "g2": be.empty((batch, self.n_out, s_out), f),
-                "err_in": be.empty((batch, self.n_in, in_spikes), f),
-            }
-            self._buffer_key = key
-        return self._buffers
-
-    # passes --------------------------------------------------------------------------------------
     def forward(self, inputs: SpikeTrains) -> SpikeTrains:
-        """Spike trains of this layer for `inputs` (kept for the backward pass until the next forward)."""
-        batch, n_in, in_spikes = inputs.times.shape
-        if n_in != self.n_in:
-            raise ValueError(f"layer expects {self.n_in} inputs, got {n_in}")
-        buf = self._ensure_buffers(batch, in_spikes)
-        be, p = self.backend, self.params
-        be.launch("sort_sample", batch, inputs.times, inputs.counts, buf["st"], buf["sp"], buf["sn"],
-                  buf["tmp_t"], buf["tmp_p"], buf["runs"])
-        be.launch("exp_factors", buf["st"].size, buf["st"].reshape(-1), p.tau_s, buf["se1"].reshape(-1),
-                  buf["se2"].reshape(-1))
-        be.launch("lif_forward_neuron", batch * self.n_out, buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
-                  self.w,
-                  p.tau_s, p.theta, p.delta_theta, self.t_max, buf["t"], buf["cnt"], buf["a"], buf["x"], buf["z"])
-        self._input = inputs
-        return SpikeTrains(buf["t"], buf["cnt"])
+        """This layer's spike trains for `inputs` (kept for the backward pass until the next forward)."""
+        return SpikeTrains(*self._lif_forward(inputs.times, inputs.counts))
 
     def backward(self, errors: Any, input_errors: bool = True) -> Any:
-        """Backprop `errors` (dL/dt of this layer's spikes, shape of its spike buffer).
-
-        Sets `self.grad` (dL/dw summed over the batch) and returns dL/dt of the input spikes when
-        `input_errors` is true (else None: the first layer's inputs need none).
-        """
-        if self._input is None:
-            raise RuntimeError("backward() before forward()")
-        inputs, buf, be, p = self._input, self._buffers, self.backend, self.params
-        batch = inputs.batch
-        be.launch("lif_backward_neuron", batch * self.n_out, errors, buf["cnt"], buf["a"], buf["x"], buf["z"],
-                  p.tau_s, p.theta, p.delta_theta, buf["g1"], buf["g2"])
-        be.launch("exp_factors", inputs.times.size, inputs.times.reshape(-1), p.tau_s, buf["in_e1"].reshape(-1),
-                  buf["in_e2"].reshape(-1))
-        be.launch("lif_weight_grad", self.n_in * self.n_out, inputs.times, inputs.counts, buf["in_e1"],
-                  buf["in_e2"], buf["t"], buf["cnt"], buf["g1"], buf["g2"], self.grad)
-        if not input_errors:
-            return None
-        be.launch("lif_input_error", batch * self.n_in, inputs.times, inputs.counts, buf["in_e1"], buf["in_e2"],
-                  self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], p.tau_s, buf["err_in"])
-        return buf["err_in"]
+        """Set `grad` from `errors` (dL/dt of this layer's spikes); return dL/dt of the inputs if asked."""
+        return self._lif_backward(errors, input_errors)

@@ -56,7 +56,7 @@ def run_epoch(backend: Backend, network: Network, loss: Loss, split: EncodedSpli
     batcher = Batcher(backend, split)
     device_order = backend.to_device(order.astype(np.int32))
     stats = EpochStats(spikes=[0] * len(network.layers),
-                       ever_spiked=[np.zeros(layer.n_out, bool) for layer in network.layers],
+                       ever_spiked=[np.zeros(layer.neurons, bool) for layer in network.layers],
                        confusion=np.zeros((classes, classes + 1), np.int64))
     start = time.perf_counter()
     for begin in range(0, len(order), batch_size):

@@ -1,0 +1,111 @@
+"""Convolution and pooling as re-indexing of spike buffers, written once for both targets (SPEC §3).
+
+A conv layer is a dense LIF layer applied to every output position: `conv_gather` copies each position's
+receptive field into rows `[b * P + pos, r, s]` (r = (dx * ky + dy) * C + c), the dense kernels run on those rows
+with the filters as a [kx * ky * C, F] weight matrix, and `conv_scatter_errors` sums the errors of every
+receptive field that holds an input spike back onto it. Pooling gathers each window into rows the same way;
+sorting a row merges the window's spike trains (their union), and `pool_route_errors` hands each pooled spike's
+error back to the spike it came from. Neurons are laid out (x, y, c): index (x * Y + y) * C + c.
+"""
+from __future__ import annotations
+
+
+def copy_train(src_t, src_cnt, b, p, dst_t, dst_cnt, row, r):
+    """Copy neuron p's spike buffer of sample b into slot r of row `row`."""
+    dst_cnt[row, r] = src_cnt[b, p]
+    for s in range(src_t.shape[2]):
+        dst_t[row, r, s] = src_t[b, p, s]
+
+
+def conv_gather(i, in_t, in_cnt, size_y, channels, ky, out_x, out_y, rf_t, rf_cnt):
+    """Receptive field r of output position pos, sample b (element i = (b * P + pos) * RF + r)."""
+    n_rf = rf_cnt.shape[1]
+    row = i // n_rf
+    r = i - row * n_rf
+    positions = out_x * out_y
+    b = row // positions
+    pos = row - b * positions
+    xo = pos // out_y
+    yo = pos - xo * out_y
+    dx = r // (ky * channels)
+    rest = r - dx * ky * channels
+    dy = rest // channels
+    c = rest - dy * channels
+    copy_train(in_t, in_cnt, b, ((xo + dx) * size_y + yo + dy) * channels + c, rf_t, rf_cnt, row, r)
+
+
+def conv_scatter_errors(i, rf_err, size_y, channels, kx, ky, out_x, out_y, err_in):
+    """dL/dt of input neuron p's spikes (element i = b * n_in + p): the sum over receptive fields holding it."""
+    n_in = err_in.shape[1]
+    b = i // n_in
+    p = i - b * n_in
+    x = p // (size_y * channels)
+    rest = p - x * size_y * channels
+    y = rest // channels
+    c = rest - y * channels
+    for s in range(err_in.shape[2]):
+        acc = 0.0
+        for dx in range(kx):
+            xo = x - dx
+            if 0 <= xo < out_x:
+                for dy in range(ky):
+                    yo = y - dy
+                    if 0 <= yo < out_y:
+                        acc += rf_err[(b * out_x + xo) * out_y + yo, (dx * ky + dy) * channels + c, s]
+        err_in[b, p, s] = acc
+
+
+def pool_gather(i, in_t, in_cnt, size_y, channels, pool, out_x, out_y, win_t, win_cnt):
+    """Window slot r of pooled neuron q, sample b (element i = (b * Q + q) * pool^2 + r)."""
+    n_win = pool * pool
+    row = i // n_win
+    r = i - row * n_win
+    pooled = out_x * out_y * channels
+    b = row // pooled
+    q = row - b * pooled
+    xq = q // (out_y * channels)
+    rest = q - xq * out_y * channels
+    yq = rest // channels
+    c = rest - yq * channels
+    dx = r // pool
+    dy = r - dx * pool
+    copy_train(in_t, in_cnt, b, ((xq * pool + dx) * size_y + yq * pool + dy) * channels + c, win_t, win_cnt, row, r)
+
+
+def pool_route_errors(row, err, sp, sn, win_err):
+    """Errors of pooled spikes (row of the sorted window) back to window slot r, spike s they came from.
+
+    The merge that built the row is stable and each slot's train is time-ordered, so the s-th entry with
+    source r is spike s of slot r.
+    """
+    n_win = win_err.shape[1]
+    for r in range(n_win):
+        s = 0
+        for m in range(sn[row]):
+            if sp[row, m] == r:
+                win_err[row, r, s] = err[row, m]
+                s += 1
+        for rest in range(s, win_err.shape[2]):
+            win_err[row, r, rest] = 0.0
+
+
+def pool_scatter_errors(i, win_err, size_x, size_y, channels, pool, out_x, out_y, err_in):
+    """dL/dt of input neuron p's spikes (element i = b * n_in + p): from its window, 0 outside every window."""
+    n_in = err_in.shape[1]
+    b = i // n_in
+    p = i - b * n_in
+    x = p // (size_y * channels)
+    rest = p - x * size_y * channels
+    y = rest // channels
+    c = rest - y * channels
+    xq = x // pool
+    yq = y // pool
+    inside = xq < out_x and yq < out_y
+    row = ((b * out_x + xq) * out_y + yq) * channels + c
+    r = (x - xq * pool) * pool + (y - yq * pool)
+    for s in range(err_in.shape[2]):
+        err_in[b, p, s] = win_err[row, r, s] if inside else 0.0
+
+
+FUNCTIONS = (copy_train, conv_gather, conv_scatter_errors, pool_gather, pool_route_errors, pool_scatter_errors)
+ENTRY_POINTS = (conv_gather, conv_scatter_errors, pool_gather, pool_route_errors, pool_scatter_errors)

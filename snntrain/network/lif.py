@@ -1,0 +1,126 @@
+"""The LIF core shared by dense and conv layers: event-based forward and exact backprop (SPEC §1-§2).
+
+The core works on *rows*: each row is one independent set of input spike trains (a sample for a dense layer,
+a sample's receptive field at one position for a conv layer) feeding `n_out` neurons through one weight matrix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from snntrain.backends import Backend
+
+
+# exp(t / tau_s) of SPEC §1 is stored per spike (A); beyond these ratios it overflows the storage dtype.
+MAX_T_OVER_TAU_S = {np.dtype(np.float32): 40.0, np.dtype(np.float64): 300.0}
+
+
+@dataclass(frozen=True)
+class LifParams:
+    """Neuron parameters of one LIF layer (SPEC §1)."""
+
+    tau_s: float
+    theta: float
+    delta_theta: float
+    max_spikes: int
+
+
+class LifCore:
+    """LIF neurons fed through a weight matrix, kept input-major on the device: `w[n_in, n_out]`.
+
+    Subclasses define the public weight layout (`weights`, `set_weights`) and how their inputs become rows.
+    """
+
+    def __init__(self, backend: Backend, matrix: np.ndarray, params: LifParams, t_max: float,
+                 dtype: Any = np.float32) -> None:
+        """`matrix` is [n_out, n_in]: one row of input weights per neuron."""
+        self.backend = backend
+        self.params = params
+        self.t_max = float(t_max)
+        self.dtype = np.dtype(dtype)
+        limit = MAX_T_OVER_TAU_S[self.dtype]
+        if self.t_max / params.tau_s > limit:
+            raise ValueError(f"t_max / tau_s = {self.t_max / params.tau_s:.1f} would overflow {self.dtype} "
+                             f"exponentials (SPEC §1); allowed: <= {limit:g}")
+        self.n_out, self.n_in = matrix.shape
+        self.w = backend.to_device(np.ascontiguousarray(matrix.T, dtype=self.dtype))
+        self.grad = backend.zeros((self.n_in, self.n_out), self.dtype)
+        self._buffers: dict[str, Any] = {}
+        self._buffer_key: tuple = ()
+        self._rows: tuple[Any, Any] | None = None
+
+    def _matrix(self) -> np.ndarray:
+        """Host copy of the weight matrix, [n_out, n_in]."""
+        return np.ascontiguousarray(self.backend.to_host(self.w).T)
+
+    def _grad_matrix(self) -> np.ndarray:
+        """Host copy of the last weight gradient, [n_out, n_in]."""
+        return np.ascontiguousarray(self.backend.to_host(self.grad).T)
+
+    def _set_matrix(self, matrix: np.ndarray) -> None:
+        self.w = self.backend.to_device(np.ascontiguousarray(matrix.T, dtype=self.dtype))
+
+    # buffers -------------------------------------------------------------------------------------
+    def _ensure_buffers(self, batch: int, in_spikes: int) -> dict[str, Any]:
+        key = (batch, in_spikes)
+        if key != self._buffer_key:
+            be, f, i32 = self.backend, self.dtype, np.int32
+            s_out = self.params.max_spikes
+            m = self.n_in * in_spikes
+            self._buffers = {
+                "st": be.empty((batch, m), f), "sp": be.empty((batch, m), i32), "sn": be.empty((batch,), i32),
+                "tmp_t": be.empty((batch, m), f), "tmp_p": be.empty((batch, m), i32),
+                "runs": be.empty((batch, self.n_in + 1), i32),
+                "se1": be.empty((batch, m), f), "se2": be.empty((batch, m), f),
+                "in_e1": be.empty((batch, self.n_in, in_spikes), f),
+                "in_e2": be.empty((batch, self.n_in, in_spikes), f),
+                "t": be.empty((batch, self.n_out, s_out), f), "cnt": be.empty((batch, self.n_out), i32),
+                "a": be.empty((batch, self.n_out, s_out), f), "x": be.empty((batch, self.n_out, s_out), f),
+                "z": be.empty((batch, self.n_out, s_out), f),
+                "g1": be.empty((batch, self.n_out, s_out), f), "g2": be.empty((batch, self.n_out, s_out), f),
+                "err_in": be.empty((batch, self.n_in, in_spikes), f),
+            }
+            self._buffer_key = key
+        return self._buffers
+
+    # passes --------------------------------------------------------------------------------------
+    def _lif_forward(self, times: Any, counts: Any) -> tuple[Any, Any]:
+        """Spike times [rows, n_out, max_spikes] and counts [rows, n_out] for input rows (kept for backward)."""
+        batch, n_in, in_spikes = times.shape
+        if n_in != self.n_in:
+            raise ValueError(f"layer expects {self.n_in} inputs, got {n_in}")
+        buf = self._ensure_buffers(batch, in_spikes)
+        be, p = self.backend, self.params
+        be.launch("sort_sample", batch, times, counts, buf["st"], buf["sp"], buf["sn"],
+                  buf["tmp_t"], buf["tmp_p"], buf["runs"])
+        be.launch("exp_factors", buf["st"].size, buf["st"].reshape(-1), p.tau_s, buf["se1"].reshape(-1),
+                  buf["se2"].reshape(-1))
+        be.launch("lif_forward_neuron", batch * self.n_out, buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
+                  self.w,
+                  p.tau_s, p.theta, p.delta_theta, self.t_max, buf["t"], buf["cnt"], buf["a"], buf["x"], buf["z"])
+        self._rows = (times, counts)
+        return buf["t"], buf["cnt"]
+
+    def _lif_backward(self, errors: Any, input_errors: bool) -> Any:
+        """Backprop `errors` (dL/dt of the rows' output spikes, [rows, n_out, max_spikes]).
+
+        Sets `self.grad` (dL/dw summed over all rows) and returns dL/dt of the input rows' spikes when
+        `input_errors` is true (else None: the first layer's inputs need none).
+        """
+        if self._rows is None:
+            raise RuntimeError("backward() before forward()")
+        (times, counts), buf, be, p = self._rows, self._buffers, self.backend, self.params
+        batch = times.shape[0]
+        be.launch("lif_backward_neuron", batch * self.n_out, errors, buf["cnt"], buf["a"], buf["x"], buf["z"],
+                  p.tau_s, p.theta, p.delta_theta, buf["g1"], buf["g2"])
+        be.launch("exp_factors", times.size, times.reshape(-1), p.tau_s, buf["in_e1"].reshape(-1),
+                  buf["in_e2"].reshape(-1))
+        be.launch("lif_weight_grad", self.n_in * self.n_out, times, counts, buf["in_e1"],
+                  buf["in_e2"], buf["t"], buf["cnt"], buf["g1"], buf["g2"], self.grad)
+        if not input_errors:
+            return None
+        be.launch("lif_input_error", batch * self.n_in, times, counts, buf["in_e1"], buf["in_e2"],
+                  self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], p.tau_s, buf["err_in"])
+        return buf["err_in"]
