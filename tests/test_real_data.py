@@ -39,8 +39,8 @@ def test_784_800_10_forward_backward_on_a_real_batch():
         assert np.all(np.isfinite(layer.gradient)) and np.abs(layer.gradient).sum() > 0
 
 
-@pytest.mark.slow
-def test_fashion_small_reaches_70_percent_after_one_epoch_on_10000_images(tmp_path):
+def train_one_epoch(tmp_path, model: str) -> dict:
+    """Train `model` (a file in models/) on the real data via the CLI; its single metrics row."""
     from click.testing import CliRunner
 
     from snntrain.cli import main
@@ -50,9 +50,21 @@ def test_fashion_small_reaches_70_percent_after_one_epoch_on_10000_images(tmp_pa
     data = tmp_path / "data"
     got = runner.invoke(main, ["download", "fashion-mnist", "--from", str(FASHION), "--data-dir", str(data)])
     assert got.exit_code == 0, got.output
-    got = runner.invoke(main, ["train", "--model", str(MODELS / "fashion-small.toml"), "--device", "cpu", "--data-dir",
+    got = runner.invoke(main, ["train", "--model", str(MODELS / model), "--device", "cpu", "--data-dir",
                                str(data), "--runs-dir", str(tmp_path / "runs")])
     assert got.exit_code == 0, got.output
     (run_dir,) = (tmp_path / "runs").iterdir()
     (row,) = RunDir.open(run_dir).read_metrics()
+    return row
+
+
+@pytest.mark.slow
+def test_fashion_small_reaches_70_percent_after_one_epoch_on_10000_images(tmp_path):
+    row = train_one_epoch(tmp_path, "fashion-small.toml")
     assert row["test_accuracy"] >= 0.70, row
+
+
+@pytest.mark.slow
+def test_conv_small_reaches_65_percent_after_one_epoch_on_5000_images(tmp_path):
+    row = train_one_epoch(tmp_path, "conv-small.toml")
+    assert row["test_accuracy"] > 0.65, row
