@@ -9,6 +9,7 @@ import pytest
 from reference import build, random_inputs, run
 from snntrain.backends import get_backend
 from snntrain.network.dense import DenseLayer, LifParams
+from snntrain.network.spikes import SpikeTrains
 
 BE = get_backend("cpu")
 P = LifParams(0.05, 0.2, 0.2, 5)
@@ -88,3 +89,21 @@ def test_float32_overflow_guard():
     with pytest.raises(ValueError, match="overflow float32"):
         DenseLayer(BE, np.ones((2, 2)), LifParams(0.01, 0.2, 0.2, 1), t_max=1.0, dtype=np.float32)
     DenseLayer(BE, np.ones((2, 2)), LifParams(0.01, 0.2, 0.2, 1), t_max=1.0, dtype=np.float64)
+
+
+def test_independent_networks_side_by_side_equal_separate_runs():
+    rng = np.random.default_rng(3)
+    t, counts = random_inputs(rng, 6, 5, 2, 0.15, silent=0.0)
+    weights = rng.uniform(-1, 4, (3, 4, 5)) * 2.0  # 3 networks, 2 samples each
+    grouped = DenseLayer(BE, weights, P, 0.3, np.float64)
+    out = grouped.forward(SpikeTrains(t, counts))
+    err = np.where(np.isfinite(out.times), 1.0, 0.0)
+    err_in = grouped.backward(err).copy()
+    assert out.counts.sum() > 0
+    for g in range(3):
+        rows = slice(2 * g, 2 * g + 2)
+        single = DenseLayer(BE, weights[g], P, 0.3, np.float64)
+        ref = single.forward(SpikeTrains(t[rows], counts[rows]))
+        np.testing.assert_array_equal(out.times[rows], ref.times)
+        np.testing.assert_allclose(err_in[rows], single.backward(err[rows]), rtol=1e-12)
+        np.testing.assert_allclose(grouped.gradient[g], single.gradient, rtol=1e-12)

@@ -5,7 +5,9 @@ use what both numba targets support: scalar arithmetic, `math`, array indexing, 
 
 Layouts (b = sample, n = post neuron, p = pre neuron, k/s = spike slot):
 - sorted layer input: `st[b, m]` times ascending, `sp[b, m]` pre index, `sn[b]` how many;
-- weights input-major `w[p, n]` (so threads of a warp on consecutive n read consecutive addresses);
+- weights input-major `w[g, p, n]` (so threads of a warp on consecutive n read consecutive addresses), one
+  matrix per *group* of rows: a layer shared by all samples has one group; independent networks trained side
+  by side (the convergence study) have one group each, and row b belongs to group b // (rows / groups);
 - spikes `t[b, n, k]` (+inf padding), counts `cnt[b, n]`; saved per spike: `sa` (A), `sx` (X), `sz` (z*);
 - suffix sums for backprop: `g1[b, n, k] = sum_{k' >= k} e_k' * f1_k'`, `g2` likewise with f2;
 - exponentials of spike times, `e1 = exp(t / tau_s)` and `e2 = exp(t / tau)`, computed once per spike
@@ -71,6 +73,7 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, w, tau_s, theta, delta_theta, t_
     c = theta / tau
     reset = delta_theta / tau
     z_max = math.exp(t_max / tau)
+    g = b // (cnt.shape[0] // w.shape[0])
     a = 0.0
     bsum = 0.0
     k = 0
@@ -79,7 +82,7 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, w, tau_s, theta, delta_theta, t_
         tj = st[b, m]
         if tj > t_max or k >= max_spikes:
             break
-        wj = w[sp[b, m], n]
+        wj = w[g, sp[b, m], n]
         a += wj * se1[b, m]
         bsum += wj * se2[b, m]
         t_next = t_max
@@ -150,15 +153,18 @@ def first_after(out_t, b, n, count, t):
 
 
 def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, out_t, cnt, g1, g2, grad):
-    """dL/dw[p, n] for synapse i = n * P + p, summed over the batch: one merge pass per sample (SPEC §2).
+    """dL/dw[g, p, n] for synapse i = (g * N + n) * P + p, summed over the group's rows: one merge pass per row.
 
     Neighbouring elements share the post neuron n, so its spikes and suffix sums stay in cache.
     """
     n_pre = in_cnt.shape[1]
-    n = i // n_pre
-    p = i - n * n_pre
+    n_post = cnt.shape[1]
+    per_group = cnt.shape[0] // grad.shape[0]
+    p = i % n_pre
+    n = (i // n_pre) % n_post
+    g = i // (n_pre * n_post)
     acc = 0.0
-    for b in range(cnt.shape[0]):
+    for b in range(g * per_group, (g + 1) * per_group):
         c_post = cnt[b, n]
         if c_post == 0:
             continue
@@ -170,7 +176,7 @@ def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, out_t, cnt, g1, g2, grad):
             if k == c_post:
                 break
             acc += g1[b, n, k] * in_e1[b, p, s] - g2[b, n, k] * in_e2[b, p, s]
-    grad[p, n] = acc
+    grad[g, p, n] = acc
 
 
 def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, w, out_t, cnt, g1, g2, tau_s, err_in):
@@ -180,6 +186,7 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, w, out_t, cnt, g1, g2, tau_s,
     p = i - b * n_pre
     tau = 2.0 * tau_s
     n_post = cnt.shape[1]
+    g = b // (cnt.shape[0] // w.shape[0])
     for s in range(in_cnt[b, p]):
         tj = in_t[b, p, s]
         acc1 = 0.0
@@ -187,8 +194,8 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, w, out_t, cnt, g1, g2, tau_s,
         for n in range(n_post):
             k = first_after(out_t, b, n, cnt[b, n], tj)
             if k < cnt[b, n]:
-                acc1 += w[p, n] * g1[b, n, k]
-                acc2 += w[p, n] * g2[b, n, k]
+                acc1 += w[g, p, n] * g1[b, n, k]
+                acc2 += w[g, p, n] * g2[b, n, k]
         err_in[b, p, s] = acc1 * in_e1[b, p, s] / tau_s - acc2 * in_e2[b, p, s] / tau
     for s in range(in_cnt[b, p], err_in.shape[2]):
         err_in[b, p, s] = 0.0

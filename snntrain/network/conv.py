@@ -25,7 +25,7 @@ class ConvLayer(LifCore):
         out_c, kx, ky, in_c = filters.shape
         if in_shape[2] != in_c or kx > in_shape[0] or ky > in_shape[1]:
             raise ValueError(f"filters {filters.shape} do not fit inputs {in_shape}")
-        super().__init__(backend, filters.reshape(out_c, -1), params, t_max, dtype)
+        super().__init__(backend, filters.reshape(1, out_c, -1), params, t_max, dtype)
         self.in_shape = in_shape
         self.out_shape = (in_shape[0] - kx + 1, in_shape[1] - ky + 1, out_c)
         self.positions = self.out_shape[0] * self.out_shape[1]
@@ -46,7 +46,7 @@ class ConvLayer(LifCore):
         """Replace the filters ([out_c, kx, ky, in_c])."""
         if weights.shape != self.filter_shape:
             raise ValueError(f"filters of shape {weights.shape}, expected {self.filter_shape}")
-        self._set_matrix(weights.reshape(self.filter_shape[0], -1))
+        self._set_matrix(weights.reshape(1, self.filter_shape[0], -1))
 
     def forward(self, inputs: SpikeTrains) -> SpikeTrains:
         """Spike trains of every (x, y, c) neuron, [batch, X' * Y' * out_c, max_spikes]."""

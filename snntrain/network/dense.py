@@ -13,30 +13,35 @@ __all__ = ["DenseLayer", "LifParams"]
 
 
 class DenseLayer(LifCore):
-    """Fully connected LIF layer; one row per sample."""
+    """Fully connected LIF layer; one row per sample.
+
+    Weights [n_out, n_in] are shared by all samples. Weights [G, n_out, n_in] make G independent networks that
+    run side by side: the batch is then G consecutive blocks of samples, block g going through network g.
+    """
 
     kind = "dense"
 
     def __init__(self, backend: Backend, weights: np.ndarray, params: LifParams, t_max: float,
                  dtype: Any = np.float32) -> None:
-        super().__init__(backend, weights, params, t_max, dtype)
+        self._shape = weights.shape
+        super().__init__(backend, weights.reshape((-1,) + weights.shape[-2:]), params, t_max, dtype)
         self.neurons = self.n_out
 
     @property
     def weights(self) -> np.ndarray:
-        """Host copy of the weights, [n_out, n_in]."""
-        return self._matrix()
+        """Host copy of the weights, in the shape they were given ([n_out, n_in] or [G, n_out, n_in])."""
+        return self._matrix().reshape(self._shape)
 
     @property
     def gradient(self) -> np.ndarray:
-        """Host copy of the last weight gradient, [n_out, n_in]."""
-        return self._grad_matrix()
+        """Host copy of the last weight gradient, shaped like `weights`."""
+        return self._grad_matrix().reshape(self._shape)
 
     def set_weights(self, weights: np.ndarray) -> None:
-        """Replace the weights ([n_out, n_in])."""
-        if weights.shape != (self.n_out, self.n_in):
-            raise ValueError(f"weights of shape {weights.shape}, expected {(self.n_out, self.n_in)}")
-        self._set_matrix(weights)
+        """Replace the weights (shaped like `weights`)."""
+        if weights.shape != self._shape:
+            raise ValueError(f"weights of shape {weights.shape}, expected {self._shape}")
+        self._set_matrix(weights.reshape((-1,) + self._shape[-2:]))
 
     def forward(self, inputs: SpikeTrains) -> SpikeTrains:
         """This layer's spike trains for `inputs` (kept for the backward pass until the next forward)."""

@@ -35,7 +35,7 @@ class LifCore:
 
     def __init__(self, backend: Backend, matrix: np.ndarray, params: LifParams, t_max: float,
                  dtype: Any = np.float32) -> None:
-        """`matrix` is [n_out, n_in]: one row of input weights per neuron."""
+        """`matrix` is [groups, n_out, n_in]: per group of rows, one row of input weights per neuron."""
         self.backend = backend
         self.params = params
         self.t_max = float(t_max)
@@ -44,23 +44,23 @@ class LifCore:
         if self.t_max / params.tau_s > limit:
             raise ValueError(f"t_max / tau_s = {self.t_max / params.tau_s:.1f} would overflow {self.dtype} "
                              f"exponentials (SPEC §1); allowed: <= {limit:g}")
-        self.n_out, self.n_in = matrix.shape
-        self.w = backend.to_device(np.ascontiguousarray(matrix.T, dtype=self.dtype))
-        self.grad = backend.zeros((self.n_in, self.n_out), self.dtype)
+        self.groups, self.n_out, self.n_in = matrix.shape
+        self.w = backend.to_device(np.ascontiguousarray(matrix.transpose(0, 2, 1), dtype=self.dtype))
+        self.grad = backend.zeros((self.groups, self.n_in, self.n_out), self.dtype)
         self._buffers: dict[str, Any] = {}
         self._buffer_key: tuple = ()
         self._rows: tuple[Any, Any] | None = None
 
     def _matrix(self) -> np.ndarray:
-        """Host copy of the weight matrix, [n_out, n_in]."""
-        return np.ascontiguousarray(self.backend.to_host(self.w).T)
+        """Host copy of the weight matrices, [groups, n_out, n_in]."""
+        return np.ascontiguousarray(self.backend.to_host(self.w).transpose(0, 2, 1))
 
     def _grad_matrix(self) -> np.ndarray:
-        """Host copy of the last weight gradient, [n_out, n_in]."""
-        return np.ascontiguousarray(self.backend.to_host(self.grad).T)
+        """Host copy of the last weight gradients, [groups, n_out, n_in]."""
+        return np.ascontiguousarray(self.backend.to_host(self.grad).transpose(0, 2, 1))
 
     def _set_matrix(self, matrix: np.ndarray) -> None:
-        self.w = self.backend.to_device(np.ascontiguousarray(matrix.T, dtype=self.dtype))
+        self.w = self.backend.to_device(np.ascontiguousarray(matrix.transpose(0, 2, 1), dtype=self.dtype))
 
     # buffers -------------------------------------------------------------------------------------
     def _ensure_buffers(self, batch: int, in_spikes: int) -> dict[str, Any]:
@@ -117,7 +117,7 @@ class LifCore:
                   p.tau_s, p.theta, p.delta_theta, buf["g1"], buf["g2"])
         be.launch("exp_factors", times.size, times.reshape(-1), p.tau_s, buf["in_e1"].reshape(-1),
                   buf["in_e2"].reshape(-1))
-        be.launch("lif_weight_grad", self.n_in * self.n_out, times, counts, buf["in_e1"],
+        be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, times, counts, buf["in_e1"],
                   buf["in_e2"], buf["t"], buf["cnt"], buf["g1"], buf["g2"], self.grad)
         if not input_errors:
             return None

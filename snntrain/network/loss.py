@@ -19,15 +19,19 @@ class Loss:
         self.t_max = t_max
         self._buffers: tuple = ()
 
-    def __call__(self, out: SpikeTrains, labels: Any) -> tuple[Any, Any, Any]:
-        """(errors [B, N, S] = d(mean loss)/dt, loss [B], prediction [B]) as device arrays."""
+    def __call__(self, out: SpikeTrains, labels: Any, mean_over: int = 0) -> tuple[Any, Any, Any]:
+        """(errors [B, N, S], loss [B], prediction [B]) as device arrays.
+
+        The errors are d/dt of the mean loss over `mean_over` samples (default: the whole batch; independent
+        networks side by side each average over their own samples).
+        """
         batch = out.batch
         if not self._buffers or self._buffers[0].shape != out.times.shape:
             be = self.backend
             self._buffers = (be.empty(out.times.shape, out.times.dtype), be.empty((batch,), np.float64),
                              be.empty((batch,), np.int32))
         err, loss, pred = self._buffers
-        cfg, scale = self.cfg, 1.0 / batch
+        cfg, scale = self.cfg, 1.0 / (mean_over or batch)
         if cfg.type == "ttfs":
             args = ("ttfs_loss", out.times, out.counts, labels, cfg.tau_loss, self.t_max)
         elif cfg.type == "count":
