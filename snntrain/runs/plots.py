@@ -1,4 +1,4 @@
-"""PNG plots of a run: learning curves, spike counts per layer, and a spike raster.
+"""Plots of a run: learning curves, spike counts per layer, a spike raster, and convergence heat maps.
 
 Figures are drawn with matplotlib's Agg canvas directly (no pyplot), so nothing depends on a display or on
 global pyplot state, and each PNG is written atomically like every other file of a run.
@@ -30,9 +30,9 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path) -> None:
+def _save(fig: Figure, path: Path, fmt: str = "png") -> None:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
+    fig.savefig(buffer, format=fmt, dpi=100)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, buffer.getvalue())
 
@@ -107,3 +107,22 @@ def plot_raster(trains: list[tuple[str, np.ndarray, np.ndarray]], out_path: Path
     axes[-1].set_xlabel("time (s)")
     fig.suptitle(title)
     _save(fig, out_path)
+
+
+def plot_heatmaps(panels: dict[str, np.ndarray], grid: np.ndarray, titles: dict[str, str], out_stem: Path) -> None:
+    """One heat map per panel (weight-init mean on x, std on y, colour = value in [0, 1], one shared colour
+    scale), written as `<out_stem>.png` and `<out_stem>.pdf`. Each panel is indexed [mean, std]."""
+    fig = _figure(4.6 * len(panels) + 0.8, 4.2)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    step = grid[1] - grid[0] if len(grid) > 1 else 1.0
+    extent = (grid[0] - step / 2, grid[-1] + step / 2, grid[0] - step / 2, grid[-1] + step / 2)
+    image = None
+    for ax, (name, values) in zip(axes, panels.items()):
+        image = ax.imshow(values.T, origin="lower", extent=extent, vmin=0.0, vmax=1.0, cmap="viridis",
+                          aspect="auto")
+        ax.set_title(titles.get(name, name))
+        ax.set_xlabel("mean of initial weights")
+        ax.set_ylabel("std of initial weights")
+    fig.colorbar(image, ax=list(axes), label="mean best accuracy")
+    for fmt in ("png", "pdf"):
+        _save(fig, Path(f"{out_stem}.{fmt}"), fmt)

@@ -1,0 +1,134 @@
+"""`snntrain convergence`: the single- vs multi-spike convergence study of SPEC §8.
+
+Every network of the study (grid cell x repeat) is independent; they all train together as one batch of
+independent networks (`DenseLayer` with one weight matrix per network), so one kernel launch advances all of
+them by a step.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from snntrain.backends import Backend
+from snntrain.config.model import LossConfig, OptimizerConfig, ScheduleConfig
+from snntrain.errors import SnntrainError
+from snntrain.network.dense import DenseLayer
+from snntrain.network.lif import LifParams
+from snntrain.network.loss import Loss
+from snntrain.network.optimizer import Optimizer
+from snntrain.network.spikes import SpikeTrains
+from snntrain.runs import RunDir, atomic_write_text
+from snntrain.runs.plots import plot_heatmaps
+
+# The toy task of SPEC §8: two samples of four input spike times, labels 0 and 1.
+INPUTS = np.array([[0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 2.0, 1.0]])
+LABELS = np.array([0, 1], np.int32)
+TAU_S, THETA, T_MAX, LR = 1.0, 1.0, 10.0, 0.1
+
+MODELS = {
+    "ttfs": (LossConfig("ttfs", tau_loss=0.1), 1),
+    "count": (LossConfig("count", n_true=10, n_false=0), 10),
+}
+
+
+@dataclass
+class CellResult:
+    """Best accuracy of every repeat of one (model, mean, std) cell."""
+
+    model: str
+    mean: float
+    std: float
+    best: np.ndarray  # [repeats]
+
+
+def parse_grid(text: str) -> np.ndarray:
+    """`start:stop:step` (stop excluded) -> the grid values, e.g. 0:2.5:0.2 -> 0, 0.2, ..., 2.4."""
+    try:
+        start, stop, step = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise SnntrainError(f"--grid {text!r}: expected start:stop:step, e.g. 0:2.5:0.2") from None
+    if step <= 0 or stop <= start:
+        raise SnntrainError(f"--grid {text!r}: needs step > 0 and stop > start")
+    count = int(np.floor((stop - start) / step - 1e-9)) + 1
+    return np.round(start + step * np.arange(count), 10)
+
+
+def chance_accuracy(pred: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """Accuracy per network over its samples [G, S]; a silent output (no prediction) counts as a guess."""
+    hit = (pred == labels).astype(np.float64)
+    hit[pred < 0] = 1.0 / classes
+    return hit.mean(axis=1)
+
+
+def train_model(backend: Backend, model: str, grid: np.ndarray, repeats: int, epochs: int,
+                rng: np.random.Generator) -> list[CellResult]:
+    """Train every (mean, std, repeat) network of one model together; the best accuracy of each."""
+    loss_cfg, buffer = MODELS[model]
+    means, stds = np.meshgrid(grid, grid, indexing="ij")
+    cells = means.size
+    networks = cells * repeats
+    scale = np.repeat(np.stack([means.ravel(), stds.ravel()], axis=1), repeats, axis=0)
+    weights = rng.normal(0.0, 1.0, (networks, 2, 4)) * scale[:, 1, None, None] + scale[:, 0, None, None]
+    layer = DenseLayer(backend, weights, LifParams(TAU_S, THETA, THETA, buffer), T_MAX, np.float32)
+    samples = len(LABELS)
+    times = np.tile(INPUTS[:, :, None], (networks, 1, 1)).astype(np.float32)
+    inputs = SpikeTrains(backend.to_device(times), backend.to_device(np.ones(times.shape[:2], np.int32)))
+    labels = np.tile(LABELS, networks)
+    device_labels = backend.to_device(labels)
+    loss = Loss(backend, loss_cfg, T_MAX)
+    optimizer = Optimizer(backend, OptimizerConfig("sgd", lr=LR), ScheduleConfig(), [layer])
+    best = np.zeros(networks)
+    for epoch in range(epochs + 1):  # the last pass only scores the trained weights
+        out = layer.forward(inputs)
+        errors, _, pred = loss(out, device_labels, mean_over=samples)
+        accuracy = chance_accuracy(backend.to_host(pred).reshape(networks, samples),
+                                   labels.reshape(networks, samples), 2)
+        best = np.maximum(best, accuracy)
+        if epoch < epochs:
+            layer.backward(errors, input_errors=False)
+            optimizer.step()
+    best = best.reshape(cells, repeats)
+    return [CellResult(model, float(m), float(s), best[i]) for i, (m, s) in enumerate(zip(means.ravel(),
+                                                                                         stds.ravel()))]
+
+
+def results_csv(results: list[CellResult]) -> str:
+    """One row per cell: model, mean, std, mean best accuracy, and its spread over the repeats."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["model", "mean", "std", "mean_best_accuracy", "std_best_accuracy", "min_best_accuracy",
+                     "max_best_accuracy", "repeats"])
+    for r in results:
+        writer.writerow([r.model, f"{r.mean:g}", f"{r.std:g}", f"{r.best.mean():.6f}", f"{r.best.std():.6f}",
+                         f"{r.best.min():.6f}", f"{r.best.max():.6f}", len(r.best)])
+    return out.getvalue()
+
+
+def run_study(backend: Backend, models: list[str], grid: np.ndarray, repeats: int, epochs: int, seed: int,
+              runs_root: Path, echo: Callable[[str], None]) -> RunDir:
+    """Run the study, write results.csv and the heat maps into runs/convergence-<timestamp>/."""
+    if repeats < 1 or epochs < 1:
+        raise SnntrainError("--repeats and --epochs must be >= 1")
+    run = RunDir.create(runs_root, "convergence")
+    rng = np.random.default_rng(seed)
+    results: list[CellResult] = []
+    for model in models:
+        start = time.perf_counter()
+        cells = train_model(backend, model, grid, repeats, epochs, rng)
+        results += cells
+        echo(f"{model}: {len(cells)} cells x {repeats} repeats x {epochs} epochs in "
+             f"{time.perf_counter() - start:.1f} s (device {backend.name})")
+    atomic_write_text(run.path / "results.csv", results_csv(results))
+    panels = {m: np.array([r.best.mean() for r in results if r.model == m]).reshape(len(grid), len(grid))
+              for m in models}
+    titles = {"ttfs": "single spike (TTFS)", "count": "multi-spike (count)"}
+    plot_heatmaps(panels, grid, {m: titles[m] for m in models}, run.path / "convergence")
+    run.log(f"convergence: models {', '.join(models)}, grid {grid.tolist()}, repeats {repeats}, epochs {epochs}, "
+            f"seed {seed}")
+    return run

@@ -1,0 +1,59 @@
+"""`snntrain convergence` (SPEC §8) on reduced grids."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from snntrain.cli import main
+from snntrain.errors import SnntrainError
+from snntrain.training.convergence import parse_grid
+
+
+def run(tmp_path, *args):
+    got = CliRunner().invoke(main, ["convergence", "--device", "cpu", "--runs-dir", str(tmp_path), *args])
+    assert got.exit_code == 0, got.output
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith("convergence-")]
+    return run_dir
+
+
+def rows(run_dir):
+    with open(run_dir / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_reduced_study_writes_csv_and_heat_maps(tmp_path):
+    run_dir = run(tmp_path, "--grid", "0:1.0:0.5", "--repeats", "4", "--epochs", "5")
+    table = rows(run_dir)
+    assert len(table) == 2 * 2 * 2 and {r["model"] for r in table} == {"ttfs", "count"}
+    assert all(r["repeats"] == "4" and 0 <= float(r["mean_best_accuracy"]) <= 1 for r in table)
+    assert (run_dir / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run_dir / "convergence.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_silent_single_spike_cell_scores_chance(tmp_path):
+    table = rows(run(tmp_path, "--model", "ttfs", "--grid", "0:0.1:0.2", "--repeats", "3", "--epochs", "3"))
+    (cell,) = table
+    assert (cell["mean"], cell["std"]) == ("0", "0")
+    assert float(cell["mean_best_accuracy"]) == 0.5 and float(cell["std_best_accuracy"]) == 0.0
+
+
+def test_same_seed_same_results(tmp_path):
+    args = ("--grid", "0:1.5:0.5", "--repeats", "3", "--epochs", "4", "--seed", "7")
+    first = (run(tmp_path / "a", *args) / "results.csv").read_text()
+    assert (run(tmp_path / "b", *args) / "results.csv").read_text() == first
+
+
+def test_multi_spike_converges_from_a_wider_range_than_single_spike(tmp_path):
+    table = rows(run(tmp_path, "--repeats", "5"))
+    mean = {m: np.mean([float(r["mean_best_accuracy"]) for r in table if r["model"] == m]) for m in ("ttfs", "count")}
+    assert len(table) == 2 * 13 * 13
+    assert mean["count"] > mean["ttfs"] + 0.1, mean
+
+
+def test_grid_parsing():
+    np.testing.assert_allclose(parse_grid("0:2.5:0.2"), np.arange(13) * 0.2)
+    with pytest.raises(SnntrainError, match="start:stop:step"):
+        parse_grid("0:1")
