@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test convergence install clean
+.PHONY: train test bench convergence install clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,15 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -ra tests
+
+# The standard benchmark set (snntrain bench reports, never asserts); on 2 CPU cores it takes several minutes.
+bench: $(STAMP)
+	$(BIN)/snntrain bench --model models/ttfs.toml
+	$(BIN)/snntrain bench --model models/fashion.toml --set training.batch_size=50
+	$(BIN)/snntrain bench --model models/ttfs.toml --sweep neurons
+	$(BIN)/snntrain bench --model models/ttfs.toml --sweep batch
+	$(BIN)/snntrain bench --model models/count.toml --sweep spikes
+	$(BIN)/snntrain bench --model models/count.toml --sweep layers
 
 convergence: $(STAMP)
 	$(BIN)/snntrain convergence

@@ -126,3 +126,22 @@ def plot_heatmaps(panels: dict[str, np.ndarray], grid: np.ndarray, titles: dict[
     fig.colorbar(image, ax=list(axes), label="mean best accuracy")
     for fmt in ("png", "pdf"):
         _save(fig, Path(f"{out_stem}.{fmt}"), fmt)
+
+
+def plot_sweep(name: str, values: list[float], rates: dict[str, list[float]], memory_mb: list[float],
+               out_path: Path) -> None:
+    """Throughput (samples/s per series) and peak memory against the swept parameter, log-log axes."""
+    fig = _figure(10, 4)
+    speed, memory = fig.subplots(1, 2)
+    for label, series in rates.items():
+        speed.plot(values, series, marker="o", label=label)
+    speed.set_ylabel("samples/s")
+    memory.plot(values, memory_mb, marker="o", color="tab:red")
+    memory.set_ylabel("peak memory (MB)")
+    for ax in (speed, memory):
+        ax.set_xlabel(name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+    speed.legend()
+    _save(fig, out_path)

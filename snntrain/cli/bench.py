@@ -1,0 +1,47 @@
+"""`snntrain bench`: measured speed and memory (never asserted, only reported)."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from snntrain.backends import DEVICES, get_backend
+from snntrain.cli import main
+from snntrain.config import load_model
+
+
+@main.command()
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default="models/ttfs.toml",
+              show_default=True, help="Model file (TOML) to measure.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one model value.")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--sweep", type=click.Choice(["neurons", "batch", "spikes", "layers"]),
+              help="Scale one parameter: hidden neurons, batch size, spikes per neuron or hidden layers.")
+@click.option("--values", help="Comma-separated sweep values (default: the standard set of the sweep).")
+@click.option("--steps", type=int, default=5, show_default=True, help="Batches per timed repeat.")
+@click.option("--repeats", type=int, default=3, show_default=True, help="Timed repeats (the median is reported).")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default="data", show_default=True)
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default="runs", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def bench(model: Path, overrides: tuple[str, ...], device: str, sweep: str | None, values: str | None, steps: int,
+          repeats: int, data_dir: Path, runs_dir: Path, as_json: bool) -> None:
+    """Training and forward samples/s, time per kernel and peak memory, on real Fashion-MNIST when present."""
+    from snntrain.errors import SnntrainError
+    from snntrain.training.bench import format_table, run_bench
+
+    try:
+        sweep_values = [int(v) for v in values.split(",")] if values else None
+    except ValueError:
+        raise SnntrainError(f"--values {values!r}: expected comma-separated integers") from None
+    if steps < 1 or repeats < 1:
+        raise SnntrainError("--steps and --repeats must be >= 1")
+    echo = (lambda line: None) if as_json else click.echo
+    run, results = run_bench(load_model(model, overrides), get_backend(device), data_dir, sweep, sweep_values,
+                             steps, repeats, runs_dir, echo)
+    if as_json:
+        click.echo(json.dumps([asdict(m) for m in results], indent=2))
+        return
+    click.echo(format_table(results), nl=False)
+    click.echo(f"written: {run.path / 'bench.json'}")

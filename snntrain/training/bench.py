@@ -1,0 +1,209 @@
+"""`snntrain bench`: measured training and inference speed, time per kernel, memory, and how they scale.
+
+Every figure is a median over repeats, after a warm-up step (JIT compilation excluded), with the device
+synchronised before each clock reading. Nothing here asserts a speed: it reports.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import tracemalloc
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from snntrain.backends import Backend
+from snntrain.config.model import ModelConfig
+from snntrain.data.store import Dataset, load_dataset
+from snntrain.errors import DataError, SnntrainError
+from snntrain.network.build import build_network
+from snntrain.network.loss import Loss
+from snntrain.network.optimizer import Optimizer
+from snntrain.runs import RunDir, atomic_write_text
+from snntrain.training.inputs import Batcher, encode_split
+
+SWEEPS = {
+    "neurons": [100, 400, 1000, 3000, 10000],
+    "batch": [1, 16, 64, 256, 1024, 4096],
+    "spikes": [1, 3, 10, 30],
+    "layers": [1, 2, 3, 4],
+}
+
+
+@dataclass
+class Measurement:
+    """Figures of one configuration."""
+
+    label: str
+    batch: int
+    train_samples_per_s: float
+    forward_samples_per_s: float
+    peak_memory_mb: float
+    kernel_ms_per_step: dict[str, float] = field(default_factory=dict)
+    launches_per_step: int = 0
+
+
+def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
+    """`cfg` with one sweep parameter set: hidden neurons, batch size, spikes per neuron, or hidden layers."""
+    layers = list(cfg.layers)
+    hidden = [i for i, layer in enumerate(layers[:-1]) if layer.type == "dense"]
+    if sweep == "batch":
+        return replace(cfg, training=replace(cfg.training, batch_size=value, test_batch_size=value))
+    if sweep == "spikes":
+        return replace(cfg, layers=tuple(replace(l, max_spikes=value) if l.type != "pool" else l for l in layers))
+    if not hidden:
+        raise SnntrainError(f"--sweep {sweep} needs a model with a dense hidden layer")
+    if sweep == "neurons":
+        layers[hidden[0]] = replace(layers[hidden[0]], neurons=value)
+        return replace(cfg, layers=tuple(layers))
+    first = hidden[0]
+    return replace(cfg, layers=tuple(layers[:first] + [layers[first]] * value + layers[-1:]))
+
+
+def bench_data(cfg: ModelConfig, data_dir: Path) -> tuple[ModelConfig, Dataset]:
+    """Real Fashion-MNIST when it has been downloaded, else the shipped digits (the model's input follows)."""
+    try:
+        data = load_dataset("fashion-mnist", data_dir)
+    except DataError:
+        data = load_dataset("digits", data_dir)
+    info = data.info
+    return replace(cfg, input=replace(cfg.input, dataset=info.name, shape=info.shape, classes=info.classes)), data
+
+
+def measure(cfg: ModelConfig, data: Dataset, backend: Backend, label: str, steps: int, repeats: int) -> Measurement:
+    """Train-step and forward-only throughput of `cfg`, its kernels' time per step, and peak memory."""
+    train_rate, forward_rate, kernels, launches = _measure(cfg, data, backend, steps, repeats)
+    with MemoryMeter(backend) as meter:  # a separate, untimed pass: tracing allocations slows things down
+        _measure(cfg, data, backend, 1, 1)
+    return Measurement(label, cfg.training.batch_size, train_rate, forward_rate, meter.peak_mb, kernels, launches)
+
+
+def _measure(cfg: ModelConfig, data: Dataset, backend: Backend, steps: int,
+             repeats: int) -> tuple[float, float, dict[str, float], int]:
+    batch = cfg.training.batch_size
+    rng = np.random.default_rng(0)
+    network = build_network(cfg, backend, rng)
+    loss = Loss(backend, cfg.loss, cfg.t_max)
+    optimizer = Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers)
+    need = batch * steps
+    reps = int(np.ceil(need / len(data.train_labels)))
+    images = np.concatenate([data.train_images] * reps)[:need]
+    labels = np.concatenate([data.train_labels] * reps)[:need]
+    split = encode_split(backend, images, labels, cfg.input)
+    batcher = Batcher(backend, split)
+    orders = [backend.to_device(np.arange(i * batch, (i + 1) * batch, dtype=np.int32)) for i in range(steps)]
+
+    def run(train: bool) -> None:
+        for order in orders:
+            inputs, y = batcher(order)
+            errors, _, _ = loss(network.forward(inputs), y)
+            if train:
+                network.backward(errors)
+                optimizer.step()
+        backend.synchronize()
+
+    def rate(train: bool) -> float:
+        run(train)  # warm-up: JIT compilation and buffer allocation
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run(train)
+            times.append(time.perf_counter() - start)
+        return need / statistics.median(times)
+
+    train_rate, forward_rate = rate(True), rate(False)
+    return (train_rate, forward_rate, *profile(backend, lambda: run(True), steps))
+
+
+def profile(backend: Backend, step: Callable[[], None], steps: int) -> tuple[dict[str, float], int]:
+    """Milliseconds per step spent in each kernel (synchronising after every launch), and launches per step."""
+    totals: dict[str, float] = defaultdict(float)
+    count = [0]
+    original = backend.launch
+
+    def timed(name: str, total: int, *args) -> None:
+        start = time.perf_counter()
+        original(name, total, *args)
+        backend.synchronize()
+        totals[name] += time.perf_counter() - start
+        count[0] += 1
+
+    backend.launch = timed  # type: ignore[method-assign]
+    try:
+        step()
+    finally:
+        del backend.launch
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+    return {name: 1000 * t / steps for name, t in ranked}, count[0] // steps
+
+
+class MemoryMeter:
+    """Peak memory in MB of what runs inside the `with` block: device memory in use on CUDA (the lowest free
+    memory seen, read at exit), host allocations traced by tracemalloc on the CPU (numpy arrays included)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.peak_mb = 0.0
+
+    def __enter__(self) -> "MemoryMeter":
+        if self.backend.name == "cuda":
+            from numba import cuda
+
+            self._free_before = cuda.current_context().get_memory_info()[0]
+        else:
+            tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.backend.name == "cuda":
+            from numba import cuda
+
+            self.peak_mb = (self._free_before - cuda.current_context().get_memory_info()[0]) / 2**20
+        else:
+            self.peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+
+
+def format_table(results: list[Measurement]) -> str:
+    """A plain-text table of the measurements, then each one's top kernels."""
+    lines = [f"{'config':<22}{'batch':>7}{'train samples/s':>17}{'forward samples/s':>19}{'peak MB':>10}"
+             f"{'launches/step':>15}"]
+    for m in results:
+        lines.append(f"{m.label:<22}{m.batch:>7}{m.train_samples_per_s:>17.1f}{m.forward_samples_per_s:>19.1f}"
+                     f"{m.peak_memory_mb:>10.1f}{m.launches_per_step:>15}")
+    for m in results:
+        top = ", ".join(f"{k} {v:.2f}" for k, v in list(m.kernel_ms_per_step.items())[:4])
+        lines.append(f"  {m.label}: ms per train step: {top}")
+    return "\n".join(lines) + "\n"
+
+
+def run_bench(cfg: ModelConfig, backend: Backend, data_dir: Path, sweep: str | None, values: list[int] | None,
+              steps: int, repeats: int, runs_root: Path, echo: Callable[[str], None]) -> tuple[RunDir, list]:
+    """Measure `cfg` (and its sweep), write bench.json, table.txt and plots under runs/bench-*/."""
+    cfg, data = bench_data(cfg, data_dir)
+    echo(f"bench: model {cfg.name} on {cfg.input.dataset}, device {backend.name}, {steps} steps x {repeats} repeats")
+    configs = [(f"{cfg.name}", cfg)]
+    if sweep:
+        configs = [(f"{sweep}={v}", vary(cfg, sweep, v)) for v in (values or SWEEPS[sweep])]
+    results = []
+    for label, variant in configs:
+        results.append(measure(variant, data, backend, label, steps, repeats))
+        echo(f"  {label}: {results[-1].train_samples_per_s:.1f} train samples/s, "
+             f"{results[-1].forward_samples_per_s:.1f} forward samples/s")
+    run = RunDir.create(runs_root, "bench")
+    payload = {"model": cfg.name, "dataset": cfg.input.dataset, "device": backend.name, "sweep": sweep,
+               "steps": steps, "repeats": repeats, "results": [asdict(m) for m in results]}
+    atomic_write_text(run.path / "bench.json", json.dumps(payload, indent=2))
+    atomic_write_text(run.path / "table.txt", format_table(results))
+    if sweep:
+        from snntrain.runs.plots import plot_sweep
+
+        plot_sweep(sweep, [float(label.split("=")[1]) for label, _ in configs],
+                   {"train": [m.train_samples_per_s for m in results],
+                    "forward": [m.forward_samples_per_s for m in results]},
+                   [m.peak_memory_mb for m in results], run.plots_dir / f"sweep_{sweep}.png")
+    return run, results
