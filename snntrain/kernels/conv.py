@@ -10,6 +10,14 @@ error back to the spike it came from. Neurons are laid out (x, y, c): index (x *
 from __future__ import annotations
 
 
+def split_index(p, size_y, channels):
+    """(x, y, c) of index p in an (X, Y, C) layout, p = (x * Y + y) * C + c."""
+    x = p // (size_y * channels)
+    rest = p - x * size_y * channels
+    y = rest // channels
+    return x, y, rest - y * channels
+
+
 def copy_train(src_t, src_cnt, b, p, dst_t, dst_cnt, row, r):
     """Copy neuron p's spike buffer of sample b into slot r of row `row`."""
     dst_cnt[row, r] = src_cnt[b, p]
@@ -25,12 +33,8 @@ def conv_gather(i, in_t, in_cnt, size_y, channels, ky, out_x, out_y, rf_t, rf_cn
     positions = out_x * out_y
     b = row // positions
     pos = row - b * positions
-    xo = pos // out_y
-    yo = pos - xo * out_y
-    dx = r // (ky * channels)
-    rest = r - dx * ky * channels
-    dy = rest // channels
-    c = rest - dy * channels
+    xo, yo, _ = split_index(pos, out_y, 1)
+    dx, dy, c = split_index(r, ky, channels)
     copy_train(in_t, in_cnt, b, ((xo + dx) * size_y + yo + dy) * channels + c, rf_t, rf_cnt, row, r)
 
 
@@ -39,10 +43,7 @@ def conv_scatter_errors(i, rf_err, size_y, channels, kx, ky, out_x, out_y, err_i
     n_in = err_in.shape[1]
     b = i // n_in
     p = i - b * n_in
-    x = p // (size_y * channels)
-    rest = p - x * size_y * channels
-    y = rest // channels
-    c = rest - y * channels
+    x, y, c = split_index(p, size_y, channels)
     for s in range(err_in.shape[2]):
         acc = 0.0
         for dx in range(kx):
@@ -62,13 +63,8 @@ def pool_gather(i, in_t, in_cnt, size_y, channels, pool, out_x, out_y, win_t, wi
     r = i - row * n_win
     pooled = out_x * out_y * channels
     b = row // pooled
-    q = row - b * pooled
-    xq = q // (out_y * channels)
-    rest = q - xq * out_y * channels
-    yq = rest // channels
-    c = rest - yq * channels
-    dx = r // pool
-    dy = r - dx * pool
+    xq, yq, c = split_index(row - b * pooled, out_y, channels)
+    dx, dy, _ = split_index(r, pool, 1)
     copy_train(in_t, in_cnt, b, ((xq * pool + dx) * size_y + yq * pool + dy) * channels + c, win_t, win_cnt, row, r)
 
 
@@ -89,15 +85,12 @@ def pool_route_errors(row, err, sp, sn, win_err):
             win_err[row, r, rest] = 0.0
 
 
-def pool_scatter_errors(i, win_err, size_x, size_y, channels, pool, out_x, out_y, err_in):
+def pool_scatter_errors(i, win_err, size_y, channels, pool, out_x, out_y, err_in):
     """dL/dt of input neuron p's spikes (element i = b * n_in + p): from its window, 0 outside every window."""
     n_in = err_in.shape[1]
     b = i // n_in
     p = i - b * n_in
-    x = p // (size_y * channels)
-    rest = p - x * size_y * channels
-    y = rest // channels
-    c = rest - y * channels
+    x, y, c = split_index(p, size_y, channels)
     xq = x // pool
     yq = y // pool
     inside = xq < out_x and yq < out_y
@@ -107,5 +100,6 @@ def pool_scatter_errors(i, win_err, size_x, size_y, channels, pool, out_x, out_y
         err_in[b, p, s] = win_err[row, r, s] if inside else 0.0
 
 
-FUNCTIONS = (copy_train, conv_gather, conv_scatter_errors, pool_gather, pool_route_errors, pool_scatter_errors)
+FUNCTIONS = (split_index, copy_train, conv_gather, conv_scatter_errors, pool_gather, pool_route_errors,
+             pool_scatter_errors)
 ENTRY_POINTS = (conv_gather, conv_scatter_errors, pool_gather, pool_route_errors, pool_scatter_errors)

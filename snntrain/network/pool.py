@@ -69,6 +69,6 @@ class PoolLayer:
         be.launch("pool_route_errors", rows, errors.reshape(rows, errors.shape[2]), buf["sp"], buf["sn"],
                   buf["win_err"])
         err_in = buf["err_in"]
-        be.launch("pool_scatter_errors", err_in.shape[0] * err_in.shape[1], buf["win_err"], self.in_shape[0],
-                  self.in_shape[1], self.in_shape[2], self.size, self.out_shape[0], self.out_shape[1], err_in)
+        be.launch("pool_scatter_errors", err_in.shape[0] * err_in.shape[1], buf["win_err"], self.in_shape[1],
+                  self.in_shape[2], self.size, self.out_shape[0], self.out_shape[1], err_in)
         return err_in
