@@ -23,11 +23,6 @@ class SpikeTrains:
         """Number of samples."""
         return self.times.shape[0]
 
-    @property
-    def neurons(self) -> int:
-        """Number of neurons."""
-        return self.times.shape[1]
-
 
 def spike_trains_from_times(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Host arrays (times[B, N, 1], counts[B, N]) for inputs with at most one spike each (+inf = none)."""
