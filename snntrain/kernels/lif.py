@@ -152,17 +152,23 @@ def first_after(out_t, b, n, count, t):
     return lo
 
 
-def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, out_t, cnt, g1, g2, grad):
-    """dL/dw[g, p, n] for synapse i = (g * N + n) * P + p, summed over the group's rows: one merge pass per row.
+def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, out_t, cnt, g1, g2, share_post, grad):
+    """dL/dw[g, p, n] for synapse i of group g, summed over the group's rows: one merge pass per row.
 
-    Neighbouring elements share the post neuron n, so its spikes and suffix sums stay in cache.
+    With `share_post`, i = (g * N + n) * P + p: neighbouring elements share the post neuron n and its spikes and
+    suffix sums stay in cache (best when the post buffers are the larger); otherwise i = (g * P + p) * N + n and
+    they share the pre neuron. Only the order of the elements differs, not what each computes.
     """
     n_pre = in_cnt.shape[1]
     n_post = cnt.shape[1]
     per_group = cnt.shape[0] // grad.shape[0]
-    p = i % n_pre
-    n = (i // n_pre) % n_post
     g = i // (n_pre * n_post)
+    if share_post:
+        p = i % n_pre
+        n = (i // n_pre) % n_post
+    else:
+        n = i % n_post
+        p = (i // n_post) % n_pre
     acc = 0.0
     for b in range(g * per_group, (g + 1) * per_group):
         c_post = cnt[b, n]

@@ -117,8 +117,9 @@ class LifCore:
                   p.tau_s, p.theta, p.delta_theta, buf["g1"], buf["g2"])
         be.launch("exp_factors", times.size, times.reshape(-1), p.tau_s, buf["in_e1"].reshape(-1),
                   buf["in_e2"].reshape(-1))
+        share_post = self.params.max_spikes > times.shape[2]  # keep the larger spike buffers in cache
         be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, times, counts, buf["in_e1"],
-                  buf["in_e2"], buf["t"], buf["cnt"], buf["g1"], buf["g2"], self.grad)
+                  buf["in_e2"], buf["t"], buf["cnt"], buf["g1"], buf["g2"], share_post, self.grad)
         if not input_errors:
             return None
         be.launch("lif_input_error", batch * self.n_in, times, counts, buf["in_e1"], buf["in_e2"],
