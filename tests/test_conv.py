@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference import random_inputs
+from reference import assert_gradients_match, linear_loss, random_inputs, run
 from snntrain.backends import cuda_available, get_backend
 from snntrain.network.conv import ConvLayer
 from snntrain.network.dense import DenseLayer
@@ -30,53 +30,17 @@ def make_params(rng):
     return [rng.uniform(-1.0, 4.0, (3, 3, 3, 2)) * 0.8, rng.uniform(-1.0, 4.0, (3, 12)) * 0.8]
 
 
-def forward(backend, net, t, counts):
-    net.forward(SpikeTrains(backend.to_device(t), backend.to_device(counts)))
-    return [(backend.to_host(o.times).copy(), backend.to_host(o.counts).copy()) for o in net.outputs]
-
-
-def loss_of(outs, r):
-    t = outs[-1][0]
-    return float(np.sum(np.where(np.isfinite(t), t, 0.0) * r))
-
-
 def test_conv_pool_dense_gradients_match_finite_differences():
     rng = np.random.default_rng(5)
     params = make_params(rng)
     t, counts = random_inputs(rng, batch=2, n_in=72, spikes=2, t_max=0.15)
     net = conv_pool_dense(CPU, params)
-    base = forward(CPU, net, t, counts)
+    base = run(CPU, net, t, counts)
     assert all(o[1].sum() > 0 for o in base) and base[0][1].max() >= 2 and base[-1][1].max() >= 2
-    r = rng.normal(size=base[-1][0].shape)
-    r[~np.isfinite(base[-1][0])] = 0
+    r = linear_loss(rng, base[-1][0])
     err_in = net.backward(r, input_errors=True).copy()
     grads = [net.layers[0].gradient.copy(), net.layers[2].gradient.copy()]
-    h, checked = 1e-6, 0
-
-    def same(outs):
-        return all(np.array_equal(a[1], b[1]) for a, b in zip(outs, base))
-
-    for li, w in enumerate(params):
-        for idx in np.ndindex(w.shape):
-            vals = []
-            for sign in (1, -1):
-                pert = [x.copy() for x in params]
-                pert[li][idx] += sign * h
-                vals.append(forward(CPU, conv_pool_dense(CPU, pert), t, counts))
-            if same(vals[0]) and same(vals[1]):
-                fd = (loss_of(vals[0], r) - loss_of(vals[1], r)) / (2 * h)
-                assert grads[li][idx] == pytest.approx(fd, rel=1e-3, abs=1e-7), (li, idx)
-                checked += 1
-    assert checked > 0.8 * sum(w.size for w in params)
-    for idx in zip(*np.nonzero(np.isfinite(t))):
-        vals = []
-        for sign in (1, -1):
-            tp = t.copy()
-            tp[idx] += sign * h
-            vals.append(forward(CPU, net, tp, counts))
-        if same(vals[0]) and same(vals[1]):
-            fd = (loss_of(vals[0], r) - loss_of(vals[1], r)) / (2 * h)
-            assert err_in[idx] == pytest.approx(fd, rel=1e-3, abs=1e-7), idx
+    assert_gradients_match(lambda w, tt: run(CPU, conv_pool_dense(CPU, w), tt, counts), params, t, r, grads, err_in)
 
 
 def test_conv_covering_the_whole_input_equals_dense():
@@ -130,7 +94,7 @@ def test_conv_pool_dense_cpu_and_cuda_agree():
     results = []
     for be in (CPU, cuda):
         net = conv_pool_dense(be, params, np.float32)
-        outs = forward(be, net, t.astype(np.float32), counts)
+        outs = run(be, net, t.astype(np.float32), counts)
         r = np.where(np.isfinite(outs[-1][0]), 1.0, 0.0).astype(np.float32)
         err_in = be.to_host(net.backward(be.to_device(r), input_errors=True))
         results.append((outs, [net.layers[0].gradient, net.layers[2].gradient], err_in))

@@ -4,28 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reference import build, random_inputs, run
+from reference import assert_gradients_match, build, linear_loss, random_inputs, run
 from snntrain.backends import get_backend
 from snntrain.network.dense import LifParams
 
 H = 1e-6
 T_MAX = 0.3
-
-
-def linear_loss(rng: np.random.Generator, out_t: np.ndarray) -> np.ndarray:
-    """Coefficients r of L = sum r * t over the output spikes that exist (so dL/dt = r)."""
-    r = rng.normal(size=out_t.shape)
-    r[~np.isfinite(out_t)] = 0.0
-    return r
-
-
-def loss_value(outputs, r) -> float:
-    t = outputs[-1][0]
-    return float(np.sum(np.where(np.isfinite(t), t, 0.0) * r))
-
-
-def same_spike_counts(a, b) -> bool:
-    return all(np.array_equal(x[1], y[1]) for x, y in zip(a, b))
 
 
 CASES = {
@@ -59,30 +43,5 @@ def test_weight_and_input_gradients_match_finite_differences(case):
     r = linear_loss(rng, base[-1][0])
     input_err = be.to_host(net.backward(be.to_device(r), input_errors=True))
     grads = [layer.gradient.copy() for layer in net.layers]
-
-    checked = 0
-    for li, w in enumerate(weights):
-        for idx in np.ndindex(w.shape):
-            values = []
-            for sign in (1, -1):
-                pert = [x.copy() for x in weights]
-                pert[li][idx] += sign * H
-                out = run(be, build(be, pert, params, T_MAX), t, counts)
-                values.append(out)
-            if not (same_spike_counts(values[0], base) and same_spike_counts(values[1], base)):
-                continue  # a spike appears or vanishes: no derivative
-            fd = (loss_value(values[0], r) - loss_value(values[1], r)) / (2 * H)
-            assert grads[li][idx] == pytest.approx(fd, rel=1e-3, abs=1e-7), f"layer {li} weight {idx}"
-            checked += 1
-    assert checked > 0.8 * sum(w.size for w in weights)
-
-    for idx in zip(*np.nonzero(np.isfinite(t))):
-        values = []
-        for sign in (1, -1):
-            tp = t.copy()
-            tp[idx] += sign * H
-            values.append(run(be, net, tp, counts))
-        if not (same_spike_counts(values[0], base) and same_spike_counts(values[1], base)):
-            continue
-        fd = (loss_value(values[0], r) - loss_value(values[1], r)) / (2 * H)
-        assert input_err[idx] == pytest.approx(fd, rel=1e-3, abs=1e-7), f"input spike {idx}"
+    assert_gradients_match(lambda w, tt: run(be, build(be, w, params, T_MAX), tt, counts), weights, t, r, grads,
+                           input_err, H)

@@ -21,32 +21,15 @@ class ConvLayer(LifCore):
 
     def __init__(self, backend: Backend, filters: np.ndarray, in_shape: tuple[int, int, int], params: LifParams,
                  t_max: float, dtype: Any = np.float32) -> None:
-        self.filter_shape = filters.shape
         out_c, kx, ky, in_c = filters.shape
         if in_shape[2] != in_c or kx > in_shape[0] or ky > in_shape[1]:
             raise ValueError(f"filters {filters.shape} do not fit inputs {in_shape}")
-        super().__init__(backend, filters.reshape(1, out_c, -1), params, t_max, dtype)
+        super().__init__(backend, filters, (1, out_c, -1), params, t_max, dtype)
         self.in_shape = in_shape
         self.out_shape = (in_shape[0] - kx + 1, in_shape[1] - ky + 1, out_c)
         self.positions = self.out_shape[0] * self.out_shape[1]
         self.neurons = self.positions * out_c
         self._rf: tuple = ()
-
-    @property
-    def weights(self) -> np.ndarray:
-        """Host copy of the filters, [out_c, kx, ky, in_c]."""
-        return self._matrix().reshape(self.filter_shape)
-
-    @property
-    def gradient(self) -> np.ndarray:
-        """Host copy of the last filter gradient, [out_c, kx, ky, in_c]."""
-        return self._grad_matrix().reshape(self.filter_shape)
-
-    def set_weights(self, weights: np.ndarray) -> None:
-        """Replace the filters ([out_c, kx, ky, in_c])."""
-        if weights.shape != self.filter_shape:
-            raise ValueError(f"filters of shape {weights.shape}, expected {self.filter_shape}")
-        self._set_matrix(weights.reshape(1, self.filter_shape[0], -1))
 
     def forward(self, inputs: SpikeTrains) -> SpikeTrains:
         """Spike trains of every (x, y, c) neuron, [batch, X' * Y' * out_c, max_spikes]."""
@@ -57,7 +40,7 @@ class ConvLayer(LifCore):
             self._rf = (be.empty((rows, self.n_in, in_spikes), self.dtype), be.empty((rows, self.n_in), np.int32),
                         be.empty((batch, n_in, in_spikes), self.dtype))
         rf_t, rf_cnt, _ = self._rf
-        _, kx, ky, in_c = self.filter_shape
+        _, kx, ky, in_c = self.weight_shape
         self.backend.launch("conv_gather", rows * self.n_in, inputs.times, inputs.counts, self.in_shape[1], in_c,
                             ky, self.out_shape[0], self.out_shape[1], rf_t, rf_cnt)
         t, cnt = self._lif_forward(rf_t, rf_cnt)
@@ -72,7 +55,7 @@ class ConvLayer(LifCore):
         if not input_errors:
             return None
         err_in = self._rf[2]
-        _, kx, ky, in_c = self.filter_shape
+        _, kx, ky, in_c = self.weight_shape
         self.backend.launch("conv_scatter_errors", err_in.shape[0] * err_in.shape[1], rf_err, self.in_shape[1],
                             in_c, kx, ky, self.out_shape[0], self.out_shape[1], err_in)
         return err_in

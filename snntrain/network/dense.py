@@ -23,25 +23,8 @@ class DenseLayer(LifCore):
 
     def __init__(self, backend: Backend, weights: np.ndarray, params: LifParams, t_max: float,
                  dtype: Any = np.float32) -> None:
-        self._shape = weights.shape
-        super().__init__(backend, weights.reshape((-1,) + weights.shape[-2:]), params, t_max, dtype)
+        super().__init__(backend, weights, (-1,) + weights.shape[-2:], params, t_max, dtype)
         self.neurons = self.n_out
-
-    @property
-    def weights(self) -> np.ndarray:
-        """Host copy of the weights, in the shape they were given ([n_out, n_in] or [G, n_out, n_in])."""
-        return self._matrix().reshape(self._shape)
-
-    @property
-    def gradient(self) -> np.ndarray:
-        """Host copy of the last weight gradient, shaped like `weights`."""
-        return self._grad_matrix().reshape(self._shape)
-
-    def set_weights(self, weights: np.ndarray) -> None:
-        """Replace the weights (shaped like `weights`)."""
-        if weights.shape != self._shape:
-            raise ValueError(f"weights of shape {weights.shape}, expected {self._shape}")
-        self._set_matrix(weights.reshape((-1,) + self._shape[-2:]))
 
     def forward(self, inputs: SpikeTrains) -> SpikeTrains:
         """This layer's spike trains for `inputs` (kept for the backward pass until the next forward)."""

@@ -28,14 +28,15 @@ class LifParams:
 
 
 class LifCore:
-    """LIF neurons fed through a weight matrix, kept input-major on the device: `w[n_in, n_out]`.
+    """LIF neurons fed through weight matrices, kept input-major on the device: `w[groups, n_in, n_out]`.
 
-    Subclasses define the public weight layout (`weights`, `set_weights`) and how their inputs become rows.
+    The public weights (`weights`, saved in checkpoints) keep the shape they were given; subclasses say how that
+    shape maps to [groups, n_out, n_in] and how their inputs become rows.
     """
 
-    def __init__(self, backend: Backend, matrix: np.ndarray, params: LifParams, t_max: float,
-                 dtype: Any = np.float32) -> None:
-        """`matrix` is [groups, n_out, n_in]: per group of rows, one row of input weights per neuron."""
+    def __init__(self, backend: Backend, weights: np.ndarray, matrix_shape: tuple[int, ...], params: LifParams,
+                 t_max: float, dtype: Any = np.float32) -> None:
+        """`weights` in its public shape; `matrix_shape` its [groups, n_out, n_in] view (-1 allowed)."""
         self.backend = backend
         self.params = params
         self.t_max = float(t_max)
@@ -44,23 +45,37 @@ class LifCore:
         if self.t_max / params.tau_s > limit:
             raise ValueError(f"t_max / tau_s = {self.t_max / params.tau_s:.1f} would overflow {self.dtype} "
                              f"exponentials (SPEC §1); allowed: <= {limit:g}")
-        self.groups, self.n_out, self.n_in = matrix.shape
-        self.w = backend.to_device(np.ascontiguousarray(matrix.transpose(0, 2, 1), dtype=self.dtype))
+        self.weight_shape = weights.shape
+        self._matrix_shape = weights.reshape(matrix_shape).shape
+        self.groups, self.n_out, self.n_in = self._matrix_shape
+        self.w = self._to_device(weights)
         self.grad = backend.zeros((self.groups, self.n_in, self.n_out), self.dtype)
         self._buffers: dict[str, Any] = {}
         self._buffer_key: tuple = ()
         self._rows: tuple[Any, Any] | None = None
 
-    def _matrix(self) -> np.ndarray:
-        """Host copy of the weight matrices, [groups, n_out, n_in]."""
-        return np.ascontiguousarray(self.backend.to_host(self.w).transpose(0, 2, 1))
+    def _to_device(self, weights: np.ndarray) -> Any:
+        matrix = weights.reshape(self._matrix_shape).transpose(0, 2, 1)
+        return self.backend.to_device(np.ascontiguousarray(matrix, dtype=self.dtype))
 
-    def _grad_matrix(self) -> np.ndarray:
-        """Host copy of the last weight gradients, [groups, n_out, n_in]."""
-        return np.ascontiguousarray(self.backend.to_host(self.grad).transpose(0, 2, 1))
+    def _to_public(self, device_matrix: Any) -> np.ndarray:
+        return np.ascontiguousarray(self.backend.to_host(device_matrix).transpose(0, 2, 1)).reshape(self.weight_shape)
 
-    def _set_matrix(self, matrix: np.ndarray) -> None:
-        self.w = self.backend.to_device(np.ascontiguousarray(matrix.transpose(0, 2, 1), dtype=self.dtype))
+    @property
+    def weights(self) -> np.ndarray:
+        """Host copy of the weights, in their public shape."""
+        return self._to_public(self.w)
+
+    @property
+    def gradient(self) -> np.ndarray:
+        """Host copy of the last weight gradient, shaped like `weights`."""
+        return self._to_public(self.grad)
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Replace the weights (shaped like `weights`)."""
+        if weights.shape != self.weight_shape:
+            raise ValueError(f"weights of shape {weights.shape}, expected {self.weight_shape}")
+        self.w = self._to_device(weights)
 
     # buffers -------------------------------------------------------------------------------------
     def _ensure_buffers(self, batch: int, in_spikes: int) -> dict[str, Any]:

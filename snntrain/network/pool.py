@@ -16,6 +16,7 @@ class PoolLayer:
     kind = "pool"
     w = None
     grad = None
+    weight_shape = (0,)
 
     def __init__(self, backend: Backend, in_shape: tuple[int, int, int], size: int, dtype: Any = np.float32) -> None:
         self.backend = backend
@@ -30,7 +31,7 @@ class PoolLayer:
     @property
     def weights(self) -> np.ndarray:
         """Pooling has no weights: an empty array (so checkpoints list every layer)."""
-        return np.zeros(0, self.dtype)
+        return np.zeros(self.weight_shape, self.dtype)
 
     def set_weights(self, weights: np.ndarray) -> None:
         """Accepts only the empty array of `weights`."""

@@ -48,7 +48,7 @@ def evaluate(cfg: ModelConfig, weights_path: Path, backend: Backend, data_dir: P
     """Load `weights_path` into the network of `cfg` and score `split` ("train" or "test")."""
     ckpt = load_checkpoint(weights_path)
     network = build_network(cfg, backend, np.random.default_rng(0))
-    check_weights_match(ckpt, network.names, [layer.weights.shape for layer in network.layers], str(weights_path))
+    check_weights_match(ckpt, network.names, [layer.weight_shape for layer in network.layers], str(weights_path))
     for layer, weights in zip(network.layers, ckpt.weights):
         layer.set_weights(weights)
     data = load_dataset(cfg.input.dataset, data_dir)

@@ -67,11 +67,11 @@ def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir) -> 
     )
 
 
-def checkpoint(session: Session, test_accuracy: float, full: bool) -> Checkpoint:
-    """The network's state as a Checkpoint; `full` adds optimiser and RNG state (for last.h5)."""
+def checkpoint(session: Session, weights: list[np.ndarray], test_accuracy: float, full: bool) -> Checkpoint:
+    """The network's state (`weights`: host copies) as a Checkpoint; `full` adds optimiser and RNG state."""
     return Checkpoint(
         layer_names=list(session.network.names),
-        weights=[layer.weights for layer in session.network.layers],
+        weights=weights,
         config_toml=to_toml(session.cfg), epoch=session.epoch, test_accuracy=test_accuracy,
         seed=session.cfg.training.seed, version=__version__,
         optimizer_state=session.optimizer.state() if full else None,
@@ -84,7 +84,7 @@ def restore(session: Session) -> None:
     """Continue from the run's last.h5: weights, optimiser, RNG, epoch, best so far, metrics rows."""
     ckpt = load_checkpoint(session.run.last_path)
     # A `--set` that changes a layer's shape must be a one-line error, not set_weights' ValueError.
-    check_weights_match(ckpt, session.network.names, [layer.weights.shape for layer in session.network.layers],
+    check_weights_match(ckpt, session.network.names, [layer.weight_shape for layer in session.network.layers],
                         str(session.run.last_path))
     for layer, weights in zip(session.network.layers, ckpt.weights):
         layer.set_weights(weights)
@@ -109,8 +109,9 @@ def deferred_interrupt() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def metrics_row(session: Session, epoch: int, train: EpochStats, test: EpochStats) -> dict:
-    """Every monitor of one epoch, as one metrics.csv row."""
+def metrics_row(session: Session, epoch: int, train: EpochStats, test: EpochStats,
+                weights: list[np.ndarray]) -> dict:
+    """Every monitor of one epoch, as one metrics.csv row (`weights`: host copies, one per layer)."""
     row: dict = {
         "epoch": epoch, "lr": session.optimizer.lr,
         "train_loss": train.loss, "train_accuracy": train.accuracy,
@@ -118,21 +119,21 @@ def metrics_row(session: Session, epoch: int, train: EpochStats, test: EpochStat
         "train_silent_labels": train.silent_labels / max(train.samples, 1),
         "test_silent_labels": test.silent_labels / max(test.samples, 1),
     }
-    for index, (name, layer) in enumerate(zip(session.network.names, session.network.layers)):
+    for index, (name, layer_weights) in enumerate(zip(session.network.names, weights)):
         row[f"mean_spikes_{name}"] = train.mean_spikes(index)
         row[f"silent_neurons_{name}"] = train.silent_neurons(index)
-        row[f"weight_norm_{name}"] = float(np.linalg.norm(layer.weights))
+        row[f"weight_norm_{name}"] = float(np.linalg.norm(layer_weights))
     row["epoch_seconds"] = train.seconds
     row["test_seconds"] = test.seconds
     return row
 
 
-def check_finite(session: Session, epoch: int, stats: EpochStats) -> None:
+def check_finite(session: Session, epoch: int, stats: EpochStats, weights: list[np.ndarray]) -> None:
     """Stop with a clear message when the loss or any layer's weights stopped being finite."""
     best = (f"best weights so far (epoch {session.best_epoch}, {session.best_accuracy:.2%}) are intact in "
             f"{session.run.best_path}" if session.best_epoch else "no best weights were saved yet")
-    for name, layer in zip(session.network.names, session.network.layers):  # first: it names the layer
-        if not np.all(np.isfinite(layer.weights)):
+    for name, layer_weights in zip(session.network.names, weights):  # first: it names the layer
+        if not np.all(np.isfinite(layer_weights)):
             raise SnntrainError(f"epoch {epoch}: weights of layer {name} became non-finite; {best}")
     if not np.isfinite(stats.loss):
         raise SnntrainError(f"epoch {epoch}: the training loss became {stats.loss}; {best}")
@@ -156,18 +157,19 @@ def train_epochs(session: Session, echo: Callable[[str], None]) -> None:
         with progress_bar(epoch, session.train.size) as bar:
             train = run_epoch(be, session.network, session.loss, session.train, order, cfg.training.batch_size,
                               cfg.input.classes, session.optimizer, bar)
-        check_finite(session, epoch, train)
+        weights = [layer.weights for layer in session.network.layers]  # one host copy per epoch, used thrice
+        check_finite(session, epoch, train, weights)
         test = run_epoch(be, session.network, session.loss, session.test, np.arange(session.test.size),
                          cfg.training.test_batch_size, cfg.input.classes)
         session.epoch = epoch
-        session.rows.append(metrics_row(session, epoch, train, test))
+        session.rows.append(metrics_row(session, epoch, train, test, weights))
         improved = test.accuracy > session.best_accuracy
         if improved:
             session.best_accuracy, session.best_epoch = test.accuracy, epoch
         with deferred_interrupt():
             if improved:
-                save_checkpoint(session.run.best_path, checkpoint(session, test.accuracy, full=False))
-            save_checkpoint(session.run.last_path, checkpoint(session, test.accuracy, full=True))
+                save_checkpoint(session.run.best_path, checkpoint(session, weights, test.accuracy, full=False))
+            save_checkpoint(session.run.last_path, checkpoint(session, weights, test.accuracy, full=True))
             session.run.write_metrics(session.rows)
         line = (f"epoch {epoch}/{cfg.training.epochs}: train loss {train.loss:.4f} acc {train.accuracy:.2%} | "
                 f"test loss {test.loss:.4f} acc {test.accuracy:.2%} | best {session.best_accuracy:.2%} "
