@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from snntrain.cli import main
 from snntrain.config import load_model
-from snntrain.training.bench import vary
+from snntrain.backends import get_backend
+from snntrain.training.bench import launch_hook, vary
 
 DEFAULT = str(Path(__file__).resolve().parents[1] / "models" / "default.toml")
 
@@ -35,7 +37,7 @@ def test_bench_json_output(tmp_path):
                                     "1", "--data-dir", str(tmp_path / "none"), "--runs-dir", str(tmp_path), "--json"])
     assert got.exit_code == 0, got.output
     (result,) = json.loads(got.output)
-    assert result["label"] == "default" and result["batch"] == 20
+    assert result["label"] == "default" and result["batch"] == 20 and result["test_set_seconds"] > 0
 
 
 @pytest.mark.parametrize("sweep, value, check", [
@@ -52,3 +54,21 @@ def test_bad_values_are_one_line_errors(tmp_path):
     got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, "--sweep", "batch", "--values",
                                     "a,b", "--runs-dir", str(tmp_path)])
     assert got.exit_code == 1 and "--values" in got.output and "Traceback" not in got.output
+
+
+def test_launch_hooks_nest_and_restore():
+    # the memory meter's hook wraps the profiler's on CUDA; leaving the inner one used to drop the outer one
+    backend = get_backend("cpu")
+    seen = []
+
+    def tag(label):
+        return lambda launch, name, total, *args: (seen.append((label, name)), launch(name, total, *args))
+
+    counts, totals = np.ones((2, 3), np.int32), np.zeros(3, np.int64)
+    with launch_hook(backend, tag("outer")):
+        with launch_hook(backend, tag("inner")):
+            backend.launch("add_spike_counts", 3, counts, totals)
+        backend.launch("add_spike_counts", 3, counts, totals)
+    backend.launch("add_spike_counts", 3, counts, totals)
+    assert seen == [("inner", "add_spike_counts"), ("outer", "add_spike_counts"), ("outer", "add_spike_counts")]
+    assert "launch" not in vars(backend) and list(totals) == [6, 6, 6]

@@ -55,6 +55,14 @@ def test_show_default_model() -> None:
     assert any(line.startswith("training    epochs 30, batch_size 20") for line in lines)
 
 
+def test_show_event_model() -> None:
+    code, out, err = run("show", "--model", str(DEFAULT.parent / "nmnist.toml"), "--set", "input.resolution=0.005")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "dataset     nmnist (34x34x2, 10 classes)" in lines
+    assert "encoding    events, resolution 0.005 s, max_input_spikes 8" in lines
+
+
 def test_show_applies_overrides() -> None:
     code, out, err = run("show", "--model", str(DEFAULT), "--set", "layers[0].neurons=64",
                          "--set", 'layers[0].init={ distribution = "normal", mean = 0, std = 0.5 }')

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -145,10 +146,30 @@ def test_optional_tables_and_name_default(tmp_path: Path) -> None:
 def test_encoding_defaults_by_dataset_kind(tmp_path: Path) -> None:
     cfg = load_model(write(tmp_path, model_text(old='encoding = "latency"\n', new="")))
     assert cfg.input.encoding == "latency"
-    text = model_text(old='dataset = "digits"\nencoding = "latency"', new='dataset = "shd"')
+    text = model_text(old='dataset = "digits"\nencoding = "latency"\nt_window = 0.1', new='dataset = "shd"')
     text = text.replace("neurons = 10", "neurons = 20")
     cfg = load_model(write(tmp_path, text))
     assert cfg.input.encoding == "events" and cfg.input.shape == (700,) and cfg.input.classes == 20
+
+
+def shd_text(old: str = "", new: str = "") -> str:
+    """BASE on the SHD event dataset (20 classes, t_window dropped), with one more textual edit."""
+    text = model_text(old='dataset = "digits"\nencoding = "latency"\nt_window = 0.1',
+                      new='dataset = "shd"\nencoding = "events"').replace("neurons = 10", "neurons = 20")
+    if old:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
+
+
+def test_event_input_keys_and_defaults(tmp_path: Path) -> None:
+    cfg = load_model(write(tmp_path, shd_text()))
+    assert (cfg.input.resolution, cfg.input.max_input_spikes) == (0.0, 10)
+    cfg = load_model(write(tmp_path, shd_text('encoding = "events"', "resolution = 0.001\nmax_input_spikes = 4")))
+    assert cfg.input.encoding == "events" and cfg.input.resolution == 0.001 and cfg.input.max_input_spikes == 4
+    text = to_toml(cfg)
+    assert "resolution = 0.001\nmax_input_spikes = 4\n" in text and "t_window" not in text
+    assert "max_input_spikes" not in to_toml(load_model(write(tmp_path, model_text())))
 
 
 def test_conv_model_kernel_is_tuple(tmp_path: Path) -> None:
@@ -257,11 +278,37 @@ REJECTIONS = [
      ['layers[2].type = "conv": needs an (x, y, channels) input, got 16 (the output of layers[1], dense)']),
     ("[layers]\n", "", "", ["layers = {}: must be an array of tables, written [[layers]]"]),
     ("", 'name = "base"', 'name = "base"\nlayers = []', ["layers = []: empty; at least one layer is required"]),
-    # float32 overflow guard (SPEC §1)
-    (DENSE_LAYERS, "tau_s = 0.13\ntheta = 1.3", "tau_s = 0.001\ntheta = 1.3",
-     ["layers[1].tau_s = 0.001: t_max/tau_s = 0.2/0.001 = 200 would overflow float32 exponentials; "
-      "allowed: t_max/tau_s <= 40"]),
 ]
+
+
+EVENT_REJECTIONS = [
+    # (edit of shd_text, fragments that the message must contain)
+    (('encoding = "events"', 'encoding = "events"\nt_window = 0.1'),
+     ['input.t_window = 0.1: does not apply to event-stream dataset "shd" (it is a key of image datasets); '
+      "allowed keys: encoding, dataset, resolution, max_input_spikes"]),
+    (('encoding = "events"', 'encoding = "latency"'),
+     ['input.encoding = "latency": does not apply to event-stream dataset "shd"; allowed: events']),
+    (('encoding = "events"', "resolution = -0.001"), ["input.resolution = -0.001: must be >= 0"]),
+    (('encoding = "events"', "max_input_spikes = 0"), ["input.max_input_spikes = 0: must be >= 1"]),
+    (('encoding = "events"', "max_input_spikes = 2.5"), ["input.max_input_spikes = 2.5: must be an integer >= 1"]),
+    (('encoding = "events"', "max_spikes_input = 3"),
+     ['input.max_spikes_input = 3: unknown key (did you mean "max_input_spikes"?)']),
+]
+
+
+@pytest.mark.parametrize("edit, fragments", EVENT_REJECTIONS)
+def test_event_input_rejections(tmp_path: Path, edit: tuple[str, str], fragments: list[str]) -> None:
+    path = write(tmp_path, shd_text(*edit))
+    message = error_of(path)
+    assert message.startswith(f"{path}: "), message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_event_keys_on_an_image_dataset(tmp_path: Path) -> None:
+    message = error_of(write(tmp_path, model_text(old="t_window = 0.1", new="resolution = 0.001")))
+    assert message.endswith('input.resolution = 0.001: does not apply to image dataset "digits" (it is a key of '
+                            "event-stream datasets); allowed keys: encoding, dataset, t_window"), message
 
 
 @pytest.mark.parametrize("layers, old, new, fragments", REJECTIONS)
@@ -273,10 +320,10 @@ def test_rejections(tmp_path: Path, layers: str, old: str, new: str, fragments: 
         assert fragment in message, message
 
 
-def test_overflow_guard_allows_the_limit(tmp_path: Path) -> None:
-    # 0.2 / 0.005 is exactly the limit of 40.
-    cfg = load_model(write(tmp_path, model_text(old="tau_s = 0.13", new="tau_s = 0.005")))
-    assert cfg.layers[0].tau_s == 0.005
+def test_long_time_windows_are_accepted(tmp_path: Path) -> None:
+    # t_max / tau_s = 10,000: the kernels' time frames keep every exponential finite (tests/test_long_inputs.py)
+    cfg = load_model(write(tmp_path, model_text(old="tau_s = 0.13", new="tau_s = 0.00002")))
+    assert cfg.t_max / cfg.layers[0].tau_s == pytest.approx(10_000)
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -384,7 +431,7 @@ def test_bad_overrides(tmp_path: Path, override: str, expected: str) -> None:
 
 def test_shipped_models_exist() -> None:
     names = {path.stem for path in MODELS}
-    assert {"default", "ttfs", "count", "conv", "emnist", "fashion"} <= names
+    assert {"default", "ttfs", "count", "conv", "emnist", "fashion", "shd", "nmnist"} <= names
 
 
 def test_conv_shapes_and_parameters() -> None:
@@ -394,8 +441,11 @@ def test_conv_shapes_and_parameters() -> None:
     assert parameter_count(cfg) == [15 * 5 * 5 * 1, 0, 40 * 5 * 5 * 15, 0, 300 * 640, 10 * 300]
 
 
+EVENT_MODELS = {"shd", "nmnist"}
+
+
 def test_reference_values() -> None:
-    by_name = {path.stem: load_model(path) for path in MODELS}
+    by_name = {path.stem: load_model(path) for path in MODELS if path.stem not in EVENT_MODELS}
     ttfs = by_name["ttfs"]
     assert [layer.neurons for layer in ttfs.layers] == [800, 10]
     assert ttfs.loss.type == "ttfs" and ttfs.loss.tau_loss == 0.005 and ttfs.t_max == 1.0
@@ -412,6 +462,15 @@ def test_reference_values() -> None:
         assert all(layer.tau_s == 0.13 for layer in cfg.layers if layer.type != "pool")
         assert cfg.optimizer.type == "adam"
     assert by_name["default"].input.dataset == "digits"
+
+
+@pytest.mark.parametrize("name, channels, classes", [("shd", 700, 20), ("nmnist", 34 * 34 * 2, 10)])
+def test_event_models(name: str, channels: int, classes: int) -> None:
+    cfg = load_model(next(p for p in MODELS if p.stem == name))
+    assert cfg.input.encoding == "events" and math.prod(cfg.input.shape) == channels
+    assert cfg.layers[-1].neurons == classes and cfg.loss.type == "count"
+    assert cfg.input.max_input_spikes >= 1 and cfg.input.resolution > 0
+    assert all(0.005 <= layer.tau_s <= 0.05 for layer in cfg.layers)
 
 
 def _round_trip(tmp_path: Path, cfg: ModelConfig) -> ModelConfig:

@@ -252,11 +252,11 @@ def test_missing_file_on_server_is_reported(server, tmp_path):
     assert result.exit_code != 0 and "HTTP 404" in result.output
 
 
-@pytest.mark.parametrize("name", ["shd", "nmnist"])
-def test_event_datasets_are_not_yet_supported(name, tmp_path):
-    result = _run(name, "--data-dir", str(tmp_path))
+@pytest.mark.parametrize("name, first", [("shd", "shd_train.h5.gz"), ("nmnist", "Train.zip")])
+def test_event_datasets_from_a_directory_need_the_official_names(name, first, tmp_path):
+    result = _run(name, "--data-dir", str(tmp_path / "data"), "--from", str(tmp_path))
     assert result.exit_code != 0
-    assert "not yet supported" in result.output and "Traceback" not in result.output
+    assert f"{first} not found in {tmp_path}" in result.output and "Traceback" not in result.output
 
 
 def test_from_missing_directory_is_an_error(tmp_path):
@@ -272,7 +272,9 @@ def test_from_directory_without_the_files_names_the_missing_file(tmp_path):
 def test_every_downloadable_dataset_has_mirrors_and_pinned_checksums():
     for info in DATASETS.values():
         if info.downloadable:
-            assert info.mirrors and all(m.startswith(("http://", "https://")) and m.endswith("/") for m in info.mirrors)
+            assert all(m.startswith(("http://", "https://")) and m.endswith("/") for m in info.mirrors)
             for f in info.files:
+                assert info.mirrors or f.urls  # somewhere to download each file from
+                assert all(url.startswith("https://") for url in f.urls)
                 algorithm, hexdigest = f.digest.split(":")
                 assert len(hexdigest) == {"md5": 32, "sha256": 64}[algorithm]

@@ -85,12 +85,6 @@ def test_spikes_stop_at_the_simulation_end():
     assert 1 < cnt[0, 0] < 100 and times[0, 0, cnt[0, 0] - 1] <= 0.1
 
 
-def test_float32_overflow_guard():
-    with pytest.raises(ValueError, match="overflow float32"):
-        DenseLayer(BE, np.ones((2, 2)), LifParams(0.01, 0.2, 0.2, 1), t_max=1.0, dtype=np.float32)
-    DenseLayer(BE, np.ones((2, 2)), LifParams(0.01, 0.2, 0.2, 1), t_max=1.0, dtype=np.float64)
-
-
 def test_independent_networks_side_by_side_equal_separate_runs():
     rng = np.random.default_rng(3)
     t, counts = random_inputs(rng, 6, 5, 2, 0.15, silent=0.0)

@@ -1,4 +1,4 @@
-"""Raw-format parsers on generated files: IDX, EMNIST .mat (and its zip), SHD-layout HDF5."""
+"""Raw-format parsers on generated files: IDX, EMNIST .mat (and its zip), SHD-layout HDF5, N-MNIST events."""
 from __future__ import annotations
 
 import gzip
@@ -12,12 +12,17 @@ import pytest
 import scipy.io
 
 from snntrain.data.formats import (
+    EventSamples,
+    nmnist_units,
     parse_idx,
+    parse_nmnist_events,
     read_emnist_mat,
     read_emnist_zip,
     read_event_hdf5,
     read_idx_images,
     read_idx_labels,
+    read_nmnist_zip,
+    write_event_hdf5,
 )
 from snntrain.errors import DataError
 
@@ -143,12 +148,42 @@ def test_shd_layout_hdf5_round_trip(tmp_path, rng):
     labels = np.array([3, 19, 0])
     _write_shd(tmp_path / "shd.h5", times, units, labels)
     events = read_event_hdf5(tmp_path / "shd.h5", channels=700)
-    assert [len(t) for t in events.times] == counts
-    for got, want in zip(events.times, times):
-        np.testing.assert_array_equal(got, want)
-    for got, want in zip(events.units, units):
-        np.testing.assert_array_equal(got, want)
+    assert len(events) == 3 and events.offsets.tolist() == [0, 5, 5, 17]
+    assert events.times.dtype == np.float32 and events.labels.dtype == np.int64
+    for i in range(3):
+        got_times, got_units = events.sample(i)
+        np.testing.assert_array_equal(got_times, times[i])
+        np.testing.assert_array_equal(got_units, units[i])
     np.testing.assert_array_equal(events.labels, labels)
+    first = events.head(2)
+    assert len(first) == 2 and first.times.size == 5 and len(events.head(10)) == 3
+
+
+def test_shd_gzipped_file_reads_like_the_plain_one(tmp_path):
+    times, units = [np.array([0.5, 0.25, 0.75], np.float32)], [np.array([4, 1, 2], np.uint16)]
+    _write_shd(tmp_path / "plain.h5", times, units, np.array([7]))
+    (tmp_path / "packed.h5.gz").write_bytes(gzip.compress((tmp_path / "plain.h5").read_bytes()))
+    events = read_event_hdf5(tmp_path / "packed.h5.gz", channels=700)
+    # out-of-order events come back sorted by time, each keeping its unit
+    assert events.times.tolist() == [0.25, 0.5, 0.75] and events.units.tolist() == [1, 4, 2]
+    assert events.labels.tolist() == [7]
+
+
+def test_event_hdf5_writer_round_trip(tmp_path, rng):
+    # equally long samples: numpy must not turn the per-sample lists into one 2-D array
+    times = np.sort(rng.uniform(0, 1, (3, 4)).astype(np.float32), axis=1).ravel()
+    events = EventSamples(times, rng.integers(0, 2312, 12).astype(np.uint16), np.array([0, 4, 8, 12]),
+                          np.array([1, 2, 3]))
+    write_event_hdf5(tmp_path / "out.h5", events)
+    with h5py.File(tmp_path / "out.h5", "r") as f:  # the SHD layout, readable without snntrain
+        assert f["spikes/times"].shape == (3,) and len(f["spikes/units"][1]) == 4
+        assert f["labels"][:].tolist() == [1, 2, 3]
+    back = read_event_hdf5(tmp_path / "out.h5", channels=2312)
+    for key in ("times", "units", "offsets", "labels"):
+        np.testing.assert_array_equal(getattr(back, key), getattr(events, key))
+    write_event_hdf5(tmp_path / "empty.h5", EventSamples(np.empty(0, np.float32), np.empty(0, np.uint16),
+                                                         np.array([0]), np.empty(0, np.int64)))
+    assert len(read_event_hdf5(tmp_path / "empty.h5")) == 0
 
 
 def test_shd_inconsistent_files_are_rejected(tmp_path):
@@ -172,3 +207,64 @@ def test_shd_inconsistent_files_are_rejected(tmp_path):
     (tmp_path / "text.h5").write_text("hello")
     with pytest.raises(DataError, match="not a readable HDF5"):
         read_event_hdf5(tmp_path / "text.h5")
+    with h5py.File(tmp_path / "flat.h5", "w") as f:
+        f["spikes/times"], f["spikes/units"], f["labels"] = np.zeros(3), np.zeros(3), np.zeros(1, int)
+    with pytest.raises(DataError, match="spikes/times is not a variable-length list per sample"):
+        read_event_hdf5(tmp_path / "flat.h5")
+    _write_shd(tmp_path / "later.h5", [ok_t[0], np.array([0.3, np.nan], np.float32)], [ok_u[0], ok_u[0]],
+               np.array([0, 1]))
+    with pytest.raises(DataError, match="sample 1 has negative or non-finite"):
+        read_event_hdf5(tmp_path / "later.h5")
+
+
+def _nmnist_bytes(events: list[tuple[int, int, int, int]]) -> bytes:
+    """(x, y, polarity, t_us) events packed by hand: x, y, then polarity in the top bit of a 24-bit big-endian
+    timestamp word."""
+    return b"".join(bytes([x, y]) + ((p << 23) | t).to_bytes(3, "big") for x, y, p, t in events)
+
+
+def test_nmnist_events_decode_every_field():
+    known = [(0, 0, 0, 0), (33, 5, 1, 1), (7, 33, 0, 0x7FFFFF), (12, 20, 1, 300_000)]
+    events = parse_nmnist_events(_nmnist_bytes(known))
+    assert events.x.tolist() == [0, 33, 7, 12] and events.y.tolist() == [0, 5, 33, 20]
+    assert events.polarity.tolist() == [0, 1, 0, 1]
+    assert events.t_us.tolist() == [0, 1, 0x7FFFFF, 300_000]
+    # input channels flatten (x, y, polarity) in C order over 34 x 34 x 2
+    assert nmnist_units(events).tolist() == [0, (33 * 34 + 5) * 2 + 1, (7 * 34 + 33) * 2, (12 * 34 + 20) * 2 + 1]
+
+
+def test_nmnist_overflow_markers_shift_later_timestamps():
+    data = _nmnist_bytes([(1, 1, 0, 100), (0, 240, 0, 0), (2, 2, 1, 50), (0, 240, 0, 0), (3, 3, 0, 10)])
+    events = parse_nmnist_events(data)
+    assert events.x.tolist() == [1, 2, 3]  # markers are not events
+    assert events.t_us.tolist() == [100, 50 + 8192, 10 + 2 * 8192]
+
+
+def test_nmnist_bad_files_are_one_line_errors():
+    good = _nmnist_bytes([(1, 2, 0, 3), (4, 5, 1, 6)])
+    with pytest.raises(DataError, match="x.bin: 9 bytes is not a whole number of 5-byte events"):
+        parse_nmnist_events(good[:-1], "x.bin")
+    with pytest.raises(DataError, match="event 1 at x = 34, y = 5 lies outside the 34x34 sensor"):
+        parse_nmnist_events(_nmnist_bytes([(1, 2, 0, 3), (34, 5, 1, 6)]))
+    with pytest.raises(DataError, match="event 0 at x = 0, y = 200"):
+        parse_nmnist_events(_nmnist_bytes([(0, 200, 0, 0)]))
+
+
+def test_nmnist_zip_orders_samples_by_digit_and_converts_units_and_seconds(tmp_path):
+    files = {"Train/3/00002.bin": [(1, 2, 1, 250_000), (5, 6, 0, 1000)],  # out of time order in the file
+             "Train/0/00010.bin": [(0, 0, 0, 7)],
+             "Train/0/00001.bin": [],
+             "__MACOSX/Train/0/._00001.bin": [(0, 0, 0, 0)],
+             "Train/readme.txt": []}
+    with zipfile.ZipFile(tmp_path / "Train.zip", "w") as archive:
+        for name, events in files.items():
+            archive.writestr(name, _nmnist_bytes(events))
+    samples = read_nmnist_zip(tmp_path / "Train.zip", "Train")
+    assert samples.labels.tolist() == [0, 0, 3] and samples.offsets.tolist() == [0, 0, 1, 3]
+    assert samples.units.tolist() == [0, (5 * 34 + 6) * 2, (1 * 34 + 2) * 2 + 1]
+    np.testing.assert_array_equal(samples.times, np.array([7e-6, 1e-3, 0.25], np.float32))
+    with pytest.raises(DataError, match="no Test/<digit>/<id>.bin files inside"):
+        read_nmnist_zip(tmp_path / "Train.zip", "Test")
+    (tmp_path / "Test.zip").write_bytes(b"PK not a zip")
+    with pytest.raises(DataError, match="Test.zip: corrupt zip archive"):
+        read_nmnist_zip(tmp_path / "Test.zip", "Test")

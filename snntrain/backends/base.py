@@ -18,6 +18,8 @@ class Backend:
 
     name = "base"
     target = "cpu"
+    host_memory = False  # whether device arrays are host arrays (reading them back costs nothing)
+    sort_fan_in = 2  # runs merged per sort pass: more per pass means fewer launches but more searches per slot
 
     def __init__(self) -> None:
         compiled = compile_for(self.target, FUNCTIONS)

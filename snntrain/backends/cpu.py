@@ -14,6 +14,7 @@ class CpuBackend(Backend):
 
     name = "cpu"
     target = "cpu"
+    host_memory = True
 
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable) -> Callable:
         return cpu_launcher(py_fn, compiled_fn)

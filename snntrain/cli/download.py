@@ -19,7 +19,8 @@ _NAMES = ("mnist", "fashion-mnist", "emnist", "shd", "nmnist")
               help="A mirror base URL, or a local directory holding the official files, instead of the defaults.")
 @click.option("--force", is_flag=True, help="Fetch and convert again even if the dataset is present.")
 def download(name: str, data_dir: Path, source: str | None, force: bool) -> None:
-    """Download dataset NAME, verify its checksums and convert it to DATA_DIR/NAME.npz.
+    """Download dataset NAME, verify its checksums and convert it to DATA_DIR/NAME.npz (images) or
+    DATA_DIR/NAME/{train,test}.h5 (event streams: shd, nmnist).
 
     Running it again is a no-op once the dataset is present and verified. Interrupted downloads resume.
     """

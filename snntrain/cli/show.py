@@ -36,7 +36,7 @@ def format_model(cfg: ModelConfig) -> str:
         f"model       {cfg.name}",
         f"source      {cfg.source}",
         f"dataset     {inp.dataset} ({format_shape(inp.shape)}, {inp.classes} classes)",
-        f"encoding    {inp.encoding}" + (f", t_window {_g(inp.t_window)} s" if inp.encoding == "latency" else ""),
+        f"encoding    {_encoding(cfg)}",
         f"t_max       {_g(cfg.t_max)} s",
         "layers",
     ]
@@ -62,6 +62,14 @@ def format_model(cfg: ModelConfig) -> str:
                                                "test_samples", "seed")),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _encoding(cfg: ModelConfig) -> str:
+    """"latency, t_window 0.1 s" or "events, resolution 0.001 s, max_input_spikes 20"."""
+    inp = cfg.input
+    if inp.encoding == "latency":
+        return f"latency, t_window {_g(inp.t_window)} s"
+    return f"events, resolution {_g(inp.resolution)} s, max_input_spikes {inp.max_input_spikes}"
 
 
 def _g(x: float) -> str:

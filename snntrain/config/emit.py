@@ -72,8 +72,8 @@ def to_toml(cfg: ModelConfig) -> str:
            f"name = {format_value(cfg.name)}", "",
            "[input]",
            f"dataset = {format_value(inp.dataset)}  # {format_shape(inp.shape)}, {inp.classes} classes",
-           f"encoding = {format_value(inp.encoding)}",
-           f"t_window = {format_value(inp.t_window)}", "",
+           *_lines(inp, "encoding", {k: v for k, v in schema.INPUT.tables[inp.encoding].items() if k != "dataset"}),
+           "",
            "[simulation]",
            f"t_max = {format_value(cfg.t_max)}"]
     for layer, shape, params in zip(cfg.layers, layer_shapes(cfg), parameter_count(cfg)):

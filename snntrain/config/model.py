@@ -37,11 +37,17 @@ class LayerConfig:
 
 @dataclass(frozen=True)
 class InputConfig:
-    """Dataset and how it becomes input spikes. `shape` is the dataset's (x, y, c) or (channels,) shape."""
+    """Dataset and how it becomes input spikes. `shape` is the dataset's (x, y, c) or (channels,) shape.
+
+    Image datasets use `t_window` ("latency" encoding); event datasets ("events" encoding) use `resolution` and
+    `max_input_spikes`, each channel being one input neuron with its own spike train.
+    """
 
     dataset: str
     encoding: str = "latency"
     t_window: float = 0.1  # T_w of SPEC §6
+    resolution: float = 0.0  # events of a channel closer than this (s) to its last kept spike are dropped; 0: none
+    max_input_spikes: int = 10  # the earliest spikes kept per channel and sample (the input spike buffer)
     shape: tuple[int, ...] = ()  # filled from the dataset registry
     classes: int = 0  # filled from the dataset registry
 

@@ -65,14 +65,17 @@ def _positive() -> Key:
     return Key("float", required=True, low=0, low_open=True)
 
 
-# SPEC §6: images become one latency spike per pixel; event datasets are already spikes.
+# SPEC §6: images become one latency spike per pixel; event datasets are already spikes, one train per channel.
+# Each encoding suits one kind of dataset and has its own keys; its default is the one that suits the dataset.
 ENCODINGS: dict[str, str] = {"latency": "image", "events": "events"}
+KIND_NOUNS = {"image": "image", "events": "event-stream"}  # dataset kinds in messages
 
-INPUT = {
-    "dataset": Key("str", required=True, choices=tuple(DATASETS), noun="dataset"),
-    "encoding": Key("str", choices=tuple(ENCODINGS), noun="encoding"),
-    "t_window": Key("float", low=0, low_open=True),
+DATASET = Key("str", required=True, choices=tuple(DATASETS), noun="dataset")
+_INPUT_TABLES = {
+    "latency": {"dataset": DATASET, "t_window": Key("float", low=0, low_open=True)},
+    "events": {"dataset": DATASET, "resolution": Key("float", low=0), "max_input_spikes": Key("int", low=1)},
 }
+INPUT = Variants("encoding", Key("str", choices=tuple(ENCODINGS), noun="encoding"), _INPUT_TABLES)
 
 SIMULATION = {"t_max": _positive()}
 
@@ -146,6 +149,3 @@ TOP = {
     "schedule": Key("table"),
     "training": Key("table"),
 }
-
-# Float32 exp(t/tau_s) overflows near 88; BATS models stay below 8 (SPEC §1). 40 leaves room for sums of many terms.
-MAX_T_OVER_TAU_S = 40.0

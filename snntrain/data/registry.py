@@ -10,11 +10,14 @@ class RemoteFile:
 
     `digest` is "<algorithm>:<hex>". With `decompressed` the digest is that of the gzip-decompressed
     content: re-packaged copies (Debian re-gzips Fashion-MNIST) then verify just like the official files.
+    `urls` are full addresses of this file at hosts whose paths do not end in its name (e.g. Mendeley Data);
+    they are tried after the dataset's mirrors.
     """
 
     name: str
     digest: str
     decompressed: bool = False
+    urls: tuple[str, ...] = ()
 
     @property
     def algorithm(self) -> str:
@@ -39,7 +42,7 @@ class DatasetInfo:
     kind: str  # "image" | "events"
     files: tuple[RemoteFile, ...] = ()
     mirrors: tuple[str, ...] = ()
-    raw_format: str | None = None  # "idx" | "emnist-mat"; None: no download support (yet)
+    raw_format: str | None = None  # "idx" | "emnist-mat" | "shd-hdf5" | "nmnist-zip"; None: not downloadable
     sizes: tuple[int, int] | None = None
 
     @property
@@ -62,6 +65,23 @@ _FASHION = _idx_files(("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1f
 # NIST's matlab.zip is checked as a whole; this SHA-256 is the one JuliaML's MLDatasets.jl pins for it.
 _EMNIST = (RemoteFile("matlab.zip", "sha256:e1fa805cdeae699a52da0b77c2db17f6feb77eed125f9b45c022e7990444df95"),)
 
+# SHD's gzipped HDF5 files as served by zenkelab.org (formerly compneuro.net). MD5s of the .gz files as pinned by
+# norse (norse/dataset/spiking_heidelberg.py) and other SHD loaders; zenkelab.org/datasets/md5sums.txt is the
+# authoritative list. Not yet checked against the real files (pinned without network access).
+_SHD = (RemoteFile("shd_train.h5.gz", "md5:d47c9825dee33347913e8ce0f2be08b0"),
+        RemoteFile("shd_test.h5.gz", "md5:3062a80ec0c5719404d5b02e166543b1"))
+# N-MNIST (Orchard et al. 2015): the official Train.zip / Test.zip, archived on Mendeley Data (doi
+# 10.17632/468j46mzdv.1) and linked from garrickorchard.com on Dropbox. MD5s as pinned by tonic
+# (tonic/datasets/nmnist.py) and SpikingJelly. Not yet checked against the real files (pinned without network).
+_MENDELEY = "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
+_DROPBOX = "https://www.dropbox.com/sh/tg2ljlbmtzygrag/"
+_NMNIST = (RemoteFile("Train.zip", "md5:20959b8e626244a1b502305a9e6e2031",
+                      urls=(_MENDELEY + "39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded",
+                            _DROPBOX + "AABlMOuR15ugeOxMCX0Pvoxga/Train.zip?dl=1")),
+           RemoteFile("Test.zip", "md5:69ca8762b2fe404d9b9bad1103e97832",
+                      urls=(_MENDELEY + "05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded",
+                            _DROPBOX + "AADSKgJ2CjaBWh75HnTNZyhca/Test.zip?dl=1")))
+
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
@@ -80,7 +100,10 @@ DATASETS: dict[str, DatasetInfo] = {
                     ("https://biometrics.nist.gov/cs_links/EMNIST/",
                      "https://www.itl.nist.gov/iaui/vip/cs_links/EMNIST/"),
                     "emnist-mat", (112800, 18800)),
-        DatasetInfo("shd", (700,), 20, "events"),
-        DatasetInfo("nmnist", (34, 34, 2), 10, "events"),
+        DatasetInfo("shd", (700,), 20, "events", _SHD,
+                    ("https://zenkelab.org/datasets/", "https://compneuro.net/datasets/"),
+                    "shd-hdf5", (8156, 2264)),
+        # Input channel of an event: (x, y, polarity) flattened in C order, like an (x, y, c) image.
+        DatasetInfo("nmnist", (34, 34, 2), 10, "events", _NMNIST, (), "nmnist-zip", (60000, 10000)),
     )
 }

@@ -1,13 +1,18 @@
 """Canonical dataset files: fetching and verifying the raw files, converting them once, and loading the result.
 
 Layout under the data directory (default `data/`):
-    <name>.npz          train_images (N, X, Y, C) uint8, train_labels (N,) uint8, test_images, test_labels
-    <name>.npz.sha256   SHA-256 of that file, written at conversion; a match means "already present, verified"
+    <name>.npz          image datasets: train_images (N, X, Y, C) uint8, train_labels (N,) uint8, test_images,
+                        test_labels
+    <name>/train.h5     event datasets: each split in the SHD layout (spikes/times in seconds, spikes/units,
+    <name>/test.h5      labels), read back by formats.read_event_hdf5
+    <file>.sha256       SHA-256 of each converted file, written at conversion; a match means "already present,
+                        verified"
     <name>/raw/         the official files, each verified against its pinned checksum before it lands here
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import zipfile
@@ -18,7 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from snntrain.data.formats import Split, read_emnist_zip, read_idx_images, read_idx_labels
+from snntrain.data.formats import (
+    EventSamples,
+    Split,
+    read_emnist_zip,
+    read_event_hdf5,
+    read_idx_images,
+    read_idx_labels,
+    read_nmnist_zip,
+    write_event_hdf5,
+)
 from snntrain.data.registry import DATASETS, DatasetInfo, RemoteFile
 from snntrain.errors import DataError
 
@@ -39,6 +53,23 @@ class Dataset:
     test_labels: np.ndarray
     info: DatasetInfo
 
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(images, labels) of split "train" or "test"."""
+        return (self.train_images, self.train_labels) if name == "train" else (self.test_images, self.test_labels)
+
+
+@dataclass
+class EventDataset:
+    """One event-stream dataset in memory: the train and test samples (flat event arrays), plus its facts."""
+
+    train: EventSamples
+    test: EventSamples
+    info: DatasetInfo
+
+    def split(self, name: str) -> EventSamples:
+        """The samples of split "train" or "test"."""
+        return self.train if name == "train" else self.test
+
 
 def dataset_info(name: str) -> DatasetInfo:
     """The registry entry for `name`; DataError listing the known names otherwise."""
@@ -49,21 +80,32 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def canonical_path(name: str, data_dir: Path) -> Path:
-    """Where the converted dataset lives: `data_dir/<name>.npz`."""
+    """Where the converted dataset lives: `data_dir/<name>.npz` for images, the folder `data_dir/<name>` (holding
+    train.h5 and test.h5) for event streams."""
+    if dataset_info(name).kind == "events":
+        return Path(data_dir) / name
     return Path(data_dir) / f"{name}.npz"
 
 
-def load_dataset(name: str, data_dir: Path) -> Dataset:
-    """Load a dataset: "digits" from the copy shipped in the package, others from `data_dir/<name>.npz`.
+def _canonical_files(info: DatasetInfo, data_dir: Path) -> tuple[Path, ...]:
+    """Every file the conversion writes (each gets a .sha256 record beside it)."""
+    if info.kind == "events":
+        return tuple(Path(data_dir) / info.name / f"{split}.h5" for split in ("train", "test"))
+    return (Path(data_dir) / f"{info.name}.npz",)
 
-    Raises DataError when the file is missing (with the command that fetches it) or is not a valid dataset file.
+
+def load_dataset(name: str, data_dir: Path) -> Dataset | EventDataset:
+    """Load a dataset: "digits" from the copy shipped in the package, image datasets from `data_dir/<name>.npz`,
+    event datasets from `data_dir/<name>/{train,test}.h5`.
+
+    Raises DataError when a file is missing (with the command that fetches it) or is not a valid dataset file.
     """
     info = dataset_info(name)
     if name == "digits":
         with resources.as_file(resources.files("snntrain.data") / "digits.npz") as path:
             arrays = _read_npz(path, "the installed package is damaged; reinstall snntrain")
-    elif info.kind != "image":
-        raise DataError(f"dataset '{name}' ({info.kind}) is not yet supported for loading")
+    elif info.kind == "events":
+        return _load_events(info, Path(data_dir))
     else:
         path = canonical_path(name, data_dir)
         if not path.is_file():
@@ -71,6 +113,26 @@ def load_dataset(name: str, data_dir: Path) -> Dataset:
         arrays = _read_npz(path, f"run `snntrain download {name} --force`")
     _check_arrays(info, arrays, str(path))
     return Dataset(**arrays, info=info)
+
+
+def _load_events(info: DatasetInfo, data_dir: Path) -> EventDataset:
+    paths = _canonical_files(info, data_dir)
+    if not all(path.is_file() for path in paths):
+        raise DataError(f"dataset '{info.name}' not found in {data_dir}; run `snntrain download {info.name}`")
+    splits = []
+    for path in paths:
+        try:
+            events = read_event_hdf5(path, channels=math.prod(info.shape))
+        except DataError as err:
+            raise DataError(f"{err}; run `snntrain download {info.name} --force`") from None
+        _check_event_labels(info, events, str(path))
+        splits.append(events)
+    return EventDataset(*splits, info=info)
+
+
+def _check_event_labels(info: DatasetInfo, events: EventSamples, where: str) -> None:
+    if len(events) and events.labels.max() >= info.classes:
+        raise DataError(f"{where}: labels outside 0..{info.classes - 1}")
 
 
 def _read_npz(path: Path, hint: str) -> dict[str, np.ndarray]:
@@ -101,7 +163,7 @@ def _check_arrays(info: DatasetInfo, arrays: dict[str, np.ndarray], where: str) 
 
 def download_dataset(name: str, data_dir: Path, source: str | None = None, force: bool = False,
                      log: Callable[[str], None] = _quiet) -> Path:
-    """Make `data_dir/<name>.npz` exist and verified; return its path.
+    """Make the converted dataset (see canonical_path) exist and verified; return its canonical_path.
 
     `source` replaces the built-in mirrors: an http(s) base URL that serves the official file names, or a local
     directory holding them. Raw files are fetched (resuming partial ones), checked against pinned checksums and
@@ -113,38 +175,75 @@ def download_dataset(name: str, data_dir: Path, source: str | None = None, force
     if not info.downloadable:
         raise DataError(f"downloading '{name}' is not yet supported")
     data_dir = Path(data_dir)
-    npz = canonical_path(name, data_dir)
+    target = canonical_path(name, data_dir)
+    files = _canonical_files(info, data_dir)
     raw_dir = data_dir / name / "raw"
     try:
         if force:
             if source is not None and Path(source).resolve() == raw_dir.resolve():
                 raise DataError(f"--from {source} is where the raw files are kept; --force would delete them first")
-            for path in (npz, _digest_path(npz), *(raw_dir / f.name for f in info.files),
+            for path in (*files, *map(_digest_path, files), *(raw_dir / f.name for f in info.files),
                          *(raw_dir / f"{f.name}.part" for f in info.files)):
                 path.unlink(missing_ok=True)
-        elif _npz_verified(npz):
-            log(f"{name}: already present, verified ({npz})")
-            return npz
+        elif all(map(_verified, files)):
+            log(f"{name}: already present, verified ({target})")
+            return target
         raw_dir.mkdir(parents=True, exist_ok=True)
         for remote in info.files:
             fetch_raw_file(remote, raw_dir, source, info.mirrors, log)
-        log(f"{name}: converting to {npz}")
-        train, test = _convert(info, raw_dir)
-        arrays = {"train_images": train.images, "train_labels": train.labels,
-                  "test_images": test.images, "test_labels": test.labels}
-        _check_arrays(info, arrays, f"{name} raw files")
-        if info.sizes is not None and (len(train.labels), len(test.labels)) != info.sizes:
-            raise DataError(f"{name}: raw files hold {len(train.labels)} train / {len(test.labels)} test samples, "
-                            f"expected {info.sizes[0]} / {info.sizes[1]}")
-        _write_canonical(npz, arrays)
+        log(f"{name}: converting to {target}")
+        convert = _convert_events if info.kind == "events" else _convert_images
+        sizes = convert(info, raw_dir, files)
     except OSError as err:  # disk full, no permission: one line for the user, not a traceback
         raise DataError(f"cannot access {err.filename or data_dir}: {err.strerror or err}") from err
-    log(f"{name}: ready, {len(train.labels)} train / {len(test.labels)} test samples ({npz})")
-    return npz
+    log(f"{name}: ready, {sizes[0]} train / {sizes[1]} test samples ({target})")
+    return target
 
 
-def _digest_path(npz: Path) -> Path:
-    return npz.with_name(npz.name + ".sha256")
+def _check_sizes(info: DatasetInfo, sizes: tuple[int, int]) -> None:
+    if info.sizes is not None and sizes != info.sizes:
+        raise DataError(f"{info.name}: raw files hold {sizes[0]} train / {sizes[1]} test samples, "
+                        f"expected {info.sizes[0]} / {info.sizes[1]}")
+
+
+def _convert_images(info: DatasetInfo, raw_dir: Path, files: tuple[Path, ...]) -> tuple[int, int]:
+    """Parse the verified raw image files into `files` (the .npz); return the split sizes."""
+    train, test = _parse_images(info, raw_dir)
+    arrays = {"train_images": train.images, "train_labels": train.labels,
+              "test_images": test.images, "test_labels": test.labels}
+    _check_arrays(info, arrays, f"{info.name} raw files")
+    sizes = (len(train.labels), len(test.labels))
+    _check_sizes(info, sizes)
+
+    def save(path: Path) -> None:
+        with open(path, "wb") as f:
+            # Uncompressed: loading then costs one read, well under a second even for EMNIST.
+            np.savez(f, **arrays)
+
+    _write_canonical(files[0], save)
+    return sizes
+
+
+def _convert_events(info: DatasetInfo, raw_dir: Path, files: tuple[Path, ...]) -> tuple[int, int]:
+    """Parse the verified raw event files into `files` (train.h5, test.h5); return the split sizes."""
+    paths = [raw_dir / f.name for f in info.files]
+    if info.raw_format == "shd-hdf5":
+        splits = [read_event_hdf5(path, channels=math.prod(info.shape)) for path in paths]
+    elif info.raw_format == "nmnist-zip":
+        splits = [read_nmnist_zip(path, path.stem) for path in paths]  # Train.zip holds Train/<digit>/<id>.bin
+    else:
+        raise AssertionError(f"no converter for raw format {info.raw_format!r}")
+    for events in splits:
+        _check_event_labels(info, events, f"{info.name} raw files")
+    sizes = (len(splits[0]), len(splits[1]))
+    _check_sizes(info, sizes)
+    for path, events in zip(files, splits, strict=True):
+        _write_canonical(path, lambda tmp, events=events: write_event_hdf5(tmp, events))
+    return sizes
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
 def _sha256(path: Path) -> str:
@@ -155,11 +254,12 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _npz_verified(npz: Path) -> bool:
-    record = _digest_path(npz)
-    if not (npz.is_file() and record.is_file()):
+def _verified(path: Path) -> bool:
+    """Whether `path` exists and matches the digest recorded when it was written."""
+    record = _digest_path(path)
+    if not (path.is_file() and record.is_file()):
         return False
-    return record.read_text().split(maxsplit=1)[:1] == [_sha256(npz)]
+    return record.read_text().split(maxsplit=1)[:1] == [_sha256(path)]
 
 
 def _matches(path: Path, remote: RemoteFile) -> tuple[bool, str]:
@@ -182,8 +282,9 @@ def fetch_raw_file(remote: RemoteFile, raw_dir: Path, source: str | None = None,
     """Make raw_dir/<remote.name> a verified copy of `remote`; return its path.
 
     A present file that verifies is kept. Otherwise the file is copied from the local directory `source`, or
-    downloaded from the base URL `source`, or else from `mirrors` in order, into `<name>.part`, checked against
-    the pinned checksum, and only then moved into place. Raises DataError naming the file and what to do.
+    downloaded from the base URL `source`, or else from `mirrors` in order and then the file's own `urls`, into
+    `<name>.part`, checked against the pinned checksum, and only then moved into place. Raises DataError naming
+    the file and what to do.
     """
     final = raw_dir / remote.name
     if final.exists():
@@ -198,9 +299,12 @@ def fetch_raw_file(remote: RemoteFile, raw_dir: Path, source: str | None = None,
         _copy_local(remote, Path(source), part, final, log)
     else:
         bases = (source,) if source is not None else tuple(mirrors)
-        if not bases:
+        urls = [base.rstrip("/") + "/" + remote.name for base in bases]
+        if source is None:
+            urls += remote.urls
+        if not urls:
             raise DataError(f"{remote.name}: no mirror known; use --from DIR or --from URL")
-        _download(remote, [base.rstrip("/") + "/" + remote.name for base in bases], part, final, log)
+        _download(remote, urls, part, final, log)
     return final
 
 
@@ -256,7 +360,7 @@ def _download(remote: RemoteFile, urls: list[str], part: Path, final: Path, log:
                     "use --from DIR or a mirror")
 
 
-def _convert(info: DatasetInfo, raw_dir: Path) -> tuple[Split, Split]:
+def _parse_images(info: DatasetInfo, raw_dir: Path) -> tuple[Split, Split]:
     """Parse the verified raw files into (train, test) splits."""
     paths = [raw_dir / f.name for f in info.files]
     if info.raw_format == "idx":
@@ -267,19 +371,18 @@ def _convert(info: DatasetInfo, raw_dir: Path) -> tuple[Split, Split]:
     raise AssertionError(f"no converter for raw format {info.raw_format!r}")
 
 
-def _write_canonical(npz: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the .npz and its digest record, each to a temp file first so a crash never leaves a half file."""
-    tmp = npz.with_name(f".{npz.name}.tmp")
+def _write_canonical(path: Path, write: Callable[[Path], None]) -> None:
+    """Write a converted file with `write(temp path)` and record its digest, each to a temp file first so that a
+    crash never leaves a half file."""
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            # Uncompressed: loading then costs one read, well under a second even for EMNIST.
-            np.savez(f, **arrays)
+        write(tmp)
         digest = _sha256(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    os.replace(tmp, npz)
-    record = _digest_path(npz)
+    os.replace(tmp, path)
+    record = _digest_path(path)
     tmp_record = record.with_name(f".{record.name}.tmp")
-    tmp_record.write_text(f"{digest}  {npz.name}\n")
+    tmp_record.write_text(f"{digest}  {path.name}\n")
     os.replace(tmp_record, record)

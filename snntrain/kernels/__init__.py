@@ -3,9 +3,11 @@
 `FUNCTIONS` lists every function in dependency order (callees first); `ENTRY_POINTS` are the per-element
 functions `fn(i, *args)` that backends launch over a range of i.
 """
-from snntrain.kernels import batch, conv, lif, losses, optim, sort
+from snntrain.kernels import batch, conv, lif, losses, metrics, optim, sort
 
-FUNCTIONS = sort.FUNCTIONS + lif.FUNCTIONS + losses.FUNCTIONS + optim.FUNCTIONS + batch.FUNCTIONS + conv.FUNCTIONS
-ENTRY_POINTS = ((sort.sort_sample, lif.exp_factors, lif.lif_forward_neuron, lif.lif_backward_neuron,
+FUNCTIONS = (sort.FUNCTIONS + lif.FUNCTIONS + losses.FUNCTIONS + optim.FUNCTIONS + batch.FUNCTIONS + conv.FUNCTIONS
+             + metrics.FUNCTIONS)
+ENTRY_POINTS = (sort.ENTRY_POINTS + (lif.exp_factors, lif.lif_forward_neuron, lif.lif_backward_neuron,
                  lif.lif_weight_grad, lif.lif_input_error)
-                + losses.ENTRY_POINTS + optim.ENTRY_POINTS + batch.ENTRY_POINTS + conv.ENTRY_POINTS)
+                + losses.ENTRY_POINTS + optim.ENTRY_POINTS + batch.ENTRY_POINTS + conv.ENTRY_POINTS
+                + metrics.ENTRY_POINTS)

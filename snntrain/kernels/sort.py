@@ -1,9 +1,10 @@
 """Per-sample time-sorting of a layer's input spikes, written once for both targets.
 
-Each neuron's buffer is already in time order, so the sort is a bottom-up merge of those runs
-(O(M log P) for M spikes of P neurons) with a scratch buffer, no allocation and no recursion: it runs as a
-CUDA device function as well as on the CPU. Ties are broken by neuron index (a stable merge), so both targets
-visit simultaneous spikes in the same order.
+Each neuron's buffer is already in time order, so the sort is a bottom-up merge of those runs. A pass merges
+`fan_in` neighbouring runs at once, and every spike slot finds its own place in the merged run: its position in
+its own run plus, for each sibling run, a binary search. So a pass is one launch with one thread per slot, and
+no thread walks a whole sample serially (what made a one-thread-per-sample merge slow on a GPU). Ties go to the
+earlier run (a stable merge), so simultaneous spikes keep neuron order and both targets agree exactly.
 """
 from __future__ import annotations
 
@@ -12,57 +13,57 @@ import math
 INF = math.inf
 
 
-def merge_runs(src_t, src_p, dst_t, dst_p, b, lo, mid, hi):
-    """Stable merge of src[b, lo:mid] and src[b, mid:hi] into dst[b, lo:hi]."""
-    i = lo
-    j = mid
-    for o in range(lo, hi):
-        if j >= hi or (i < mid and src_t[b, i] <= src_t[b, j]):
-            dst_t[b, o] = src_t[b, i]
-            dst_p[b, o] = src_p[b, i]
-            i += 1
+def load_slots(i, in_t, in_cnt, dst_t, dst_p):
+    """Slot i of the flat [rows, P * S] layout: the spike time (+inf beyond the neuron's count), and its neuron."""
+    s_max = in_t.shape[2]
+    n_slots = in_t.shape[1] * s_max
+    b = i // n_slots
+    j = i - b * n_slots
+    p = j // s_max
+    s = j - p * s_max
+    dst_t[b, j] = in_t[b, p, s] if s < in_cnt[b, p] else INF
+    dst_p[b, j] = p
+
+
+def search_sorted(src_t, b, lo, hi, value, inclusive):
+    """First index in [lo, hi) of the ascending src_t[b] whose time exceeds `value` (or reaches it, if not
+    `inclusive`); hi when there is none."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        t = src_t[b, mid]
+        if t < value or (inclusive and t == value):
+            lo = mid + 1
         else:
-            dst_t[b, o] = src_t[b, j]
-            dst_p[b, o] = src_p[b, j]
-            j += 1
+            hi = mid
+    return lo
 
 
-def sort_sample(b, in_t, in_cnt, st, sp, sn, tmp_t, tmp_p, runs):
-    """Sort sample b's spikes (`in_t[b, p, :in_cnt[b, p]]` for every p) into `st[b]`, `sp[b]`, `sn[b]`.
+def merge_pass(i, width, fan_in, src_t, src_p, dst_t, dst_p, sn):
+    """Move slot i of src (sorted runs of `width` slots) to its place in the merge of its `fan_in` runs in dst.
 
-    The rest of `st[b]` is padded with +inf.
-    `tmp_t`, `tmp_p` are scratch of the shape of `st`, `sp`; `runs[b]` (length P + 1) holds run offsets.
+    On the last pass (one run covers the sample) slot 0 also stores the sample's number of finite times in sn.
     """
-    n_pre = in_cnt.shape[1]
-    m = 0
-    for p in range(n_pre):
-        runs[b, p] = m
-        for s in range(in_cnt[b, p]):
-            st[b, m] = in_t[b, p, s]
-            sp[b, m] = p
-            m += 1
-    runs[b, n_pre] = m
-    sn[b] = m
-    width = 1
-    in_st = True  # which buffer holds the current runs
-    while width < n_pre:
-        for r in range(0, n_pre, 2 * width):
-            lo = runs[b, r]
-            mid = runs[b, min(r + width, n_pre)]
-            hi = runs[b, min(r + 2 * width, n_pre)]
-            if in_st:
-                merge_runs(st, sp, tmp_t, tmp_p, b, lo, mid, hi)
-            else:
-                merge_runs(tmp_t, tmp_p, st, sp, b, lo, mid, hi)
-        in_st = not in_st
-        width *= 2
-    if not in_st:
-        for o in range(m):
-            st[b, o] = tmp_t[b, o]
-            sp[b, o] = tmp_p[b, o]
-    for o in range(m, st.shape[1]):  # padding, so per-spike kernels may run over the whole buffer
-        st[b, o] = INF
-        sp[b, o] = 0
+    length = src_t.shape[1]
+    b = i // length
+    j = i - b * length
+    group = width * fan_in
+    start = (j // group) * group
+    end = min(start + group, length)
+    own = start + ((j - start) // width) * width
+    t = src_t[b, j]
+    o = start + (j - own)
+    for lo in range(start, end, width):
+        if lo != own:
+            # equal times in an earlier run go first, in a later run after: a stable merge
+            o += search_sorted(src_t, b, lo, min(lo + width, end), t, lo < own) - lo
+    dst_t[b, o] = t
+    dst_p[b, o] = src_p[b, j]
+    if j == 0 and end == length:
+        n = 0
+        for lo in range(0, length, width):
+            n += search_sorted(src_t, b, lo, min(lo + width, length), INF, False) - lo
+        sn[b] = n
 
 
-FUNCTIONS = (merge_runs, sort_sample)
+FUNCTIONS = (load_slots, search_sorted, merge_pass)
+ENTRY_POINTS = (load_slots, merge_pass)

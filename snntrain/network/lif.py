@@ -11,10 +11,7 @@ from typing import Any
 import numpy as np
 
 from snntrain.backends import Backend
-
-
-# exp(t / tau_s) of SPEC §1 is stored per spike (A); beyond these ratios it overflows the storage dtype.
-MAX_T_OVER_TAU_S = {np.dtype(np.float32): 40.0, np.dtype(np.float64): 300.0}
+from snntrain.network.spikes import sort_spikes
 
 
 @dataclass(frozen=True)
@@ -41,10 +38,6 @@ class LifCore:
         self.params = params
         self.t_max = float(t_max)
         self.dtype = np.dtype(dtype)
-        limit = MAX_T_OVER_TAU_S[self.dtype]
-        if self.t_max / params.tau_s > limit:
-            raise ValueError(f"t_max / tau_s = {self.t_max / params.tau_s:.1f} would overflow {self.dtype} "
-                             f"exponentials (SPEC §1); allowed: <= {limit:g}")
         self.weight_shape = weights.shape
         self._matrix_shape = weights.reshape(matrix_shape).shape
         self.groups, self.n_out, self.n_in = self._matrix_shape
@@ -87,13 +80,13 @@ class LifCore:
             self._buffers = {
                 "st": be.empty((batch, m), f), "sp": be.empty((batch, m), i32), "sn": be.empty((batch,), i32),
                 "tmp_t": be.empty((batch, m), f), "tmp_p": be.empty((batch, m), i32),
-                "runs": be.empty((batch, self.n_in + 1), i32),
-                "se1": be.empty((batch, m), f), "se2": be.empty((batch, m), f),
+                "se1": be.empty((batch, m), f), "se2": be.empty((batch, m), f), "sfr": be.empty((batch, m), i32),
                 "in_e1": be.empty((batch, self.n_in, in_spikes), f),
                 "in_e2": be.empty((batch, self.n_in, in_spikes), f),
+                "in_f": be.empty((batch, self.n_in, in_spikes), i32),
                 "t": be.empty((batch, self.n_out, s_out), f), "cnt": be.empty((batch, self.n_out), i32),
                 "a": be.empty((batch, self.n_out, s_out), f), "x": be.empty((batch, self.n_out, s_out), f),
-                "z": be.empty((batch, self.n_out, s_out), f),
+                "z": be.empty((batch, self.n_out, s_out), f), "f": be.empty((batch, self.n_out, s_out), i32),
                 "g1": be.empty((batch, self.n_out, s_out), f), "g2": be.empty((batch, self.n_out, s_out), f),
                 "err_in": be.empty((batch, self.n_in, in_spikes), f),
             }
@@ -108,13 +101,12 @@ class LifCore:
             raise ValueError(f"layer expects {self.n_in} inputs, got {n_in}")
         buf = self._ensure_buffers(batch, in_spikes)
         be, p = self.backend, self.params
-        be.launch("sort_sample", batch, times, counts, buf["st"], buf["sp"], buf["sn"],
-                  buf["tmp_t"], buf["tmp_p"], buf["runs"])
+        sort_spikes(be, times, counts, buf["st"], buf["sp"], buf["sn"], buf["tmp_t"], buf["tmp_p"])
         be.launch("exp_factors", buf["st"].size, buf["st"].reshape(-1), p.tau_s, buf["se1"].reshape(-1),
-                  buf["se2"].reshape(-1))
+                  buf["se2"].reshape(-1), buf["sfr"].reshape(-1))
         be.launch("lif_forward_neuron", batch * self.n_out, buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
-                  self.w,
-                  p.tau_s, p.theta, p.delta_theta, self.t_max, buf["t"], buf["cnt"], buf["a"], buf["x"], buf["z"])
+                  buf["sfr"], self.w, p.tau_s, p.theta, p.delta_theta, self.t_max, buf["t"], buf["cnt"], buf["a"],
+                  buf["x"], buf["z"], buf["f"])
         self._rows = (times, counts)
         return buf["t"], buf["cnt"]
 
@@ -129,14 +121,15 @@ class LifCore:
         (times, counts), buf, be, p = self._rows, self._buffers, self.backend, self.params
         batch = times.shape[0]
         be.launch("lif_backward_neuron", batch * self.n_out, errors, buf["cnt"], buf["a"], buf["x"], buf["z"],
-                  p.tau_s, p.theta, p.delta_theta, buf["g1"], buf["g2"])
+                  buf["f"], p.tau_s, p.theta, p.delta_theta, buf["g1"], buf["g2"])
         be.launch("exp_factors", times.size, times.reshape(-1), p.tau_s, buf["in_e1"].reshape(-1),
-                  buf["in_e2"].reshape(-1))
+                  buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1))
         share_post = self.params.max_spikes > times.shape[2]  # keep the larger spike buffers in cache
         be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, times, counts, buf["in_e1"],
-                  buf["in_e2"], buf["t"], buf["cnt"], buf["g1"], buf["g2"], share_post, self.grad)
+                  buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"], buf["f"], p.tau_s, self.t_max,
+                  share_post, self.grad)
         if not input_errors:
             return None
-        be.launch("lif_input_error", batch * self.n_in, times, counts, buf["in_e1"], buf["in_e2"],
-                  self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], p.tau_s, buf["err_in"])
+        be.launch("lif_input_error", batch * self.n_in, times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"],
+                  self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], buf["f"], p.tau_s, self.t_max, buf["err_in"])
         return buf["err_in"]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from snntrain.backends import Backend
-from snntrain.network.spikes import SpikeTrains
+from snntrain.network.spikes import SpikeTrains, sort_spikes
 
 
 class PoolLayer:
@@ -50,15 +50,13 @@ class PoolLayer:
                 "win_t": be.empty((rows, window, in_spikes), f), "win_cnt": be.empty((rows, window), i32),
                 "st": be.empty((rows, m), f), "sp": be.empty((rows, m), i32), "sn": be.empty((rows,), i32),
                 "tmp_t": be.empty((rows, m), f), "tmp_p": be.empty((rows, m), i32),
-                "runs": be.empty((rows, window + 1), i32),
                 "win_err": be.empty((rows, window, in_spikes), f),
                 "err_in": be.empty((batch, self.n_in, in_spikes), f),
             }
         buf, be = self._buffers, self.backend
         be.launch("pool_gather", rows * window, inputs.times, inputs.counts, self.in_shape[1], self.in_shape[2],
                   self.size, self.out_shape[0], self.out_shape[1], buf["win_t"], buf["win_cnt"])
-        be.launch("sort_sample", rows, buf["win_t"], buf["win_cnt"], buf["st"], buf["sp"], buf["sn"], buf["tmp_t"],
-                  buf["tmp_p"], buf["runs"])
+        sort_spikes(be, buf["win_t"], buf["win_cnt"], buf["st"], buf["sp"], buf["sn"], buf["tmp_t"], buf["tmp_p"])
         return SpikeTrains(buf["st"].reshape(batch, self.neurons, m), buf["sn"].reshape(batch, self.neurons))
 
     def backward(self, errors: Any, input_errors: bool = True) -> Any:

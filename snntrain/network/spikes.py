@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from snntrain.backends import Backend
+
 
 @dataclass
 class SpikeTrains:
@@ -28,3 +30,25 @@ def spike_trains_from_times(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Host arrays (times[B, N, 1], counts[B, N]) for inputs with at most one spike each (+inf = none)."""
     times = np.asarray(times)
     return times[:, :, None].copy(), np.isfinite(times).astype(np.int32)
+
+
+def sort_spikes(backend: Backend, times: Any, counts: Any, st: Any, sp: Any, sn: Any, tmp_t: Any,
+                tmp_p: Any) -> None:
+    """Sort each row's spikes (`times[r, p, :counts[r, p]]` over all p) into time order.
+
+    Writes `st[r]` (times, padded with +inf), `sp[r]` (source index p) and `sn[r]` (how many spikes);
+    `tmp_t`, `tmp_p` are scratch of the same shapes. Runs of one neuron's buffer are merged `backend.sort_fan_in`
+    at a time, one launch per pass; the passes alternate between the two buffers so the last one lands in `st`.
+    """
+    rows, n_pre, s_max = times.shape
+    total, fan_in = rows * n_pre * s_max, backend.sort_fan_in
+    passes, runs = 1, fan_in
+    while runs < n_pre:
+        passes, runs = passes + 1, runs * fan_in
+    buffers = ((st, sp), (tmp_t, tmp_p))
+    backend.launch("load_slots", total, times, counts, *buffers[passes % 2])
+    width = s_max
+    for k in range(passes):
+        backend.launch("merge_pass", total, width, fan_in, *buffers[(passes - k) % 2],
+                       *buffers[(passes - 1 - k) % 2], sn)
+        width *= fan_in

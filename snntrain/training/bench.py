@@ -10,9 +10,10 @@ import statistics
 import time
 import tracemalloc
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from snntrain.network.build import build_network
 from snntrain.network.loss import Loss
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import RunDir, atomic_write_text
-from snntrain.training.inputs import Batcher, encode_split
+from snntrain.training.epoch import run_epoch
+from snntrain.training.inputs import Batcher, encode_host, encode_split, upload_split
 
 SWEEPS = {
     "neurons": [100, 400, 1000, 3000, 10000],
@@ -45,6 +47,7 @@ class Measurement:
     peak_memory_mb: float
     kernel_ms_per_step: dict[str, float] = field(default_factory=dict)
     launches_per_step: int = 0
+    test_set_seconds: float | None = None  # scoring the whole test split, metrics included (no sweep only)
 
 
 def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
@@ -82,6 +85,21 @@ def measure(cfg: ModelConfig, data: Dataset, backend: Backend, label: str, steps
     return Measurement(label, cfg.training.batch_size, train_rate, forward_rate, meter.peak_mb, kernels, launches)
 
 
+def time_test_set(cfg: ModelConfig, data: Dataset, backend: Backend) -> float:
+    """Seconds to score the whole test split at the model's test batch size, as `snntrain eval` does (per-batch
+    metrics included), after a warm-up batch. The weights are the untrained initial ones."""
+    network = build_network(cfg, backend, np.random.default_rng(0))
+    loss = Loss(backend, cfg.loss, cfg.t_max)
+    split = encode_split(backend, data, "test", cfg.input)
+    order = np.arange(split.size)
+    batch = cfg.training.test_batch_size
+    run_epoch(backend, network, loss, split, order[:batch], batch, cfg.input.classes)
+    backend.synchronize()
+    stats = run_epoch(backend, network, loss, split, order, batch, cfg.input.classes)
+    backend.synchronize()
+    return stats.seconds
+
+
 def _measure(cfg: ModelConfig, data: Dataset, backend: Backend, steps: int,
              repeats: int) -> tuple[float, float, dict[str, float], int]:
     batch = cfg.training.batch_size
@@ -90,10 +108,9 @@ def _measure(cfg: ModelConfig, data: Dataset, backend: Backend, steps: int,
     loss = Loss(backend, cfg.loss, cfg.t_max)
     optimizer = Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers)
     need = batch * steps
-    reps = int(np.ceil(need / len(data.train_labels)))
-    images = np.concatenate([data.train_images] * reps)[:need]
-    labels = np.concatenate([data.train_labels] * reps)[:need]
-    split = encode_split(backend, images, labels, cfg.input)
+    times, counts, labels = encode_host(data, "train", cfg.input, need)
+    cycle = np.arange(need) % len(labels)  # a split smaller than the steps need is gone through again
+    split = upload_split(backend, times[cycle], counts[cycle], labels[cycle])
     batcher = Batcher(backend, split)
     orders = [backend.to_device(np.arange(i * batch, (i + 1) * batch, dtype=np.int32)) for i in range(steps)]
 
@@ -119,31 +136,44 @@ def _measure(cfg: ModelConfig, data: Dataset, backend: Backend, steps: int,
     return (train_rate, forward_rate, *profile(backend, lambda: run(True), steps))
 
 
+@contextmanager
+def launch_hook(backend: Backend, around: Callable) -> Iterator[None]:
+    """Inside the block, every `backend.launch(name, total, *args)` goes through `around(launch, name, total,
+    *args)`, where `launch` is the launch it replaces; hooks nest, and each exit restores the one before."""
+    saved = backend.__dict__.get("launch")
+    inner = backend.launch
+    backend.launch = lambda name, total, *args: around(inner, name, total, *args)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if saved is None:
+            del backend.launch
+        else:
+            backend.launch = saved  # type: ignore[method-assign]
+
+
 def profile(backend: Backend, step: Callable[[], None], steps: int) -> tuple[dict[str, float], int]:
     """Milliseconds per step spent in each kernel (synchronising after every launch), and launches per step."""
     totals: dict[str, float] = defaultdict(float)
     count = [0]
-    original = backend.launch
 
-    def timed(name: str, total: int, *args) -> None:
+    def timed(launch: Callable, name: str, total: int, *args) -> None:
         start = time.perf_counter()
-        original(name, total, *args)
+        launch(name, total, *args)
         backend.synchronize()
         totals[name] += time.perf_counter() - start
         count[0] += 1
 
-    backend.launch = timed  # type: ignore[method-assign]
-    try:
+    with launch_hook(backend, timed):
         step()
-    finally:
-        del backend.launch
     ranked = sorted(totals.items(), key=lambda kv: -kv[1])
     return {name: 1000 * t / steps for name, t in ranked}, count[0] // steps
 
 
 class MemoryMeter:
-    """Peak memory in MB of what runs inside the `with` block: device memory in use on CUDA (the lowest free
-    memory seen, read at exit), host allocations traced by tracemalloc on the CPU (numpy arrays included)."""
+    """Peak memory in MB of what runs inside the `with` block. On CUDA: device memory in use, read after every
+    kernel launch (pending frees are flushed first, so earlier runs' arrays do not count). On the CPU: host
+    allocations traced by tracemalloc (numpy arrays included)."""
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
@@ -153,16 +183,23 @@ class MemoryMeter:
         if self.backend.name == "cuda":
             from numba import cuda
 
-            self._free_before = cuda.current_context().get_memory_info()[0]
+            context = cuda.current_context()
+            context.deallocations.clear()
+            free_before = context.get_memory_info()[0]
+
+            def launch_and_read(launch: Callable, name: str, total: int, *args) -> None:
+                launch(name, total, *args)
+                self.peak_mb = max(self.peak_mb, (free_before - context.get_memory_info()[0]) / 2**20)
+
+            self._hook = launch_hook(self.backend, launch_and_read)
+            self._hook.__enter__()
         else:
             tracemalloc.start()
         return self
 
     def __exit__(self, *exc) -> None:
         if self.backend.name == "cuda":
-            from numba import cuda
-
-            self.peak_mb = (self._free_before - cuda.current_context().get_memory_info()[0]) / 2**20
+            self._hook.__exit__(*exc)
         else:
             self.peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
             tracemalloc.stop()
@@ -175,6 +212,9 @@ def format_table(results: list[Measurement]) -> str:
     for m in results:
         lines.append(f"{m.label:<22}{m.batch:>7}{m.train_samples_per_s:>17.1f}{m.forward_samples_per_s:>19.1f}"
                      f"{m.peak_memory_mb:>10.1f}{m.launches_per_step:>15}")
+    for m in results:
+        if m.test_set_seconds is not None:
+            lines.append(f"  {m.label}: whole test set scored in {m.test_set_seconds:.3f} s")
     for m in results:
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(m.kernel_ms_per_step.items())[:4])
         lines.append(f"  {m.label}: ms per train step: {top}")
@@ -194,6 +234,9 @@ def run_bench(cfg: ModelConfig, backend: Backend, data_dir: Path, sweep: str | N
         results.append(measure(variant, data, backend, label, steps, repeats))
         echo(f"  {label}: {results[-1].train_samples_per_s:.1f} train samples/s, "
              f"{results[-1].forward_samples_per_s:.1f} forward samples/s")
+    if not sweep:
+        results[0].test_set_seconds = time_test_set(cfg, data, backend)
+        echo(f"  test set ({len(data.test_labels)} samples): {results[0].test_set_seconds:.3f} s")
     run = RunDir.create(runs_root, "bench")
     payload = {"model": cfg.name, "dataset": cfg.input.dataset, "device": backend.name, "sweep": sweep,
                "steps": steps, "repeats": repeats, "results": [asdict(m) for m in results]}

@@ -52,10 +52,8 @@ def evaluate(cfg: ModelConfig, weights_path: Path, backend: Backend, data_dir: P
     for layer, weights in zip(network.layers, ckpt.weights):
         layer.set_weights(weights)
     data = load_dataset(cfg.input.dataset, data_dir)
-    images, labels = (data.test_images, data.test_labels) if split == "test" else (data.train_images,
-                                                                                    data.train_labels)
     limit = cfg.training.test_samples if split == "test" else cfg.training.train_samples
-    encoded = encode_split(backend, images, labels, cfg.input, limit)
+    encoded = encode_split(backend, data, split, cfg.input, limit)
     stats = run_epoch(backend, network, Loss(backend, cfg.loss, cfg.t_max), encoded, np.arange(encoded.size),
                       batch_size or cfg.training.test_batch_size, cfg.input.classes)
     return Evaluation(split=split, samples=stats.samples, accuracy=stats.accuracy, loss=stats.loss,

@@ -1,6 +1,7 @@
 """Datasets as input spike trains resident on the device, and batches assembled there."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -8,13 +9,14 @@ import numpy as np
 
 from snntrain.backends import Backend
 from snntrain.config.model import InputConfig
-from snntrain.data.encoding import latency_encode
+from snntrain.data.encoding import encode_events, latency_encode
+from snntrain.data.store import Dataset, EventDataset
 from snntrain.network.spikes import SpikeTrains, spike_trains_from_times
 
 
 @dataclass
 class EncodedSplit:
-    """One split encoded as spike trains: times [N, n_in, 1], counts [N, n_in], labels [N] on the device."""
+    """One split encoded as spike trains: times [N, n_in, S], counts [N, n_in], labels [N] on the device."""
 
     times: Any
     counts: Any
@@ -27,15 +29,39 @@ class EncodedSplit:
         return len(self.host_labels)
 
 
-def encode_split(backend: Backend, images: np.ndarray, labels: np.ndarray, cfg: InputConfig, limit: int = 0,
+def encode_host(data: Dataset | EventDataset, split: str, cfg: InputConfig,
+                limit: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Host arrays (times [N, n_in, S] float32, counts [N, n_in] int32, labels [N] int32) of the first `limit`
+    samples (0 = all) of split "train" or "test".
+
+    Images get one latency spike per pixel (SPEC §6, S = 1); event streams one spike train per channel
+    (encode_events with the [input] resolution and max_input_spikes).
+    """
+    if isinstance(data, EventDataset):
+        events = data.split(split)
+        if limit:
+            events = events.head(limit)
+        times, counts = encode_events(events, math.prod(data.info.shape), cfg.resolution, cfg.max_input_spikes)
+        labels = events.labels
+    else:
+        images, labels = data.split(split)
+        if limit:
+            images, labels = images[:limit], labels[:limit]
+        times, counts = spike_trains_from_times(latency_encode(images, cfg.t_window))
+    return times, counts, np.asarray(labels, np.int32)
+
+
+def upload_split(backend: Backend, times: np.ndarray, counts: np.ndarray, labels: np.ndarray,
                  dtype: Any = np.float32) -> EncodedSplit:
-    """Encode the first `limit` samples (0 = all) of a split (SPEC §6) and move them to the device once."""
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    times, counts = spike_trains_from_times(latency_encode(images, cfg.t_window).astype(dtype))
-    host_labels = np.asarray(labels, np.int32)
-    return EncodedSplit(backend.to_device(times), backend.to_device(counts), backend.to_device(host_labels),
-                        host_labels)
+    """Move host arrays from encode_host to the device once."""
+    return EncodedSplit(backend.to_device(times.astype(dtype, copy=False)), backend.to_device(counts),
+                        backend.to_device(labels), labels)
+
+
+def encode_split(backend: Backend, data: Dataset | EventDataset, split: str, cfg: InputConfig, limit: int = 0,
+                 dtype: Any = np.float32) -> EncodedSplit:
+    """Encode the first `limit` samples (0 = all) of split "train" or "test" and move them to the device once."""
+    return upload_split(backend, *encode_host(data, split, cfg, limit), dtype)
 
 
 class Batcher:

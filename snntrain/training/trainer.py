@@ -61,8 +61,8 @@ def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir) -> 
     return Session(
         cfg=cfg, backend=backend, network=network, loss=Loss(backend, cfg.loss, cfg.t_max),
         optimizer=Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers), rng=rng,
-        train=encode_split(backend, data.train_images, data.train_labels, cfg.input, t.train_samples),
-        test=encode_split(backend, data.test_images, data.test_labels, cfg.input, t.test_samples),
+        train=encode_split(backend, data, "train", cfg.input, t.train_samples),
+        test=encode_split(backend, data, "test", cfg.input, t.test_samples),
         run=run, rows=[],
     )
 
