@@ -18,7 +18,7 @@ train: $(STAMP)
 	$(BIN)/snntrain train --model models/default.toml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -ra tests
+	$(BIN)/python -m pytest -q -ra --durations=10 tests
 
 # The standard benchmark set (snntrain bench reports, never asserts); on 2 CPU cores it takes several minutes.
 bench: $(STAMP)
