@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import json
 import threading
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -262,3 +263,7 @@ def test_train_and_eval_on_an_event_dataset_through_the_cli(tmp_path, shd):
                                       "--json"])
     assert evaluation.exit_code == 0, evaluation.output
     assert '"samples": 6' in evaluation.output
+    bench = runner.invoke(main, ["bench", "--model", str(model), "--device", "cpu", "--steps", "1", "--repeats", "1",
+                                 "--data-dir", str(data_dir), "--runs-dir", str(runs_dir), "--json"])
+    assert bench.exit_code == 0, bench.output  # an event model is measured on its own dataset
+    assert json.loads(bench.output)[0]["test_set_seconds"] > 0

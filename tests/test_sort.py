@@ -39,10 +39,11 @@ def run_sort(backend, times, counts):
     return [backend.to_host(a) for a in out[:3]]
 
 
-@pytest.mark.parametrize("fan_in", [2, 3, 32])
+@pytest.mark.parametrize("by_row, fan_in", [(True, 2), (False, 2), (False, 3), (False, 32)])
 @pytest.mark.parametrize("n_pre, s_max", [(1, 1), (1, 4), (2, 3), (7, 1), (33, 2), (100, 3)])
-def test_sort_is_a_stable_time_order(monkeypatch, fan_in, n_pre, s_max):
+def test_sort_is_a_stable_time_order(monkeypatch, by_row, fan_in, n_pre, s_max):
     backend = get_backend("cpu")
+    monkeypatch.setattr(backend, "sort_by_row", by_row)
     monkeypatch.setattr(backend, "sort_fan_in", fan_in)
     times, counts = spike_rows(np.random.default_rng(n_pre * 10 + s_max), 4, n_pre, s_max)
     st, sp, sn = run_sort(backend, times, counts)

@@ -15,6 +15,7 @@ class CpuBackend(Backend):
     name = "cpu"
     target = "cpu"
     host_memory = True
+    sort_by_row = True  # a few cores: a sequential merge per row does the least work
 
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable) -> Callable:
         return cpu_launcher(py_fn, compiled_fn)

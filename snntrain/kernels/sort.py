@@ -1,10 +1,14 @@
 """Per-sample time-sorting of a layer's input spikes, written once for both targets.
 
-Each neuron's buffer is already in time order, so the sort is a bottom-up merge of those runs. A pass merges
-`fan_in` neighbouring runs at once, and every spike slot finds its own place in the merged run: its position in
-its own run plus, for each sibling run, a binary search. So a pass is one launch with one thread per slot, and
-no thread walks a whole sample serially (what made a one-thread-per-sample merge slow on a GPU). Ties go to the
-earlier run (a stable merge), so simultaneous spikes keep neuron order and both targets agree exactly.
+Each neuron's buffer is already in time order, so the sort is a bottom-up merge of those runs (padded to a fixed
+width with +inf). Two schedules give the same result:
+- `merge_pass`: a pass merges `fan_in` neighbouring runs at once, and every spike slot finds its own place in the
+  merged run (its position in its own run plus a binary search in each sibling run). A pass is one launch with one
+  thread per slot: what a GPU needs, where one thread walking a whole sample serially was the slowest kernel.
+- `merge_row`: one thread merges a whole row pairwise, pass after pass: O(slots log neurons) simple steps, what a
+  few CPU cores do best.
+Ties go to the earlier run (a stable merge), so simultaneous spikes keep neuron order and every schedule and
+target gives identical results.
 """
 from __future__ import annotations
 
@@ -65,5 +69,39 @@ def merge_pass(i, width, fan_in, src_t, src_p, dst_t, dst_p, sn):
         sn[b] = n
 
 
-FUNCTIONS = (load_slots, search_sorted, merge_pass)
-ENTRY_POINTS = (load_slots, merge_pass)
+def merge_runs(src_t, src_p, dst_t, dst_p, b, lo, mid, hi):
+    """Stable merge of src[b, lo:mid] and src[b, mid:hi] into dst[b, lo:hi]."""
+    i = lo
+    j = mid
+    for o in range(lo, hi):
+        if j >= hi or (i < mid and src_t[b, i] <= src_t[b, j]):
+            dst_t[b, o] = src_t[b, i]
+            dst_p[b, o] = src_p[b, i]
+            i += 1
+        else:
+            dst_t[b, o] = src_t[b, j]
+            dst_p[b, o] = src_p[b, j]
+            j += 1
+
+
+def merge_row(b, width, passes, a_t, a_p, z_t, z_p, sn):
+    """Merge row b's sorted runs of `width` slots pairwise, `passes` times, from buffer a to z and back; the
+    result lands in a if `passes` is even, else in z. Also stores the row's number of finite times in sn."""
+    length = a_t.shape[1]
+    for k in range(passes):
+        for lo in range(0, length, 2 * width):
+            mid = min(lo + width, length)
+            hi = min(lo + 2 * width, length)
+            if k % 2 == 0:
+                merge_runs(a_t, a_p, z_t, z_p, b, lo, mid, hi)
+            else:
+                merge_runs(z_t, z_p, a_t, a_p, b, lo, mid, hi)
+        width *= 2
+    if passes % 2 == 0:
+        sn[b] = search_sorted(a_t, b, 0, length, INF, False)
+    else:
+        sn[b] = search_sorted(z_t, b, 0, length, INF, False)
+
+
+FUNCTIONS = (load_slots, search_sorted, merge_pass, merge_runs, merge_row)
+ENTRY_POINTS = (load_slots, merge_pass, merge_row)

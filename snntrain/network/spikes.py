@@ -37,16 +37,21 @@ def sort_spikes(backend: Backend, times: Any, counts: Any, st: Any, sp: Any, sn:
     """Sort each row's spikes (`times[r, p, :counts[r, p]]` over all p) into time order.
 
     Writes `st[r]` (times, padded with +inf), `sp[r]` (source index p) and `sn[r]` (how many spikes);
-    `tmp_t`, `tmp_p` are scratch of the same shapes. Runs of one neuron's buffer are merged `backend.sort_fan_in`
-    at a time, one launch per pass; the passes alternate between the two buffers so the last one lands in `st`.
+    `tmp_t`, `tmp_p` are scratch of the same shapes. Each neuron's buffer is one sorted run; runs are merged
+    `backend.sort_fan_in` at a time, per pass one launch with a thread per slot, or, with `backend.sort_by_row`,
+    pairwise by one thread per row. Passes alternate between the two buffers so that the last lands in `st`.
     """
     rows, n_pre, s_max = times.shape
-    total, fan_in = rows * n_pre * s_max, backend.sort_fan_in
+    fan_in = 2 if backend.sort_by_row else backend.sort_fan_in
     passes, runs = 1, fan_in
     while runs < n_pre:
         passes, runs = passes + 1, runs * fan_in
     buffers = ((st, sp), (tmp_t, tmp_p))
+    total = rows * n_pre * s_max
     backend.launch("load_slots", total, times, counts, *buffers[passes % 2])
+    if backend.sort_by_row:
+        backend.launch("merge_row", rows, s_max, passes, *buffers[passes % 2], *buffers[(passes + 1) % 2], sn)
+        return
     width = s_max
     for k in range(passes):
         backend.launch("merge_pass", total, width, fan_in, *buffers[(passes - k) % 2],

@@ -19,7 +19,7 @@ import numpy as np
 
 from snntrain.backends import Backend
 from snntrain.config.model import ModelConfig
-from snntrain.data.store import Dataset, load_dataset
+from snntrain.data.store import Dataset, EventDataset, dataset_info, load_dataset
 from snntrain.errors import DataError, SnntrainError
 from snntrain.network.build import build_network
 from snntrain.network.loss import Loss
@@ -67,8 +67,11 @@ def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
     return replace(cfg, layers=tuple(layers[:first] + [layers[first]] * value + layers[-1:]))
 
 
-def bench_data(cfg: ModelConfig, data_dir: Path) -> tuple[ModelConfig, Dataset]:
-    """Real Fashion-MNIST when it has been downloaded, else the shipped digits (the model's input follows)."""
+def bench_data(cfg: ModelConfig, data_dir: Path) -> tuple[ModelConfig, Dataset | EventDataset]:
+    """An event-stream model's own dataset (it must have been downloaded). Image models: real Fashion-MNIST when it
+    has been downloaded, else the shipped digits (the model's input follows)."""
+    if dataset_info(cfg.input.dataset).kind == "events":
+        return cfg, load_dataset(cfg.input.dataset, data_dir)
     try:
         data = load_dataset("fashion-mnist", data_dir)
     except DataError:
@@ -77,7 +80,7 @@ def bench_data(cfg: ModelConfig, data_dir: Path) -> tuple[ModelConfig, Dataset]:
     return replace(cfg, input=replace(cfg.input, dataset=info.name, shape=info.shape, classes=info.classes)), data
 
 
-def measure(cfg: ModelConfig, data: Dataset, backend: Backend, label: str, steps: int, repeats: int) -> Measurement:
+def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, label: str, steps: int, repeats: int) -> Measurement:
     """Train-step and forward-only throughput of `cfg`, its kernels' time per step, and peak memory."""
     train_rate, forward_rate, kernels, launches = _measure(cfg, data, backend, steps, repeats)
     with MemoryMeter(backend) as meter:  # a separate, untimed pass: tracing allocations slows things down
@@ -85,8 +88,8 @@ def measure(cfg: ModelConfig, data: Dataset, backend: Backend, label: str, steps
     return Measurement(label, cfg.training.batch_size, train_rate, forward_rate, meter.peak_mb, kernels, launches)
 
 
-def time_test_set(cfg: ModelConfig, data: Dataset, backend: Backend) -> float:
-    """Seconds to score the whole test split at the model's test batch size, as `snntrain eval` does (per-batch
+def time_test_set(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend) -> tuple[float, int]:
+    """(Seconds, samples) to score the whole test split at the model's test batch size, as `snntrain eval` does (per-batch
     metrics included), after a warm-up batch. The weights are the untrained initial ones."""
     network = build_network(cfg, backend, np.random.default_rng(0))
     loss = Loss(backend, cfg.loss, cfg.t_max)
@@ -97,10 +100,10 @@ def time_test_set(cfg: ModelConfig, data: Dataset, backend: Backend) -> float:
     backend.synchronize()
     stats = run_epoch(backend, network, loss, split, order, batch, cfg.input.classes)
     backend.synchronize()
-    return stats.seconds
+    return stats.seconds, stats.samples
 
 
-def _measure(cfg: ModelConfig, data: Dataset, backend: Backend, steps: int,
+def _measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, steps: int,
              repeats: int) -> tuple[float, float, dict[str, float], int]:
     batch = cfg.training.batch_size
     rng = np.random.default_rng(0)
@@ -235,8 +238,8 @@ def run_bench(cfg: ModelConfig, backend: Backend, data_dir: Path, sweep: str | N
         echo(f"  {label}: {results[-1].train_samples_per_s:.1f} train samples/s, "
              f"{results[-1].forward_samples_per_s:.1f} forward samples/s")
     if not sweep:
-        results[0].test_set_seconds = time_test_set(cfg, data, backend)
-        echo(f"  test set ({len(data.test_labels)} samples): {results[0].test_set_seconds:.3f} s")
+        results[0].test_set_seconds, samples = time_test_set(cfg, data, backend)
+        echo(f"  test set ({samples} samples): {results[0].test_set_seconds:.3f} s")
     run = RunDir.create(runs_root, "bench")
     payload = {"model": cfg.name, "dataset": cfg.input.dataset, "device": backend.name, "sweep": sweep,
                "steps": steps, "repeats": repeats, "results": [asdict(m) for m in results]}
