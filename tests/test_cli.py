@@ -50,7 +50,7 @@ def test_show_default_model() -> None:
     assert [row[:4] for row in layer_rows] == [["0", "dense", "128", "128"], ["1", "dense", "10", "10"]]
     assert [row[-1] for row in layer_rows] == ["8,192", "1,280"]
     assert "parameters  9,472" in lines
-    assert "loss        count: n_true 15, n_false 3" in lines
+    assert "loss        count: n_true 15, n_false 3, silent_label_scaling 0.0" in lines
     assert any(line.startswith("optimizer   adam: lr 0.01") for line in lines)
     assert any(line.startswith("training    epochs 30, batch_size 20") for line in lines)
 

@@ -281,6 +281,14 @@ REJECTIONS = [
 ]
 
 
+def assert_error_names(path: Path, fragments: list[str]) -> None:
+    """Loading `path` fails with one message that starts with the file and contains every fragment."""
+    message = error_of(path)
+    assert message.startswith(f"{path}: "), message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
 EVENT_REJECTIONS = [
     # (edit of shd_text, fragments that the message must contain)
     (('encoding = "events"', 'encoding = "events"\nt_window = 0.1'),
@@ -298,11 +306,7 @@ EVENT_REJECTIONS = [
 
 @pytest.mark.parametrize("edit, fragments", EVENT_REJECTIONS)
 def test_event_input_rejections(tmp_path: Path, edit: tuple[str, str], fragments: list[str]) -> None:
-    path = write(tmp_path, shd_text(*edit))
-    message = error_of(path)
-    assert message.startswith(f"{path}: "), message
-    for fragment in fragments:
-        assert fragment in message, message
+    assert_error_names(write(tmp_path, shd_text(*edit)), fragments)
 
 
 def test_event_keys_on_an_image_dataset(tmp_path: Path) -> None:
@@ -313,11 +317,7 @@ def test_event_keys_on_an_image_dataset(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("layers, old, new, fragments", REJECTIONS)
 def test_rejections(tmp_path: Path, layers: str, old: str, new: str, fragments: list[str]) -> None:
-    path = write(tmp_path, model_text(layers, old, new))
-    message = error_of(path)
-    assert message.startswith(f"{path}: "), message
-    for fragment in fragments:
-        assert fragment in message, message
+    assert_error_names(write(tmp_path, model_text(layers, old, new)), fragments)
 
 
 def test_long_time_windows_are_accepted(tmp_path: Path) -> None:
@@ -412,7 +412,7 @@ BAD_OVERRIDES = [
     ("optimizer.lr=fast", '--set optimizer.lr = "fast": must be a number > 0'),
     ("layers[-1].tau_s=0", "--set layers[1].tau_s = 0: must be > 0"),
     ("training.epochs=2.5", "--set training.epochs = 2.5: must be an integer >= 1"),
-    ("loss.type=ttfs", 'loss.n_true = 15: not used by loss type "ttfs"; allowed keys: type, tau_loss '
+    ("loss.type=ttfs", 'loss.n_true = 15: not used by loss type "ttfs"; allowed keys: type, tau_loss, silent_label_scaling '
                        "(to change the type with --set, replace the table: --set 'loss={ type = \"ttfs\" }')"),
     ("layers[1].neurons=3", "--set layers[1].neurons = 3: the last layer needs one neuron per class"),
 ]

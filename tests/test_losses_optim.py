@@ -120,3 +120,46 @@ def test_step_decay_schedule():
     opt = Optimizer(BE, OptimizerConfig("adam", lr=0.01), ScheduleConfig("step", factor=0.5, every=2, min_lr=0.003),
                     [])
     assert [opt.learning_rate(e) for e in range(6)] == [0.01, 0.01, 0.005, 0.005, 0.003, 0.003]
+
+
+def scaled_gradient(backend, w, labels, counts, factor, mean_over=0):
+    """The output layer's gradient (start: ones) after the silent-label scaling term, host copy."""
+    layer = SimpleNamespace(w=backend.to_device(w), grad=backend.to_device(np.ones_like(w)))
+    out = SpikeTrains(backend.to_device(np.full(counts.shape + (2,), np.inf)), backend.to_device(counts))
+    Loss(backend, LossConfig("count", silent_label_scaling=factor), 0.1).regularize(
+        layer, out, backend.to_device(labels), mean_over)
+    return backend.to_host(layer.grad)
+
+
+def scaling_reference(w, labels, counts, factor, groups):
+    """dL/dw -= factor / rows_per_group * |w| once per sample whose label neuron is silent (numpy)."""
+    grad = np.ones_like(w)
+    per_group = len(labels) // groups
+    for b, label in enumerate(labels):
+        if counts[b, label] == 0:
+            grad[b // per_group, :, label] -= factor / per_group * np.abs(w[b // per_group, :, label])
+    return grad
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_silent_label_scaling_raises_only_silent_label_neurons(groups):
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(groups, 6, 4))  # device layout [groups, n_in, n_out]
+    labels = np.array([0, 1, 1, 3, 2, 1], np.int32)
+    counts = rng.integers(1, 4, (6, 4)).astype(np.int32)
+    counts[1, 1] = counts[2, 1] = counts[4, 2] = counts[5, 0] = 0  # silent labels in rows 1, 2, 4; row 5 not
+    got = scaled_gradient(BE, w, labels, counts, 0.3, 6 // groups)
+    np.testing.assert_allclose(got, scaling_reference(w, labels, counts, 0.3, groups), rtol=1e-14)
+    assert np.all(got[..., 0] == 1) and np.all(got[..., 3] == 1)  # neurons 0 and 3: label never silent
+    np.testing.assert_array_equal(scaled_gradient(BE, w, labels, counts, 0.0), np.ones_like(w))  # off
+
+
+@pytest.mark.cudasim
+@pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU and the CUDA simulator is off")
+def test_silent_label_scaling_agrees_on_cpu_and_cuda():
+    rng = np.random.default_rng(6)
+    w = rng.normal(size=(1, 5, 3))
+    labels = np.array([0, 2, 2, 1], np.int32)
+    counts = np.array([[0, 1, 1], [1, 1, 0], [2, 0, 0], [1, 1, 1]], np.int32)
+    np.testing.assert_allclose(scaled_gradient(get_backend("cuda"), w, labels, counts, 0.5),
+                               scaled_gradient(BE, w, labels, counts, 0.5), rtol=1e-14)

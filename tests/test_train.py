@@ -282,6 +282,25 @@ def test_nan_weights_stop_the_run(layer, tmp_path, monkeypatch):
 
 # --- 5. the run directory -----------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("factor", [0.0, 0.1])
+def test_dead_outputs_warn_and_synaptic_scaling_revives_them(factor, tmp_path):
+    """Output weights all <= 0: no output neuron spikes, so none gets a gradient. Without synaptic scaling they
+    stay silent (and every epoch warns); with it they fire again within the run."""
+    dead_init = 'layers[1].init={distribution="uniform",low=-0.3,high=0.0}'
+    result = train(tmp_path, *SMALL, "--set", "training.epochs=3", "--set", dead_init,
+                   "--set", f"loss.silent_label_scaling={factor}")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    rows = metrics(only_run(tmp_path))
+    assert "output neurons 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 never spiked" in warnings[0]
+    if factor == 0:
+        assert len(warnings) == 3 and "--set loss.silent_label_scaling=0.1" in warnings[0]
+        assert float(rows[-1]["test_silent_labels"]) == 1.0
+    else:
+        assert not any("epoch 3:" in line for line in warnings), warnings
+        assert float(rows[-1]["test_silent_labels"]) < 0.5 and float(rows[-1]["test_accuracy"]) > 0.1
+
+
 def test_run_directory_contents(reference):
     run = reference
     cfg = load_model(run / "config.toml")

@@ -54,7 +54,8 @@ class InputConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss of SPEC §4: "ttfs" (tau_loss), "count" (n_true, n_false) or "time" (t_true, t_false)."""
+    """Loss of SPEC §4: "ttfs" (tau_loss), "count" (n_true, n_false) or "time" (t_true, t_false),
+    each with an optional synaptic scaling factor for label neurons that stay silent."""
 
     type: str
     tau_loss: float = 0.005
@@ -62,6 +63,7 @@ class LossConfig:
     n_false: int = 3
     t_true: float = 0.0
     t_false: float = 1.0
+    silent_label_scaling: float = 0.0  # 0 = off; see kernels.losses.silent_label_scaling
 
 
 @dataclass(frozen=True)

@@ -101,10 +101,12 @@ _LAYER_TABLES = {
 }
 LAYER = Variants("type", Key("str", required=True, choices=tuple(_LAYER_TABLES), noun="layer type"), _LAYER_TABLES)
 
+# Every loss classifies, so every one may revive label neurons that fell silent (0 = off).
+_SCALING = {"silent_label_scaling": Key("float", low=0)}
 _LOSS_TABLES = {
-    "ttfs": {"tau_loss": Key("float", low=0, low_open=True)},
-    "count": {"n_true": Key("int", low=0), "n_false": Key("int", low=0)},
-    "time": {"t_true": Key("float", low=0), "t_false": Key("float", low=0)},
+    "ttfs": {"tau_loss": Key("float", low=0, low_open=True), **_SCALING},
+    "count": {"n_true": Key("int", low=0), "n_false": Key("int", low=0), **_SCALING},
+    "time": {"t_true": Key("float", low=0), "t_false": Key("float", low=0), **_SCALING},
 }
 LOSS = Variants("type", Key("str", required=True, choices=tuple(_LOSS_TABLES), noun="loss type"), _LOSS_TABLES)
 

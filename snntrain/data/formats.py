@@ -22,17 +22,32 @@ IDX_IMAGES_MAGIC = 2051  # unsigned bytes, 3 dimensions (N, rows, cols)
 IDX_LABELS_MAGIC = 2049  # unsigned bytes, 1 dimension (N,)
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic (official files are .gz, users may unpack)."""
+def _is_gzip(path: Path) -> bool:
+    """Whether the file starts with the gzip magic (official files are .gz, users may unpack them)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(2)
-        if head == b"\x1f\x8b":
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+            return f.read(2) == b"\x1f\x8b"
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from err
+
+
+def _gunzip(path: Path) -> bytes:
+    """The decompressed bytes of a gzipped file."""
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise DataError(f"{path}: corrupt gzip data ({err})") from err
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from err
+
+
+def _read_maybe_gzip(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it is gzipped."""
+    if _is_gzip(path):
+        return _gunzip(path)
+    try:
+        return path.read_bytes()
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror or err})") from err
 
@@ -170,12 +185,7 @@ def _time_ordered(times: np.ndarray, units: np.ndarray, offsets: np.ndarray) -> 
 
 def _hdf5_source(path: Path) -> Path | io.BytesIO:
     """What h5py should open: the path, or the decompressed bytes of a gzipped file (SHD ships as .h5.gz)."""
-    try:
-        with open(path, "rb") as f:
-            gzipped = f.read(2) == b"\x1f\x8b"
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from err
-    return io.BytesIO(_read_maybe_gzip(path)) if gzipped else path
+    return io.BytesIO(_gunzip(path)) if _is_gzip(path) else path
 
 
 def read_event_hdf5(path: Path, channels: int | None = None) -> EventSamples:

@@ -82,9 +82,8 @@ def dataset_info(name: str) -> DatasetInfo:
 def canonical_path(name: str, data_dir: Path) -> Path:
     """Where the converted dataset lives: `data_dir/<name>.npz` for images, the folder `data_dir/<name>` (holding
     train.h5 and test.h5) for event streams."""
-    if dataset_info(name).kind == "events":
-        return Path(data_dir) / name
-    return Path(data_dir) / f"{name}.npz"
+    files = _canonical_files(dataset_info(name), data_dir)
+    return files[0] if len(files) == 1 else files[0].parent
 
 
 def _canonical_files(info: DatasetInfo, data_dir: Path) -> tuple[Path, ...]:

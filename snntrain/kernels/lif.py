@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import math
 
+from snntrain.kernels.sort import search_sorted
+
 INF = math.inf
-LOG_FREE_MARGIN = 1.0 + 1e-9  # far above float rounding of exp/log, far below any real gap between inputs
 # Frame width in units of tau_s: the stored exp((t - F) / tau_s) stays below e^20 (float32 allows e^88, and
 # a sum of weighted ones must fit too), while image inputs (t / tau_s < 8 in BATS) stay in frame 0.
 FRAME_TAU_S = 20.0
@@ -47,30 +48,42 @@ def frame_gap(d, per_frame):
     return math.exp(-per_frame * d)
 
 
-def spike_root(a: float, b: float, c: float) -> float:
-    """The smaller root z* of c z^2 - b z + a = 0, or -1.0 when there is no valid (real, positive) crossing."""
+def first_crossing(a: float, b: float, c: float, z_lo: float, z_hi: float) -> float:
+    """z of the first point of [z_lo, z_hi] where c z^2 - b z + a <= 0 (V at or above theta/tau), or -1.0.
+
+    f(z) = c z^2 - b z + a is V's threshold condition (SPEC §1). If f(z_lo) <= 0 the membrane is already at
+    threshold where the interval starts: a crossing within rounding of an input time, which is a spike there
+    (SPEC §1, crossings at an input time). Otherwise the smaller root, when it lies in the interval: f(z_hi) <= 0
+    (at or above threshold at its end), or the vertex b / 2c inside it with real roots (it crosses and comes
+    back). The root is clamped into the interval, since in exact arithmetic it lies there and only rounding can
+    put it a hair outside. A (near-)tangent touch with b^2 - 4ac <= 0 is no crossing: V exceeds theta/tau by no
+    more than rounding, and the spike time would have no derivative.
+    """
+    f_lo = (c * z_lo - b) * z_lo + a
+    if f_lo > 0.0 and (c * z_hi - b) * z_hi + a > 0.0 and not 2.0 * c * z_lo < b < 2.0 * c * z_hi:
+        return -1.0  # the cheap test, no sqrt: no root can lie inside
     disc = b * b - 4.0 * a * c
-    if disc < 0.0:
+    if disc <= 0.0:
         return -1.0
-    den = b + math.sqrt(disc)
-    if den == 0.0:
-        return -1.0
-    z = 2.0 * a / den
-    if z <= 0.0:
-        return -1.0
+    if f_lo <= 0.0:
+        return z_lo
+    z = 2.0 * a / (b + math.sqrt(disc))
+    if z < z_lo:
+        return z_lo
+    if z > z_hi:
+        return z_hi
     return z
 
 
-def may_cross(a: float, b: float, c: float, z_lo: float, z_hi: float) -> bool:
-    """Whether c z^2 - b z + a can have a root in (z_lo, z_hi]: a cheap test (no sqrt, no division).
-
-    With f(z) = c z^2 - b z + a, a root lies in the interval if f(z_hi) <= 0 (the membrane is at or above
-    threshold at its end), or if the vertex b / 2c lies inside it and the discriminant is non-negative (it
-    crosses and comes back). Anything else has no root there, so the exact test can be skipped.
-    """
-    if (c * z_hi - b) * z_hi + a <= 0.0:
-        return True
-    return 2.0 * c * z_lo < b < 2.0 * c * z_hi and b * b >= 4.0 * a * c
+def store_after(out, b, n, k, t, t_lo):
+    """Store spike time t in out[b, n, k], raised to the smallest stored value above t_lo when rounding (to the
+    storage dtype) put it at or before t_lo. A spike computed with the inputs up to t_lo must be stored after
+    them, since backprop lets an input act on exactly the spikes strictly after it."""
+    out[b, n, k] = t
+    step = abs(t_lo) * 1e-17 + 1e-300
+    while out[b, n, k] <= t_lo:
+        out[b, n, k] = t_lo + step
+        step *= 2.0
 
 
 def exp_factors(i, t, tau_s, e1, e2, fr):
@@ -93,7 +106,10 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
                        sz, sf):
     """Event-based spike times of neuron n = i % N in sample b = i // N (SPEC §1, closed form).
 
-    `se1`, `se2`, `sfr` are the exponentials and frames of the sorted input times `st`.
+    `se1`, `se2`, `sfr` are the exponentials and frames of the sorted input times `st`. After the inputs of one
+    instant t_j are added, spikes are sought in (t_j, t_next]: strictly after those inputs (they are in A and B)
+    and up to the next input time or t_max inclusive (the next input is not). Backprop uses the same rule, an
+    input acts on the spikes strictly after it, so forward and backward always agree on which inputs a spike saw.
     """
     n_post = cnt.shape[1]
     b = i // n_post
@@ -112,7 +128,7 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
     m_total = sn[b]
     for m in range(m_total):
         tj = st[b, m]
-        if tj > t_max or k >= max_spikes:
+        if tj >= t_max or k >= max_spikes:
             break
         if framed and sfr[b, m] != frame:  # the input moved on by some frames: rescale the sums into its frame
             a *= frame_gap(sfr[b, m] - frame, FRAME_TAU_S)
@@ -123,6 +139,8 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
         bsum += wj * se2[b, m]
         if m + 1 < m_total and st[b, m + 1] < t_max:
             t_next = st[b, m + 1]
+            if t_next == tj:
+                continue  # inputs of one instant arrive together: no interval between them
             if not framed or sfr[b, m + 1] == frame:
                 z_next = se2[b, m + 1]
             else:
@@ -130,17 +148,14 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
         else:
             t_next = t_max
             z_next = math.exp((t_max - frame * width) / tau)
-        if not may_cross(a, bsum, c, se2[b, m], z_next * LOG_FREE_MARGIN):
-            continue
         while k < max_spikes:
-            z = spike_root(a, bsum, c)
-            # z = exp(t / tau) is monotonic in t: reject roots clearly past the next input before taking a log
-            if z < 0.0 or z > z_next * LOG_FREE_MARGIN:
+            z = first_crossing(a, bsum, c, se2[b, m], z_next)
+            if z < 0.0:
                 break
             t = frame * width + tau * math.log(z)
-            if t <= tj or t > t_next:
-                break
-            out_t[b, n, k] = t
+            if t > t_next:  # z is inside the interval; only the log's rounding can put t past its end
+                t = t_next
+            store_after(out_t, b, n, k, t, tj)
             sa[b, n, k] = a
             sx[b, n, k] = math.sqrt(bsum * bsum - 4.0 * a * c)
             sz[b, n, k] = z
@@ -187,19 +202,6 @@ def lif_backward_neuron(i, err, cnt, sa, sx, sz, sf, tau_s, theta, delta_theta, 
         g2[b, n, k] = 0.0
 
 
-def first_after(out_t, b, n, count, t):
-    """Index of the first of neuron n's `count` spikes strictly after t (count if none): binary search."""
-    lo = 0
-    hi = count
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if out_t[b, n, mid] <= t:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out_f, tau_s, t_max, share_post,
                     grad):
     """dL/dw[g, p, n] for synapse i of group g, summed over the group's rows: one merge pass per row.
@@ -231,12 +233,13 @@ def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out
                 k += 1
             if k == c_post:
                 break
-            if framed:
-                gap = out_f[b, n, k] - in_f[b, p, s]  # frames from the input to the spike's, >= 0
-                acc += (g1[b, n, k] * in_e1[b, p, s] * frame_gap(gap, FRAME_TAU_S)
-                        - g2[b, n, k] * in_e2[b, p, s] * frame_gap(gap, 0.5 * FRAME_TAU_S))
-            else:
-                acc += g1[b, n, k] * in_e1[b, p, s] - g2[b, n, k] * in_e2[b, p, s]
+            e1 = in_e1[b, p, s]
+            e2 = in_e2[b, p, s]
+            if framed:  # bring the input's factors into the spike's frame, gap >= 0 frames later
+                gap = out_f[b, n, k] - in_f[b, p, s]
+                e1 *= frame_gap(gap, FRAME_TAU_S)
+                e2 *= frame_gap(gap, 0.5 * FRAME_TAU_S)
+            acc += g1[b, n, k] * e1 - g2[b, n, k] * e2
     grad[g, p, n] = acc
 
 
@@ -254,17 +257,20 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, 
         acc1 = 0.0
         acc2 = 0.0
         for n in range(n_post):
-            k = first_after(out_t, b, n, cnt[b, n], tj)
-            if k < cnt[b, n] and framed:
-                gap = out_f[b, n, k] - in_f[b, p, s]
-                acc1 += w[g, p, n] * g1[b, n, k] * frame_gap(gap, FRAME_TAU_S)
-                acc2 += w[g, p, n] * g2[b, n, k] * frame_gap(gap, 0.5 * FRAME_TAU_S)
-            elif k < cnt[b, n]:
-                acc1 += w[g, p, n] * g1[b, n, k]
-                acc2 += w[g, p, n] * g2[b, n, k]
+            k = search_sorted(out_t[b, n], 0, cnt[b, n], tj, True)  # the first of n's spikes after t_j
+            if k < cnt[b, n]:
+                w1 = w[g, p, n]
+                w2 = w1
+                if framed:  # the spike's suffix sums are in its frame, gap >= 0 frames after the input's
+                    gap = out_f[b, n, k] - in_f[b, p, s]
+                    w1 *= frame_gap(gap, FRAME_TAU_S)
+                    w2 *= frame_gap(gap, 0.5 * FRAME_TAU_S)
+                acc1 += w1 * g1[b, n, k]
+                acc2 += w2 * g2[b, n, k]
         err_in[b, p, s] = acc1 * in_e1[b, p, s] / tau_s - acc2 * in_e2[b, p, s] / tau
     for s in range(in_cnt[b, p], err_in.shape[2]):
         err_in[b, p, s] = 0.0
 
 
-FUNCTIONS = (single_frame, frame_gap, spike_root, may_cross, exp_factors, lif_forward_neuron, lif_backward_neuron, first_after, lif_weight_grad, lif_input_error)
+FUNCTIONS = (single_frame, frame_gap, first_crossing, store_after, exp_factors, lif_forward_neuron, lif_backward_neuron,
+             lif_weight_grad, lif_input_error)

@@ -102,5 +102,26 @@ def time_loss(b, t, cnt, labels, t_true, t_false, scale, err, loss, pred):
     pred[b] = best
 
 
-FUNCTIONS = (clear_errors, ttfs_loss, count_loss, time_loss)
-ENTRY_POINTS = (ttfs_loss, count_loss, time_loss)
+def silent_label_scaling(i, w, labels, cnt, factor, scale, grad):
+    """Synaptic scaling of silent label neurons, for synapse i = (g * P + p) * N + n of an output layer.
+
+    A neuron that never spikes gets no error and so no gradient: it cannot recover. For every sample of group g
+    whose label is n and where n stayed silent, dL/dw[g, p, n] -= scale * factor * |w[g, p, n]|, which raises
+    all of n's weights until it fires again (the regularisation of the original BATS code, as a gradient term).
+    """
+    n_in = w.shape[1]
+    n_out = w.shape[2]
+    n = i % n_out
+    p = (i // n_out) % n_in
+    g = i // (n_in * n_out)
+    per_group = cnt.shape[0] // w.shape[0]
+    silent = 0
+    for b in range(g * per_group, (g + 1) * per_group):
+        if labels[b] == n and cnt[b, n] == 0:
+            silent += 1
+    if silent > 0:
+        grad[g, p, n] -= scale * factor * silent * abs(w[g, p, n])
+
+
+FUNCTIONS = (clear_errors, ttfs_loss, count_loss, time_loss, silent_label_scaling)
+ENTRY_POINTS = (ttfs_loss, count_loss, time_loss, silent_label_scaling)

@@ -29,12 +29,12 @@ def load_slots(i, in_t, in_cnt, dst_t, dst_p):
     dst_p[b, j] = p
 
 
-def search_sorted(src_t, b, lo, hi, value, inclusive):
-    """First index in [lo, hi) of the ascending src_t[b] whose time exceeds `value` (or reaches it, if not
+def search_sorted(values, lo, hi, value, inclusive):
+    """First index in [lo, hi) of the ascending 1-D `values` that exceeds `value` (or reaches it, if not
     `inclusive`); hi when there is none."""
     while lo < hi:
         mid = (lo + hi) // 2
-        t = src_t[b, mid]
+        t = values[mid]
         if t < value or (inclusive and t == value):
             lo = mid + 1
         else:
@@ -59,13 +59,13 @@ def merge_pass(i, width, fan_in, src_t, src_p, dst_t, dst_p, sn):
     for lo in range(start, end, width):
         if lo != own:
             # equal times in an earlier run go first, in a later run after: a stable merge
-            o += search_sorted(src_t, b, lo, min(lo + width, end), t, lo < own) - lo
+            o += search_sorted(src_t[b], lo, min(lo + width, end), t, lo < own) - lo
     dst_t[b, o] = t
     dst_p[b, o] = src_p[b, j]
     if j == 0 and end == length:
         n = 0
         for lo in range(0, length, width):
-            n += search_sorted(src_t, b, lo, min(lo + width, length), INF, False) - lo
+            n += search_sorted(src_t[b], lo, min(lo + width, length), INF, False) - lo
         sn[b] = n
 
 
@@ -98,9 +98,9 @@ def merge_row(b, width, passes, a_t, a_p, z_t, z_p, sn):
                 merge_runs(z_t, z_p, a_t, a_p, b, lo, mid, hi)
         width *= 2
     if passes % 2 == 0:
-        sn[b] = search_sorted(a_t, b, 0, length, INF, False)
+        sn[b] = search_sorted(a_t[b], 0, length, INF, False)
     else:
-        sn[b] = search_sorted(z_t, b, 0, length, INF, False)
+        sn[b] = search_sorted(z_t[b], 0, length, INF, False)
 
 
 FUNCTIONS = (load_slots, search_sorted, merge_pass, merge_runs, merge_row)

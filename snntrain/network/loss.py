@@ -40,3 +40,11 @@ class Loss:
             args = ("time_loss", out.times, out.counts, labels, cfg.t_true, cfg.t_false)
         self.backend.launch(args[0], batch, *args[1:], scale, err, loss, pred)
         return err, loss, pred
+
+    def regularize(self, output_layer: Any, out: SpikeTrains, labels: Any, mean_over: int = 0) -> None:
+        """Add the silent-label synaptic scaling term to the (dense) output layer's gradient after backward, when
+        the model asks for it; `mean_over` as in `__call__`."""
+        factor = self.cfg.silent_label_scaling
+        if factor > 0:
+            self.backend.launch("silent_label_scaling", output_layer.w.size, output_layer.w, labels, out.counts,
+                                factor, 1.0 / (mean_over or out.batch), output_layer.grad)

@@ -25,7 +25,7 @@ from snntrain.network.build import build_network
 from snntrain.network.loss import Loss
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import RunDir, atomic_write_text
-from snntrain.training.epoch import run_epoch
+from snntrain.training.epoch import run_epoch, step
 from snntrain.training.inputs import Batcher, encode_host, encode_split, upload_split
 
 SWEEPS = {
@@ -80,17 +80,31 @@ def bench_data(cfg: ModelConfig, data_dir: Path) -> tuple[ModelConfig, Dataset |
     return replace(cfg, input=replace(cfg.input, dataset=info.name, shape=info.shape, classes=info.classes)), data
 
 
-def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, label: str, steps: int, repeats: int) -> Measurement:
+def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, label: str, steps: int,
+            repeats: int) -> Measurement:
     """Train-step and forward-only throughput of `cfg`, its kernels' time per step, and peak memory."""
-    train_rate, forward_rate, kernels, launches = _measure(cfg, data, backend, steps, repeats)
-    with MemoryMeter(backend) as meter:  # a separate, untimed pass: tracing allocations slows things down
-        _measure(cfg, data, backend, 1, 1)
+    run = _stepper(cfg, data, backend, steps)
+    need = cfg.training.batch_size * steps
+
+    def rate(train: bool) -> float:
+        run(train)  # warm-up: JIT compilation and buffer allocation
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run(train)
+            times.append(time.perf_counter() - start)
+        return need / statistics.median(times)
+
+    train_rate, forward_rate = rate(True), rate(False)
+    kernels, launches = profile(backend, lambda: run(True), steps)
+    with MemoryMeter(backend) as meter:  # a separate untimed step of a fresh network: tracing slows things down
+        _stepper(cfg, data, backend, 1)(True)
     return Measurement(label, cfg.training.batch_size, train_rate, forward_rate, meter.peak_mb, kernels, launches)
 
 
 def time_test_set(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend) -> tuple[float, int]:
-    """(Seconds, samples) to score the whole test split at the model's test batch size, as `snntrain eval` does (per-batch
-    metrics included), after a warm-up batch. The weights are the untrained initial ones."""
+    """(Seconds, samples) to score the whole test split at the model's test batch size, as `snntrain eval` does
+    (per-batch metrics included), after a warm-up batch. The weights are the untrained initial ones."""
     network = build_network(cfg, backend, np.random.default_rng(0))
     loss = Loss(backend, cfg.loss, cfg.t_max)
     split = encode_split(backend, data, "test", cfg.input)
@@ -103,40 +117,26 @@ def time_test_set(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backe
     return stats.seconds, stats.samples
 
 
-def _measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, steps: int,
-             repeats: int) -> tuple[float, float, dict[str, float], int]:
+def _stepper(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend,
+             steps: int) -> Callable[[bool], None]:
+    """A fresh network, optimiser and `steps` batches of training inputs on the device, and `run(train)` that
+    puts every batch through forward (and, if `train`, backward and the optimiser), then synchronises."""
     batch = cfg.training.batch_size
-    rng = np.random.default_rng(0)
-    network = build_network(cfg, backend, rng)
+    network = build_network(cfg, backend, np.random.default_rng(0))
     loss = Loss(backend, cfg.loss, cfg.t_max)
     optimizer = Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers)
     need = batch * steps
     times, counts, labels = encode_host(data, "train", cfg.input, need)
     cycle = np.arange(need) % len(labels)  # a split smaller than the steps need is gone through again
-    split = upload_split(backend, times[cycle], counts[cycle], labels[cycle])
-    batcher = Batcher(backend, split)
+    batcher = Batcher(backend, upload_split(backend, times[cycle], counts[cycle], labels[cycle]))
     orders = [backend.to_device(np.arange(i * batch, (i + 1) * batch, dtype=np.int32)) for i in range(steps)]
 
     def run(train: bool) -> None:
         for order in orders:
-            inputs, y = batcher(order)
-            errors, _, _ = loss(network.forward(inputs), y)
-            if train:
-                network.backward(errors)
-                optimizer.step()
+            step(network, loss, *batcher(order), optimizer if train else None)
         backend.synchronize()
 
-    def rate(train: bool) -> float:
-        run(train)  # warm-up: JIT compilation and buffer allocation
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run(train)
-            times.append(time.perf_counter() - start)
-        return need / statistics.median(times)
-
-    train_rate, forward_rate = rate(True), rate(False)
-    return (train_rate, forward_rate, *profile(backend, lambda: run(True), steps))
+    return run
 
 
 @contextmanager

@@ -86,6 +86,19 @@ class _Outcomes:
         self.read = done
 
 
+def step(network: Network, loss: Loss, inputs: SpikeTrains, labels: Any,
+         optimizer: Optimizer | None = None) -> tuple[Any, Any]:
+    """One batch: forward and loss, and when `optimizer` is given, backward, the loss's regulariser and an
+    optimiser step. Returns the per-sample losses and predictions (device arrays)."""
+    out = network.forward(inputs)
+    errors, losses, preds = loss(out, labels)
+    if optimizer is not None:
+        network.backward(errors)
+        loss.regularize(network.layers[-1], out, labels)
+        optimizer.step()
+    return losses, preds
+
+
 def run_epoch(backend: Backend, network: Network, loss: Loss, split: EncodedSplit, order: np.ndarray,
               batch_size: int, classes: int, optimizer: Optimizer | None = None,
               progress: Callable[[EpochStats], None] | None = None, refresh_s: float = 0.5) -> EpochStats:
@@ -104,11 +117,7 @@ def run_epoch(backend: Backend, network: Network, loss: Loss, split: EncodedSpli
     start = shown = time.perf_counter()
     for begin in range(0, len(order), batch_size):
         inputs, labels = batcher(device_order[begin:begin + batch_size])
-        out = network.forward(inputs)
-        errors, losses, preds = loss(out, labels)
-        if optimizer is not None:
-            network.backward(errors)
-            optimizer.step()
+        losses, preds = step(network, loss, inputs, labels, optimizer)
         outcomes.record(begin, labels, losses, preds, network.outputs)
         if progress is not None and (backend.host_memory or time.perf_counter() - shown >= refresh_s):
             outcomes.update(stats, true, min(begin + batch_size, len(order)))

@@ -139,6 +139,19 @@ def check_finite(session: Session, epoch: int, stats: EpochStats, weights: list[
         raise SnntrainError(f"epoch {epoch}: the training loss became {stats.loss}; {best}")
 
 
+def silent_output_warning(cfg: ModelConfig, epoch: int, train: EpochStats) -> str:
+    """A warning when output neurons never spiked in a training epoch ("" if none): such a neuron gets no error,
+    so no gradient, and its class can never be predicted."""
+    dead = np.flatnonzero(~train.ever_spiked[-1])
+    if not len(dead):
+        return ""
+    factor = cfg.loss.silent_label_scaling
+    hint = (f"raise loss.silent_label_scaling (now {factor:g})" if factor > 0 else
+            "switch on synaptic scaling with --set loss.silent_label_scaling=0.1")
+    return (f"warning: epoch {epoch}: output neuron{'s' if len(dead) > 1 else ''} {', '.join(map(str, dead))} "
+            f"never spiked on the training set and cannot learn; {hint}, or try another seed or init")
+
+
 def raster(session: Session) -> None:
     """Spike raster of the first test sample, every layer."""
     net, be = session.network, session.backend
@@ -176,6 +189,10 @@ def train_epochs(session: Session, echo: Callable[[str], None]) -> None:
                 f"(epoch {session.best_epoch}) | {train.samples / train.seconds:.0f} samples/s, {train.seconds:.1f} s")
         session.run.log(line)
         echo(line)
+        warning = silent_output_warning(cfg, epoch, train)
+        if warning:
+            session.run.log(warning)
+            echo(warning)
     with deferred_interrupt():
         plot_curves(session.rows, session.run.plots_dir)
         plot_spike_counts(session.rows, session.run.plots_dir)
