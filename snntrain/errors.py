@@ -13,6 +13,12 @@ class ConfigError(SnntrainError):
     exit_code = 2
 
 
+class UsageError(SnntrainError):
+    """A command was given arguments that do not go together (exit code 2, like click's usage errors)."""
+
+    exit_code = 2
+
+
 class DataError(SnntrainError):
     """A dataset is missing, corrupt, or cannot be fetched."""
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import math
 from pathlib import Path
 
@@ -68,8 +69,8 @@ t_max = 0.2
 LAYERS
 [loss]
 type = "count"
-n_true = 15
-n_false = 3
+n_true = 1
+n_false = 0
 
 [optimizer]
 type = "adam"
@@ -193,7 +194,7 @@ REJECTIONS = [
     (DENSE_LAYERS, "[optimizer]", "[optimiser]", ["optimiser = ", 'did you mean "optimizer"']),
     (DENSE_LAYERS, "high = 1.0 }", "high = 1.0, hihg = 2 }", ["layers[0].init.hihg = 2", 'did you mean "high"']),
     # keys of another variant
-    (DENSE_LAYERS, "n_false = 3", "n_false = 3\ntau_loss = 0.1",
+    (DENSE_LAYERS, "n_false = 0", "n_false = 0\ntau_loss = 0.1",
      ['loss.tau_loss = 0.1: not used by loss type "count"', "allowed keys: type, n_true, n_false"]),
     (DENSE_LAYERS, "neurons = 16", "neurons = 16\nkernel = [3, 3]",
      ['layers[0].kernel = [3, 3]: not used by layer type "dense"']),
@@ -207,7 +208,7 @@ REJECTIONS = [
      ["layers[0].type: missing; allowed: dense, conv, pool"]),
     (DENSE_LAYERS, 'dataset = "digits"\n', "", ["input.dataset: missing; required: one of: digits, mnist"]),
     (DENSE_LAYERS, "[simulation]\nt_max = 0.2\n", "", ["simulation: missing; required: a table"]),
-    (DENSE_LAYERS, '[loss]\ntype = "count"\nn_true = 15\nn_false = 3\n', "", ["loss: missing; required: a table"]),
+    (DENSE_LAYERS, '[loss]\ntype = "count"\nn_true = 1\nn_false = 0\n', "", ["loss: missing; required: a table"]),
     (DENSE_LAYERS, '[loss]\ntype = "count"', "[loss]", ["loss.type: missing; allowed: ttfs, count, time"]),
     ("", "", "", ["layers: missing; required: an array of tables"]),
     # wrong types
@@ -236,7 +237,7 @@ REJECTIONS = [
     (DENSE_LAYERS, "batch_size = 50", "batch_size = 0", ["training.batch_size = 0: must be >= 1"]),
     (DENSE_LAYERS, "test_batch_size = 100", "test_batch_size = -5", ["training.test_batch_size = -5: must be >= 1"]),
     (DENSE_LAYERS, "seed = 1", "seed = 1\ntrain_samples = -1", ["training.train_samples = -1: must be >= 0"]),
-    (DENSE_LAYERS, "n_true = 15", "n_true = -1", ["loss.n_true = -1: must be >= 0"]),
+    (DENSE_LAYERS, "n_true = 1", "n_true = -1", ["loss.n_true = -1: must be >= 0"]),
     (DENSE_LAYERS, "t_max = 0.2", "t_max = 0", ["simulation.t_max = 0: must be > 0"]),
     (DENSE_LAYERS, "t_window = 0.1", "t_window = -0.1", ["input.t_window = -0.1: must be > 0"]),
     (DENSE_LAYERS, "low = -1.0, high = 1.0", "low = 1.0, high = 1.0",
@@ -335,6 +336,41 @@ def test_directory_is_not_a_model(tmp_path: Path) -> None:
     assert error_of(tmp_path) == f"{tmp_path}: is a directory, not a model file"
 
 
+def test_only_regular_files_of_sane_size_are_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "model.fifo"
+    os.mkfifo(fifo)  # reading it would block for ever
+    assert error_of(fifo) == f"{fifo}: not a regular file; a model file is a TOML text file"
+    assert error_of(Path("/dev/zero")) == "/dev/zero: not a regular file; a model file is a TOML text file"
+    big = write(tmp_path, "# " + "x" * (1 << 20) + "\n")
+    assert error_of(big).startswith(f"{big}: {big.stat().st_size} bytes; a model file is TOML text of at most")
+    link = tmp_path / "link.toml"
+    link.symlink_to(write(tmp_path, model_text()))
+    assert load_model(link).name == "base"
+
+
+def test_deeply_nested_toml_is_one_line_error(tmp_path: Path) -> None:
+    path = write(tmp_path, model_text() + "deep = " + "[" * 600 + "]" * 600 + "\n")
+    assert error_of(path) == f"{path}: invalid TOML: arrays or tables nested too deeply"
+    assert error_of(write(tmp_path, model_text()), ("training.seed=" + "[" * 600,)).endswith(
+        "must be an integer in [0, 9223372036854775807]")  # a --set value that is not TOML is a string
+
+
+CROSS_TABLE_REJECTIONS = [
+    ("training.seed=9223372036854775808", "--set training.seed = 9223372036854775808: must be in [0, "),
+    ("input.t_window=0.5", "--set input.t_window = 0.5: must be <= simulation.t_max (0.2 s)"),
+    ("loss.n_true=6", "--set loss.n_true = 6: must be <= the output layer's max_spikes (5)"),
+    ("layers[0].neurons=1000000000", "the model needs about "),
+    ("layers[0].max_spikes=100000000", "make layers, max_spikes or batch sizes smaller"),
+    ("layers[0].tau_s=1e-300", "--set layers[0].tau_s = 1e-300: too short for simulation.t_max = 0.2 s: t_max / "
+                               "tau_s = 2e+299, allowed up to 1e+05"),
+]
+
+
+@pytest.mark.parametrize("override, expected", CROSS_TABLE_REJECTIONS)
+def test_values_that_would_fail_later_are_rejected_at_load(tmp_path: Path, override: str, expected: str) -> None:
+    assert expected in error_of(write(tmp_path, model_text()), (override,))
+
+
 def test_toml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, 'name = "x"\n\n[input\ndataset = "mnist"\n')
     message = error_of(path)
@@ -412,7 +448,7 @@ BAD_OVERRIDES = [
     ("optimizer.lr=fast", '--set optimizer.lr = "fast": must be a number > 0'),
     ("layers[-1].tau_s=0", "--set layers[1].tau_s = 0: must be > 0"),
     ("training.epochs=2.5", "--set training.epochs = 2.5: must be an integer >= 1"),
-    ("loss.type=ttfs", 'loss.n_true = 15: not used by loss type "ttfs"; allowed keys: type, tau_loss, silent_label_scaling '
+    ("loss.type=ttfs", 'loss.n_true = 1: not used by loss type "ttfs"; allowed keys: type, tau_loss, silent_label_scaling '
                        "(to change the type with --set, replace the table: --set 'loss={ type = \"ttfs\" }')"),
     ("layers[1].neurons=3", "--set layers[1].neurons = 3: the last layer needs one neuron per class"),
 ]

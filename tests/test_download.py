@@ -132,6 +132,13 @@ def _verifies(path: Path) -> bool:
 
 
 @needs_fashion
+def test_empty_from_is_a_usage_error(tmp_path):
+    result = _run("fashion-mnist", "--data-dir", str(tmp_path), "--from", "")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: --from is empty; give a base URL or a directory (--from . for this one)"
+    assert not any(tmp_path.iterdir())
+
+
 def test_from_local_directory_verifies_converts_and_is_idempotent(tmp_path):
     result = _run("fashion-mnist", "--data-dir", str(tmp_path), "--from", str(FASHION_DIR))
     assert result.exit_code == 0, result.output

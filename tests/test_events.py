@@ -207,6 +207,26 @@ def test_missing_or_damaged_event_files_say_what_to_run(tmp_path):
         load_dataset("shd", tmp_path)
 
 
+@pytest.mark.parametrize("layout", ["times is a group", "times are strings", "no samples"])
+def test_event_files_of_the_wrong_layout_are_data_errors(tmp_path, layout):
+    (tmp_path / "shd").mkdir()
+    for split in ("train", "test"):
+        with h5py.File(tmp_path / "shd" / f"{split}.h5", "w") as f:
+            n = 0 if layout == "no samples" else 2
+            if layout == "times is a group":
+                f.create_group("spikes/times")
+            else:
+                kind = h5py.string_dtype() if layout == "times are strings" else np.float32
+                f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(kind) if kind is np.float32 else kind)
+            f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
+            f.create_dataset("labels", data=np.zeros(n, np.uint8))
+    expected = {"times is a group": "spikes/times is a group, not a dataset",
+                "times are strings": "spikes/times is not a variable-length list of numbers",
+                "no samples": "train.h5: no samples"}[layout]
+    with pytest.raises(DataError, match=expected):
+        load_dataset("shd", tmp_path)
+
+
 TINY_SHD_MODEL = """name = "tiny-shd"
 
 [input]

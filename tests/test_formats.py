@@ -209,7 +209,7 @@ def test_shd_inconsistent_files_are_rejected(tmp_path):
         read_event_hdf5(tmp_path / "text.h5")
     with h5py.File(tmp_path / "flat.h5", "w") as f:
         f["spikes/times"], f["spikes/units"], f["labels"] = np.zeros(3), np.zeros(3), np.zeros(1, int)
-    with pytest.raises(DataError, match="spikes/times is not a variable-length list per sample"):
+    with pytest.raises(DataError, match="spikes/times is not a variable-length list of numbers per sample"):
         read_event_hdf5(tmp_path / "flat.h5")
     _write_shd(tmp_path / "later.h5", [ok_t[0], np.array([0.3, np.nan], np.float32)], [ok_u[0], ok_u[0]],
                np.array([0, 1]))

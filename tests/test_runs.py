@@ -66,6 +66,19 @@ def test_os_error_is_one_line_snntrain_error(tmp_path):
 
 # --- run directories -------------------------------------------------------------------------------------------
 
+def test_failed_clean_up_still_gives_the_first_error_in_one_line(tmp_path, monkeypatch):
+    """A read-only run directory: writing the temp fails, and removing it fails too (root ignores file modes,
+    so the file system's refusals are simulated)."""
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(tmp_path), "write_bytes", refuse)
+    monkeypatch.setattr(type(tmp_path), "unlink", refuse)
+    with pytest.raises(SnntrainError) as info:
+        atomic_write_text(tmp_path / "metrics.csv", "epoch\n1\n")
+    assert str(info.value) == f"cannot write {tmp_path / 'metrics.csv'}: Permission denied"
+
+
 def test_create_is_unique_within_one_second(tmp_path, monkeypatch):
     monkeypatch.setattr(time, "strftime", lambda fmt: "20240102-030405")
     runs = [RunDir.create(tmp_path / "runs", "mnist_mlp") for _ in range(3)]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import struct
 import zipfile
 
@@ -161,6 +162,26 @@ def test_damaged_or_foreign_npz_is_a_data_error(tmp_path):
              test_images=np.zeros((1, 28, 28, 1), np.uint8), test_labels=np.zeros(1, int))
     with pytest.raises(DataError, match="train images are uint8 \\(2, 28, 28\\), expected uint8 \\(N, 28, 28, 1\\)"):
         load_dataset("emnist", tmp_path)
+
+
+def test_empty_split_is_a_data_error(tmp_path):
+    np.savez(tmp_path / "mnist.npz", train_images=np.zeros((0, 28, 28, 1), np.uint8),
+             train_labels=np.zeros(0, np.uint8), test_images=np.zeros((1, 28, 28, 1), np.uint8),
+             test_labels=np.zeros(1, np.uint8))
+    with pytest.raises(DataError, match="mnist.npz: the train split has no samples"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_something_else_in_place_of_the_dataset_file_is_named(tmp_path):
+    (tmp_path / "mnist.npz").mkdir()
+    with pytest.raises(DataError, match="mnist.npz: a directory; expected the converted dataset 'mnist'"):
+        load_dataset("mnist", tmp_path)
+    os.mkfifo(tmp_path / "emnist.npz")
+    with pytest.raises(DataError, match="emnist.npz: not a regular file; expected the converted dataset"):
+        load_dataset("emnist", tmp_path)
+    (tmp_path / "fashion-mnist.npz").symlink_to(tmp_path / "mnist.npz")  # a link to a directory
+    with pytest.raises(DataError, match="fashion-mnist.npz: a directory"):
+        load_dataset("fashion-mnist", tmp_path)
 
 
 def test_emnist_style_zip_is_converted_with_images_transposed(tmp_path, monkeypatch):

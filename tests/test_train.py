@@ -6,7 +6,10 @@ Small runs use 300 training and 100 test samples for 2 epochs; one slow test tra
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -180,6 +183,43 @@ def test_resume_matches_uninterrupted_run(reference, one_epoch, tmp_path):
     assert_same_run(run, reference)
     assert len((run / "log.txt").read_text().splitlines()) == 2
     assert not (tmp_path / "unused").exists()  # resuming creates no new run directory
+
+
+def kill_after_write(monkeypatch, writes: int) -> None:
+    """End the process-like run (SystemExit 137, as a SIGKILL would: no clean-up) right after its `writes`-th
+    record write: best.h5, last.h5 or metrics.csv."""
+    count = {"n": 0}
+
+    def killing(write):
+        def wrapper(*args, **kwargs):
+            write(*args, **kwargs)
+            count["n"] += 1
+            if count["n"] == writes:
+                raise SystemExit(137)
+        return wrapper
+
+    monkeypatch.setattr(trainer, "save_checkpoint", killing(trainer.save_checkpoint))
+    monkeypatch.setattr(RunDir, "write_metrics", killing(RunDir.write_metrics))
+
+
+@pytest.mark.parametrize("writes", range(1, 6))  # 2 epochs write best, last, metrics (best when it improves)
+def test_kill_at_every_write_boundary_then_resume(reference, tmp_path, monkeypatch, writes):
+    with monkeypatch.context() as patch:
+        kill_after_write(patch, writes)
+        killed = train(tmp_path, *SMALL, "--set", "training.epochs=2")
+    assert killed.exit_code == 137, killed.output
+    run = only_run(tmp_path)
+    result = train(tmp_path / "unused", "--resume", run, model=None)
+    assert result.exit_code == 0, result.output
+    assert_same_run(run, reference)  # every epoch's row, in order, and the same checkpoints
+
+
+def test_resume_repairs_a_broken_metrics_file(one_epoch, reference, tmp_path):
+    run = copy_run(one_epoch, tmp_path)
+    (run / "metrics.csv").write_text('epoch,"train_loss\n1,2\n')  # an unterminated quote
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+    assert result.exit_code == 0, result.output
+    assert_same_run(run, reference)
 
 
 def test_resume_with_mismatched_layer_is_one_line_error(one_epoch, tmp_path):
@@ -397,13 +437,66 @@ def test_eval_model_with_other_hidden_size(reference, tmp_path):
 
 def test_eval_without_run_or_weights(tmp_path):
     result = cli("eval", "--device", "cpu")
-    assert result.exit_code != 0
-    result.error_line()
+    assert result.exit_code == 2  # a usage error
+    assert result.error_line() == "error: give a run directory, or both --weights FILE.h5 and --model FILE.toml"
     assert len(result.stderr.strip().splitlines()) == 1
     result = cli("eval", "--weights", tmp_path / "best.h5", "--device", "cpu")
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     result.error_line()
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_eval_of_non_finite_weights_is_an_error(reference, tmp_path):
+    ckpt = load_checkpoint(reference / "best.h5")
+    ckpt.weights[1][2, 3] = np.nan
+    save_checkpoint(tmp_path / "nan.h5", ckpt)
+    result = cli("eval", "--weights", tmp_path / "nan.h5", "--model", reference / "config.toml", "--device", "cpu")
+    assert result.exit_code == 1
+    assert result.error_line() == f"error: {tmp_path / 'nan.h5'}: layer dense1 has non-finite weights (NaN or inf)"
+
+
+def test_failed_data_load_leaves_no_run_directory(tmp_path):
+    runs = tmp_path / "runs"
+    result = train(runs, "--set", "input.dataset=mnist")  # not downloaded
+    assert result.exit_code == 1
+    assert "dataset 'mnist' not found" in result.error_line()
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_resume_removes_temp_files_of_dead_writers(one_epoch, tmp_path):
+    run = copy_run(one_epoch, tmp_path)
+    stale, live = run / ".best.h5.tmp-999999999", run / f".metrics.csv.tmp-{os.getppid()}"
+    stale.write_bytes(b"half a checkpoint")
+    live.write_bytes(b"being written")
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+    assert result.exit_code == 0, result.output
+    assert not stale.exists() and live.exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 300 kB tmpfs: one epoch of the default model fits, the next checkpoint does not (needs root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip() or done.returncode}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_full_disk_is_one_line_and_keeps_the_last_complete_epoch(tiny_disk):
+    """In a process of its own: before checkpoints were built in memory, h5py's failed flush segfaulted."""
+    snntrain = Path(sys.executable).with_name("snntrain")
+    done = subprocess.run([str(snntrain), "train", "--model", str(DEFAULT), "--device", "cpu", "--runs-dir",
+                           str(tiny_disk), "--set", "training.epochs=3"], capture_output=True, text=True, timeout=600)
+    errors = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("epoch ")]
+    assert done.returncode == 1, done.stderr
+    assert len(errors) == 1 and errors[0].endswith("No space left on device"), errors
+    run = only_run(tiny_disk)
+    last = load_checkpoint(run / "last.h5")
+    assert [row["epoch"] for row in metrics(run)] == list(range(1, last.epoch + 1)) and last.epoch >= 1
+    assert not list(run.glob(".*.tmp-*"))
 
 
 # --- 7. bad input -------------------------------------------------------------------------------------------------

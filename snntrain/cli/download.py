@@ -26,5 +26,8 @@ def download(name: str, data_dir: Path, source: str | None, force: bool) -> None
     """
     # Imported here: `snntrain --help` should not pay for requests and friends.
     from snntrain.data.store import download_dataset
+    from snntrain.errors import UsageError
 
+    if source is not None and not source.strip():
+        raise UsageError("--from is empty; give a base URL or a directory (--from . for this one)")
     download_dataset(name, data_dir, source=source, force=force, log=click.echo)

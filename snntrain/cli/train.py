@@ -9,7 +9,7 @@ import click
 from snntrain.backends import DEVICES, get_backend
 from snntrain.cli import main
 from snntrain.config import load_model
-from snntrain.errors import SnntrainError
+from snntrain.errors import UsageError
 
 device_option = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                              help="Where to run: auto picks CUDA when a GPU is present, else the CPU.")
@@ -55,7 +55,7 @@ def evaluate(run_dir: Path | None, weights: Path | None, model: Path | None, ove
         run = RunDir.open(run_dir)
         weights, model = weights or run.best_path, model or run.config_path
     if weights is None or model is None:
-        raise SnntrainError("give a run directory, or both --weights FILE.h5 and --model FILE.toml")
+        raise UsageError("give a run directory, or both --weights FILE.h5 and --model FILE.toml")
     result = run_evaluation(load_model(model, overrides), weights, get_backend(device), data_dir, split)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))

@@ -7,7 +7,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +32,7 @@ from snntrain.config.model import (
     ScheduleConfig,
     TrainingConfig,
 )
-from snntrain.config.shapes import ShapeMismatch, next_shape
+from snntrain.config.shapes import ShapeMismatch, next_shape, step_bytes
 from snntrain.data.registry import DATASETS
 from snntrain.errors import ConfigError
 
@@ -53,13 +55,24 @@ def load_model(path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
     return _Resolver(source, overridden).model(raw, Path(path).stem)
 
 
+# Longest simulation in units of a layer's tau_s: float32 times near t_max step by t_max * 6e-8, which must stay
+# far below tau_s (1e5 keeps it under 1% of tau_s; the exactness tests go to 1e4).
+MAX_WINDOW_TAU_S = 1e5
+MAX_MODEL_BYTES = 1 << 20  # a model file is a few kB; this refuses /dev/zero-like inputs before reading them
+
+
 def _read(path: Path, source: str) -> dict[str, Any]:
     try:
+        info = path.stat()  # follows symlinks, so a link to a model file is fine
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{source}: is a directory, not a model file")
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise ConfigError(f"{source}: not a regular file; a model file is a TOML text file")
+        if info.st_size > MAX_MODEL_BYTES:
+            raise ConfigError(f"{source}: {info.st_size} bytes; a model file is TOML text of at most 1 MiB")
         data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such model file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{source}: is a directory, not a model file") from None
     except OSError as err:
         raise ConfigError(f"{source}: cannot read the model file: {err.strerror}") from None
     try:
@@ -69,6 +82,8 @@ def _read(path: Path, source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}:{line}: not UTF-8 text; a model file is TOML") from None
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid TOML: arrays or tables nested too deeply") from None
     except tomllib.TOMLDecodeError as err:
         message = str(err)
         where = _TOML_WHERE.search(message)
@@ -85,7 +100,7 @@ def _parse_value(text: str) -> Any:
     """A `--set` value: a TOML value when it parses as exactly one, else the text itself."""
     try:
         doc = tomllib.loads(f"v = {text}")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
     return doc["v"] if len(doc) == 1 else text
 
@@ -282,8 +297,32 @@ class _Resolver:
         optimizer = OptimizerConfig(**self.table("optimizer", top.get("optimizer", {}), {}, schema.OPTIMIZER))
         schedule = ScheduleConfig(**self.table("schedule", top.get("schedule", {}), {}, schema.SCHEDULE))
         training = TrainingConfig(**self.table("training", top.get("training", {}), schema.TRAINING))
-        return ModelConfig(name=name, input=inp, layers=layers, loss=loss, t_max=t_max, optimizer=optimizer,
-                           schedule=schedule, training=training, source=self.source)
+        cfg = ModelConfig(name=name, input=inp, layers=layers, loss=loss, t_max=t_max, optimizer=optimizer,
+                          schedule=schedule, training=training, source=self.source)
+        self.check_consistency(cfg)
+        return cfg
+
+    def check_consistency(self, cfg: ModelConfig) -> None:
+        """Rules across tables: the input window fits the simulation, count targets fit the output buffer, and
+        one training step fits in this machine's memory."""
+        if cfg.input.encoding == "latency" and cfg.input.t_window > cfg.t_max:
+            self.fail("input.t_window", f"must be <= simulation.t_max ({_num(cfg.t_max)} s): inputs after the "
+                                        "simulation end are never seen", cfg.input.t_window)
+        buffer = cfg.layers[-1].max_spikes
+        if cfg.loss.type == "count":
+            for name in ("n_true", "n_false"):
+                if getattr(cfg.loss, name) > buffer:
+                    self.fail(f"loss.{name}", f"must be <= the output layer's max_spikes ({buffer}): no neuron "
+                                              "can reach a larger count", getattr(cfg.loss, name))
+        sizes = step_bytes(cfg)
+        memory = _physical_memory()
+        if memory and sum(sizes) > memory:
+            worst = max(range(len(sizes)), key=sizes.__getitem__)
+            batch = max(cfg.training.batch_size, cfg.training.test_batch_size)
+            self.fail(f"layers[{worst}]", f"the model needs about {sum(sizes) / 2**30:.3g} GiB for one step at "
+                                          f"batch {batch} ({sizes[worst] / 2**30:.3g} GiB in this layer), more than "
+                                          f"this machine's {memory / 2**30:.3g} GiB; make layers, max_spikes or "
+                                          "batch sizes smaller")
 
     def input(self, raw: Any) -> InputConfig:
         """[input]: the dataset fixes the input shape and class count; the encoding (by default the one that suits
@@ -310,7 +349,7 @@ class _Resolver:
         return InputConfig(**values, shape=info.shape, classes=info.classes)
 
     def layers(self, raw: Any, inp: InputConfig, t_max: float) -> tuple[LayerConfig, ...]:
-        """[[layers]]: each layer's keys, the float32 range guard, the shape chain and the class count."""
+        """[[layers]]: each layer's keys, the time-scale guard, the shape chain and the class count."""
         raw = self.value("layers", raw, schema.TOP["layers"])
         if not raw:
             self.fail("layers", "empty; at least one layer is required", raw)
@@ -319,6 +358,10 @@ class _Resolver:
         for i, entry in enumerate(raw):
             path = f"layers[{i}]"
             layer = self.layer(path, entry)
+            if layer.type != "pool" and t_max / layer.tau_s > MAX_WINDOW_TAU_S:
+                self.fail(f"{path}.tau_s", f"too short for simulation.t_max = {_num(t_max)} s: t_max / tau_s = "
+                                           f"{t_max / layer.tau_s:.3g}, allowed up to {MAX_WINDOW_TAU_S:.0e} "
+                                           "(float32 spike times could no longer resolve tau_s)", layer.tau_s)
             try:
                 shape = next_shape(layer, shape)
             except ShapeMismatch as err:
@@ -354,6 +397,14 @@ class _Resolver:
             self.fail(f"{path}.{blamed}", f"must have high > low, got low = {_num(init.low)}, "
                                           f"high = {_num(init.high)}", getattr(init, blamed))
         return init
+
+
+def _physical_memory() -> int:
+    """This machine's memory in bytes (0 when the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 0
 
 
 def _num(x: float) -> str:

@@ -138,7 +138,7 @@ TRAINING = {
     "test_batch_size": Key("int", low=1),
     "train_samples": Key("int", low=0),
     "test_samples": Key("int", low=0),
-    "seed": Key("int", low=0),
+    "seed": Key("int", low=0, high=2**63 - 1),  # checkpoints store it as an HDF5 int64
 }
 
 TOP = {

@@ -66,3 +66,27 @@ def parameter_count(cfg: ModelConfig) -> list[int]:
             counts.append(0)
         in_shape = out_shape
     return counts
+
+
+def step_bytes(cfg: ModelConfig, itemsize: int = 4) -> list[int]:
+    """Bytes each layer holds for one training step at the larger batch size: weights with gradient and two
+    optimiser moments, the sorted-input and per-input buffers, and the per-spike output buffers. An estimate
+    (within a small factor) of what the backends allocate, to refuse a model that cannot fit before any work."""
+    batch = max(cfg.training.batch_size, cfg.training.test_batch_size)
+    spikes_in = cfg.input.max_input_spikes if cfg.input.encoding == "events" else 1
+    in_shape = cfg.input.shape
+    sizes = []
+    for layer, out_shape, params in zip(cfg.layers, layer_shapes(cfg), parameter_count(cfg)):
+        if layer.type == "pool":
+            spikes_out = spikes_in * layer.size * layer.size
+            rows, fan_in, n_out = batch, 0, math.prod(out_shape)
+        elif layer.type == "conv":
+            spikes_out = layer.max_spikes
+            rows, fan_in, n_out = batch * out_shape[0] * out_shape[1], params // layer.filters, layer.filters
+        else:
+            spikes_out = layer.max_spikes
+            rows, fan_in, n_out = batch, math.prod(in_shape), layer.neurons
+        elements = 4 * params + rows * (11 * fan_in * spikes_in + 9 * n_out * spikes_out)
+        sizes.append(elements * itemsize)
+        in_shape, spikes_in = out_shape, spikes_out
+    return sizes

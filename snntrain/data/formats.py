@@ -201,11 +201,14 @@ def read_event_hdf5(path: Path, channels: int | None = None) -> EventSamples:
     try:
         with h5py.File(_hdf5_source(path), "r") as f:
             columns = []
-            for key in ("spikes/times", "spikes/units"):
+            for key, kinds in (("spikes/times", "fiu"), ("spikes/units", "iu")):
                 dataset = f[key]
-                if dataset.ndim != 1 or h5py.check_vlen_dtype(dataset.dtype) is None:
-                    raise DataError(f"{path}: {key} is not a variable-length list per sample "
-                                    f"({dataset.dtype}, shape {dataset.shape}); expected the SHD layout")
+                if not isinstance(dataset, h5py.Dataset):
+                    raise DataError(f"{path}: {key} is a group, not a dataset; expected the SHD layout")
+                base = h5py.check_vlen_dtype(dataset.dtype)
+                if dataset.ndim != 1 or base is None or np.dtype(base).kind not in kinds:
+                    raise DataError(f"{path}: {key} is not a variable-length list of numbers per sample "
+                                    f"({base or dataset.dtype}, shape {dataset.shape}); expected the SHD layout")
                 columns.append(dataset[:])
             labels = np.asarray(f["labels"][:]).reshape(-1)
     except KeyError as err:

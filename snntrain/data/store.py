@@ -107,8 +107,7 @@ def load_dataset(name: str, data_dir: Path) -> Dataset | EventDataset:
         return _load_events(info, Path(data_dir))
     else:
         path = canonical_path(name, data_dir)
-        if not path.is_file():
-            raise DataError(f"dataset '{name}' not found in {data_dir}; run `snntrain download {name}`")
+        _check_dataset_file(path, name, data_dir)
         arrays = _read_npz(path, f"run `snntrain download {name} --force`")
     _check_arrays(info, arrays, str(path))
     return Dataset(**arrays, info=info)
@@ -116,17 +115,30 @@ def load_dataset(name: str, data_dir: Path) -> Dataset | EventDataset:
 
 def _load_events(info: DatasetInfo, data_dir: Path) -> EventDataset:
     paths = _canonical_files(info, data_dir)
-    if not all(path.is_file() for path in paths):
-        raise DataError(f"dataset '{info.name}' not found in {data_dir}; run `snntrain download {info.name}`")
+    for path in paths:
+        _check_dataset_file(path, info.name, data_dir)
     splits = []
     for path in paths:
         try:
             events = read_event_hdf5(path, channels=math.prod(info.shape))
         except DataError as err:
             raise DataError(f"{err}; run `snntrain download {info.name} --force`") from None
+        if not len(events):
+            raise DataError(f"{path}: no samples; run `snntrain download {info.name} --force`")
         _check_event_labels(info, events, str(path))
         splits.append(events)
     return EventDataset(*splits, info=info)
+
+
+def _check_dataset_file(path: Path, name: str, data_dir: Path) -> None:
+    """A converted dataset file must exist and be a regular file (a directory or FIFO in its place is named as
+    such, not reported missing)."""
+    if not path.exists():
+        raise DataError(f"dataset '{name}' not found in {data_dir}; run `snntrain download {name}`")
+    if not path.is_file():
+        what = "a directory" if path.is_dir() else "not a regular file"
+        raise DataError(f"{path}: {what}; expected the converted dataset '{name}' (move it away, then run "
+                        f"`snntrain download {name}`)")
 
 
 def _check_event_labels(info: DatasetInfo, events: EventSamples, where: str) -> None:
@@ -150,6 +162,8 @@ def _check_arrays(info: DatasetInfo, arrays: dict[str, np.ndarray], where: str) 
     """Shapes, dtypes and label range must match the registry: a mismatch here would surface later as nonsense."""
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if not len(images):
+            raise DataError(f"{where}: the {split} split has no samples")
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != info.shape:
             raise DataError(f"{where}: {split} images are {images.dtype} {images.shape}, "
                             f"expected uint8 (N, {', '.join(map(str, info.shape))})")

@@ -60,10 +60,12 @@ def first_crossing(a: float, b: float, c: float, z_lo: float, z_hi: float) -> fl
     more than rounding, and the spike time would have no derivative.
     """
     f_lo = (c * z_lo - b) * z_lo + a
-    if f_lo > 0.0 and (c * z_hi - b) * z_hi + a > 0.0 and not 2.0 * c * z_lo < b < 2.0 * c * z_hi:
-        return -1.0  # the cheap test, no sqrt: no root can lie inside
+    # The cheap test, no sqrt: no root can lie inside. Written so that NaN sums (non-finite weights) give no
+    # spike, as every comparison with NaN is false.
+    if not (f_lo <= 0.0 or (c * z_hi - b) * z_hi + a <= 0.0 or 2.0 * c * z_lo < b < 2.0 * c * z_hi):
+        return -1.0
     disc = b * b - 4.0 * a * c
-    if disc <= 0.0:
+    if not disc > 0.0:
         return -1.0
     if f_lo <= 0.0:
         return z_lo

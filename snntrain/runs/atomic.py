@@ -55,7 +55,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only or full directory: the first error is the one to report, and the temp is hidden
         if isinstance(exc, OSError):
             raise SnntrainError(f"cannot write {path}: {os_reason(exc)}") from None
         raise

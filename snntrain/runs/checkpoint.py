@@ -10,6 +10,7 @@ Layout (format version 1):
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 
 from snntrain import __version__
 from snntrain.errors import SnntrainError
-from snntrain.runs.atomic import atomic_path, os_reason
+from snntrain.runs.atomic import atomic_write_bytes, os_reason
 
 FORMAT = "snntrain-checkpoint"
 FORMAT_VERSION = 1
@@ -46,7 +47,10 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
     """Write `ckpt` to `path` atomically: a crash mid-write leaves the previous file as it was."""
     if len(ckpt.layer_names) != len(ckpt.weights):
         raise ValueError(f"{len(ckpt.layer_names)} layer names but {len(ckpt.weights)} weight arrays")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    # HDF5 is built in memory and written in one plain write: h5py flushes lazily, and a full disk during its
+    # flush ends in errors raised from destructors and a segfault; a plain write fails with one OSError.
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, version=ckpt.version,
                        epoch=int(ckpt.epoch), test_accuracy=float(ckpt.test_accuracy), seed=int(ckpt.seed))
         f.create_dataset("config", data=ckpt.config_toml, dtype=h5py.string_dtype("utf-8"))
@@ -62,6 +66,7 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         if ckpt.rng_state is not None:
             f.attrs["rng_state"] = json.dumps(ckpt.rng_state)
         f.create_group("extra").attrs.update(ckpt.extra)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _scalar(value: Any) -> Any:
@@ -118,7 +123,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
 
 
 def check_weights_match(ckpt: Checkpoint, names: list[str], shapes: list[tuple[int, ...]], source: str) -> None:
-    """SnntrainError naming the first layer where `ckpt` and the model (`names`, `shapes`) disagree.
+    """SnntrainError naming the first layer where `ckpt` and the model (`names`, `shapes`) disagree, or whose
+    weights are not finite.
 
     `source` (the checkpoint's path) leads the message, so the user knows which file does not fit.
     """
@@ -132,3 +138,5 @@ def check_weights_match(ckpt: Checkpoint, names: list[str], shapes: list[tuple[i
         if tuple(weights.shape) != tuple(shape):
             raise SnntrainError(f"{source}: layer {name} has weights of shape {tuple(weights.shape)} "
                                 f"but the model expects {tuple(shape)}")
+        if not np.all(np.isfinite(weights)):  # scores from such weights would be meaningless
+            raise SnntrainError(f"{source}: layer {name} has non-finite weights (NaN or inf)")

@@ -67,6 +67,20 @@ class RunDir:
             raise SnntrainError(f"{run.path} is not a run directory (it has no config.toml)")
         return run
 
+    def remove_stale_temps(self) -> list[Path]:
+        """Delete the temporary files of atomic writes whose writing process is gone (a crash or kill mid-write
+        leaves them; they are never read). Returns what was removed."""
+        removed = []
+        for path in self.path.glob(".*.tmp-*"):
+            pid = path.name.rsplit("-", 1)[-1]
+            if pid.isdigit() and not _alive(int(pid)):
+                try:
+                    path.unlink()
+                    removed.append(path)
+                except OSError:
+                    pass  # not ours to insist on: a later resume tries again
+        return removed
+
     def write_config(self, toml_text: str) -> None:
         """Save the resolved model as config.toml."""
         atomic_write_text(self.config_path, toml_text)
@@ -97,3 +111,16 @@ class RunDir:
     def read_metrics(self) -> list[Row]:
         """The rows of metrics.csv, numbers as int/float; none before the first epoch completed."""
         return metrics.read_metrics(self.metrics_path)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` exists (this process counts)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

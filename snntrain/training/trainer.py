@@ -1,6 +1,7 @@
 """`snntrain train`: train a model, evaluate it every epoch, and keep everything in a run directory."""
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from contextlib import contextmanager
@@ -45,15 +46,16 @@ class Session:
     rng: np.random.Generator
     train: EncodedSplit
     test: EncodedSplit
-    run: RunDir
+    run: RunDir | None
     rows: list[dict]
     epoch: int = 0  # epochs completed
     best_accuracy: float = -1.0
     best_epoch: int = 0
 
 
-def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir) -> Session:
-    """Load and encode the data, build the network from the seed: the state before epoch 1."""
+def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir | None) -> Session:
+    """Load and encode the data, build the network from the seed: the state before epoch 1. A new run passes
+    `run=None` and sets it once this worked, so a failed load leaves no empty run directory behind."""
     data = load_dataset(cfg.input.dataset, data_dir)
     rng = np.random.default_rng(cfg.training.seed)
     network = build_network(cfg, backend, rng)
@@ -76,7 +78,10 @@ def checkpoint(session: Session, weights: list[np.ndarray], test_accuracy: float
         seed=session.cfg.training.seed, version=__version__,
         optimizer_state=session.optimizer.state() if full else None,
         rng_state=session.rng.bit_generator.state if full else None,
-        extra={"best_accuracy": session.best_accuracy, "best_epoch": session.best_epoch},
+        # last.h5 carries every epoch's metrics row: it is the one atomic record of an epoch, and metrics.csv
+        # (written after it) is rebuilt from it on resume, whichever write a crash interrupted.
+        extra={"best_accuracy": session.best_accuracy, "best_epoch": session.best_epoch,
+               **({"metrics_rows": json.dumps(session.rows, default=float)} if full else {})},
     )
 
 
@@ -93,7 +98,11 @@ def restore(session: Session) -> None:
     session.epoch = ckpt.epoch
     session.best_accuracy = float(ckpt.extra["best_accuracy"])
     session.best_epoch = int(ckpt.extra["best_epoch"])
-    session.rows = [row for row in session.run.read_metrics() if int(row["epoch"]) <= ckpt.epoch]
+    if "metrics_rows" in ckpt.extra:
+        session.rows = json.loads(str(ckpt.extra["metrics_rows"]))
+    else:  # a run from before the rows were kept in last.h5
+        session.rows = [row for row in session.run.read_metrics() if int(row["epoch"]) <= ckpt.epoch]
+    session.run.write_metrics(session.rows)  # repair a metrics.csv that a crash left behind last.h5
 
 
 @contextmanager
@@ -221,14 +230,16 @@ def train(model: Path | None, overrides: tuple[str, ...], backend: Backend, data
     """Train a new run of `model`, or continue the run directory `resume`; returns the run directory."""
     if resume is not None:
         run = RunDir.open(resume)
+        run.remove_stale_temps()
         cfg = load_model(run.config_path, overrides)
+        session = prepare(cfg, backend, data_dir, run)
     elif model is not None:
         cfg = load_model(model, overrides)
-        run = RunDir.create(runs_root, cfg.name)
+        session = prepare(cfg, backend, data_dir, None)
+        session.run = run = RunDir.create(runs_root, cfg.name)
         run.write_config(to_toml(cfg))
     else:
         raise SnntrainError("give --model FILE.toml for a new run, or --resume runs/DIR to continue one")
-    session = prepare(cfg, backend, data_dir, run)
     if resume is not None and run.last_path.exists():
         restore(session)
         echo(f"resuming {run.path} after epoch {session.epoch}")
