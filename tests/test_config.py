@@ -221,7 +221,7 @@ REJECTIONS = [
      ["layers[0].init = 3: must be a table"]),
     (DENSE_LAYERS, "[simulation]", "[[simulation]]", ["simulation = [{ t_max = 0.2 }]: must be a table"]),
     (DENSE_LAYERS, "t_max = 0.2", "t_max = nan", ["simulation.t_max = nan: must be a finite number > 0"]),
-    (DENSE_LAYERS, "lr = 0.003", "lr = inf", ["optimizer.lr = inf: must be a finite number > 0"]),
+    (DENSE_LAYERS, "lr = 0.003", "lr = inf", ["optimizer.lr = inf: must be a finite number in (0, 1]"]),
     (CONV_LAYERS, "kernel = [3, 3]", "kernel = [3]", ["layers[0].kernel = [3]: must be a list of two integers"]),
     (CONV_LAYERS, "kernel = [3, 3]", "kernel = [3, 3.0]", ["layers[0].kernel = [3, 3.0]: must be a list of two"]),
     # out-of-range values
@@ -231,7 +231,7 @@ REJECTIONS = [
     (DENSE_LAYERS, "theta = 0.2", "theta = 0.2\ndelta_theta = -1", ["layers[0].delta_theta = -1: must be > 0"]),
     (DENSE_LAYERS, "max_spikes = 5", "max_spikes = 0", ["layers[0].max_spikes = 0: must be >= 1"]),
     (DENSE_LAYERS, "neurons = 16", "neurons = 0", ["layers[0].neurons = 0: must be >= 1"]),
-    (DENSE_LAYERS, "lr = 0.003", "lr = 0", ["optimizer.lr = 0: must be > 0"]),
+    (DENSE_LAYERS, "lr = 0.003", "lr = 0", ["optimizer.lr = 0: must be in (0, 1]"]),
     (DENSE_LAYERS, "lr = 0.003", "lr = 0.003\nbeta1 = 1.0", ["optimizer.beta1 = 1.0: must be in [0, 1)"]),
     (DENSE_LAYERS, "epochs = 2", "epochs = 0", ["training.epochs = 0: must be >= 1"]),
     (DENSE_LAYERS, "batch_size = 50", "batch_size = 0", ["training.batch_size = 0: must be >= 1"]),
@@ -361,6 +361,7 @@ CROSS_TABLE_REJECTIONS = [
     ("loss.n_true=6", "--set loss.n_true = 6: must be <= the output layer's max_spikes (5)"),
     ("layers[0].neurons=1000000000", "the model needs about "),
     ("layers[0].max_spikes=100000000", "make layers, max_spikes or batch sizes smaller"),
+    ("optimizer.lr=1e30", "--set optimizer.lr = 1e+30: must be in (0, 1]"),
     ("layers[0].tau_s=1e-300", "--set layers[0].tau_s = 1e-300: too short for simulation.t_max = 0.2 s: t_max / "
                                "tau_s = 2e+299, allowed up to 1e+05"),
 ]
@@ -444,8 +445,8 @@ BAD_OVERRIDES = [
     ("layers.tau_s=0.1", "--set layers.tau_s: layers is a list; pick an entry, e.g. layers[0].tau_s"),
     ("optimizer.lr.x=1", "--set optimizer.lr.x: optimizer.lr = 0.003 is not a table"),
     ("optimizer[0]=1", "--set optimizer[0]: optimizer is not a list, so [0] does not apply"),
-    ("optimizer.lr=-1", "--set optimizer.lr = -1: must be > 0"),
-    ("optimizer.lr=fast", '--set optimizer.lr = "fast": must be a number > 0'),
+    ("optimizer.lr=-1", "--set optimizer.lr = -1: must be in (0, 1]"),
+    ("optimizer.lr=fast", '--set optimizer.lr = "fast": must be a number in (0, 1]'),
     ("layers[-1].tau_s=0", "--set layers[1].tau_s = 0: must be > 0"),
     ("training.epochs=2.5", "--set training.epochs = 2.5: must be an integer >= 1"),
     ("loss.type=ttfs", 'loss.n_true = 1: not used by loss type "ttfs"; allowed keys: type, tau_loss, silent_label_scaling '

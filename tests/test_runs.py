@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import h5py
@@ -99,6 +100,16 @@ def test_create_under_a_file_fails_cleanly(tmp_path):
     (tmp_path / "runs").write_text("")
     with pytest.raises(SnntrainError, match="cannot create a run directory under .*runs"):
         RunDir.create(tmp_path / "runs", "m")
+
+
+def test_open_names_what_is_there_instead_of_a_run_directory(tmp_path):
+    (tmp_path / "file").write_text("x")
+    os.mkfifo(tmp_path / "fifo")
+    for name in ("file", "fifo"):
+        with pytest.raises(SnntrainError, match=f"{tmp_path / name} is not a directory; a run directory holds"):
+            RunDir.open(tmp_path / name)
+    with pytest.raises(SnntrainError, match="does not exist"):
+        RunDir.open(tmp_path / "missing")
 
 
 def test_open_needs_config(tmp_path):

@@ -112,7 +112,9 @@ LOSS = Variants("type", Key("str", required=True, choices=tuple(_LOSS_TABLES), n
 
 _LR = Key("float", low=0, low_open=True)
 _ADAM = {
-    "lr": _LR,
+    # An Adam step moves every weight by about lr, whatever the gradient: above 1 each step outruns the
+    # initial weight range and training cannot settle.
+    "lr": Key("float", low=0, low_open=True, high=1),
     "beta1": Key("float", low=0, high=1, high_open=True),
     "beta2": Key("float", low=0, high=1, high_open=True),
     "eps": Key("float", low=0, low_open=True),

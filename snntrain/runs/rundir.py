@@ -61,8 +61,10 @@ class RunDir:
     def open(cls, path: Path) -> RunDir:
         """An existing run directory (to resume or evaluate); SnntrainError if `path` is not one."""
         run = cls(path)
-        if not run.path.is_dir():
+        if not run.path.exists():
             raise SnntrainError(f"run directory {run.path} does not exist")
+        if not run.path.is_dir():
+            raise SnntrainError(f"{run.path} is not a directory; a run directory holds config.toml and the weights")
         if not run.config_path.is_file():
             raise SnntrainError(f"{run.path} is not a run directory (it has no config.toml)")
         return run

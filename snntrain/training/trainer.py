@@ -131,7 +131,7 @@ def metrics_row(session: Session, epoch: int, train: EpochStats, test: EpochStat
     for index, (name, layer_weights) in enumerate(zip(session.network.names, weights)):
         row[f"mean_spikes_{name}"] = train.mean_spikes(index)
         row[f"silent_neurons_{name}"] = train.silent_neurons(index)
-        row[f"weight_norm_{name}"] = float(np.linalg.norm(layer_weights))
+        row[f"weight_norm_{name}"] = float(np.linalg.norm(layer_weights.astype(np.float64)))  # no float32 overflow
     row["epoch_seconds"] = train.seconds
     row["test_seconds"] = test.seconds
     return row
