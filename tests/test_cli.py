@@ -84,7 +84,7 @@ def test_show_bad_model_is_one_line_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, expected", [
     (("--model", "does/not/exist.toml"), "error: does/not/exist.toml: no such model file\n"),
     (("--model", str(DEFAULT), "--set", "optimizer.lr"), "expected KEY=VALUE"),
-    (("--model", str(DEFAULT), "--set", "optimizer.lr=-1"), "--set optimizer.lr = -1: must be > 0"),
+    (("--model", str(DEFAULT), "--set", "optimizer.lr=-1"), "--set optimizer.lr = -1: must be in (0, 1]"),
 ])
 def test_show_errors(args: tuple[str, ...], expected: str) -> None:
     code, _, err = run("show", *args)
