@@ -6,7 +6,8 @@ import pytest
 
 from reference import assert_gradients_match, build, linear_loss, random_inputs, run
 from snntrain.backends import get_backend
-from snntrain.network.dense import LifParams
+from snntrain.network.dense import DenseLayer, LifParams
+from snntrain.network.spikes import SpikeTrains
 
 H = 1e-6
 T_MAX = 0.3
@@ -45,3 +46,32 @@ def test_weight_and_input_gradients_match_finite_differences(case):
     grads = [layer.gradient.copy() for layer in net.layers]
     assert_gradients_match(lambda w, tt: run(be, build(be, w, params, T_MAX), tt, counts), weights, t, r, grads,
                            input_err, H)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", ["single spike", "multi-spike", "long window (framed)", "groups"])
+def test_cpu_weight_gradient_schedules_agree_bit_for_bit(case, dtype):
+    """The CPU's row schedule (`lif_weight_grad_row`) and the per-synapse one (`lif_weight_grad`, the GPU's)
+    add the same terms in the same order."""
+    be = get_backend("cpu")
+    rng = np.random.default_rng(4)
+    spikes_in, spikes_out, t_scale, groups = {"single spike": (1, 1, 1.0, 1), "multi-spike": (3, 5, 1.0, 1),
+                                              "long window (framed)": (3, 4, 40.0, 1),
+                                              "groups": (2, 3, 1.0, 3)}[case]
+    params = LifParams(tau_s=0.05, theta=0.2, delta_theta=0.15, max_spikes=spikes_out)
+    t, counts = random_inputs(rng, batch=6, n_in=9, spikes=spikes_in, t_max=0.15 * t_scale)
+    weights = rng.uniform(-1.0, 4.0, (groups, 7, 9)) * 1.5
+    layer = DenseLayer(be, weights if groups > 1 else weights[0], params, 0.3 * t_scale, dtype)
+    out = layer.forward(SpikeTrains(t.astype(dtype), counts))
+    assert out.counts.sum() > 0 and (spikes_out == 1 or out.counts.max() > 1)
+    errors = linear_loss(rng, out.times).astype(dtype)
+    results = []
+    for by_row in (True, False):
+        be.weight_grad_by_row = by_row
+        try:
+            layer.backward(errors)
+        finally:
+            be.weight_grad_by_row = True
+        results.append(layer.gradient.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+    assert np.any(results[0] != 0)

@@ -204,13 +204,24 @@ def lif_backward_neuron(i, err, cnt, sa, sx, sz, sf, tau_s, theta, delta_theta, 
         g2[b, n, k] = 0.0
 
 
+def weight_term(g1k, g2k, e1, e2, gap, framed):
+    """One input spike's share of dL/dw through the post spikes after it (SPEC §2): g1 e1 - g2 e2, where g1, g2
+    are the suffix sums of the first post spike after the input, and the input's factors are brought `gap` >= 0
+    frames later, into that spike's frame."""
+    if framed:
+        e1 *= frame_gap(gap, FRAME_TAU_S)
+        e2 *= frame_gap(gap, 0.5 * FRAME_TAU_S)
+    return g1k * e1 - g2k * e2
+
+
 def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out_f, tau_s, t_max, share_post,
                     grad):
     """dL/dw[g, p, n] for synapse i of group g, summed over the group's rows: one merge pass per row.
 
     With `share_post`, i = (g * N + n) * P + p: neighbouring elements share the post neuron n and its spikes and
     suffix sums stay in cache (best when the post buffers are the larger); otherwise i = (g * P + p) * N + n and
-    they share the pre neuron. Only the order of the elements differs, not what each computes.
+    they share the pre neuron. Only the order of the elements differs, not what each computes. (The GPU's
+    schedule: one thread per synapse.)
     """
     n_pre = in_cnt.shape[1]
     n_post = cnt.shape[1]
@@ -235,14 +246,42 @@ def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out
                 k += 1
             if k == c_post:
                 break
+            acc += weight_term(g1[b, n, k], g2[b, n, k], in_e1[b, p, s], in_e2[b, p, s],
+                               out_f[b, n, k] - in_f[b, p, s], framed)
+    grad[g, p, n] = acc
+
+
+def lif_weight_grad_row(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out_f, tau_s, t_max, acc, grad):
+    """dL/dw[g, p, :] for pre neuron p = i % P of group g = i // P: the sums of `lif_weight_grad`, term by term
+    and in the same order, in the CPU's schedule.
+
+    One element per weight row, so a core owns whole rows and no two write one cache line; the inner loop runs
+    over post neurons, whose spikes, suffix sums and accumulators lie contiguous, while the input spike's
+    factors stay in registers. `acc[i, :]` is float64 scratch, so float32 storage rounds once, as on the GPU.
+    """
+    n_pre = in_cnt.shape[1]
+    n_post = cnt.shape[1]
+    s_post = out_t.shape[2]
+    per_group = cnt.shape[0] // grad.shape[0]
+    g = i // n_pre
+    p = i - g * n_pre
+    framed = not single_frame(t_max, tau_s)
+    for n in range(n_post):
+        acc[i, n] = 0.0
+    for b in range(g * per_group, (g + 1) * per_group):
+        for s in range(in_cnt[b, p]):
+            tj = in_t[b, p, s]
             e1 = in_e1[b, p, s]
             e2 = in_e2[b, p, s]
-            if framed:  # bring the input's factors into the spike's frame, gap >= 0 frames later
-                gap = out_f[b, n, k] - in_f[b, p, s]
-                e1 *= frame_gap(gap, FRAME_TAU_S)
-                e2 *= frame_gap(gap, 0.5 * FRAME_TAU_S)
-            acc += g1[b, n, k] * e1 - g2[b, n, k] * e2
-    grad[g, p, n] = acc
+            fj = in_f[b, p, s]
+            for n in range(n_post):
+                k = 0
+                for q in range(s_post):  # n's spikes at or before t_j (padding is +inf), without a branch
+                    k += 1 if out_t[b, n, q] <= tj else 0
+                if k < cnt[b, n]:
+                    acc[i, n] += weight_term(g1[b, n, k], g2[b, n, k], e1, e2, out_f[b, n, k] - fj, framed)
+    for n in range(n_post):
+        grad[g, p, n] = acc[i, n]
 
 
 def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, out_f, tau_s, t_max, err_in):
@@ -275,4 +314,4 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, 
 
 
 FUNCTIONS = (single_frame, frame_gap, first_crossing, store_after, exp_factors, lif_forward_neuron, lif_backward_neuron,
-             lif_weight_grad, lif_input_error)
+             weight_term, lif_weight_grad, lif_weight_grad_row, lif_input_error)

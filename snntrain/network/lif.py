@@ -124,10 +124,15 @@ class LifCore:
                   buf["f"], p.tau_s, p.theta, p.delta_theta, buf["g1"], buf["g2"])
         be.launch("exp_factors", times.size, times.reshape(-1), p.tau_s, buf["in_e1"].reshape(-1),
                   buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1))
-        share_post = self.params.max_spikes > times.shape[2]  # keep the larger spike buffers in cache
-        be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, times, counts, buf["in_e1"],
-                  buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"], buf["f"], p.tau_s, self.t_max,
-                  share_post, self.grad)
+        spikes = (times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"],
+                  buf["f"], p.tau_s, self.t_max)
+        if be.weight_grad_by_row:
+            if "wacc" not in self._buffers:
+                self._buffers["wacc"] = be.empty((self.groups * self.n_in, self.n_out), np.float64)
+            be.launch("lif_weight_grad_row", self.groups * self.n_in, *spikes, self._buffers["wacc"], self.grad)
+        else:
+            share_post = self.params.max_spikes > times.shape[2]  # keep the larger spike buffers in cache
+            be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, *spikes, share_post, self.grad)
         if not input_errors:
             return None
         be.launch("lif_input_error", batch * self.n_in, times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"],
