@@ -49,29 +49,37 @@ def test_weight_and_input_gradients_match_finite_differences(case):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("case", ["single spike", "multi-spike", "long window (framed)", "groups"])
-def test_cpu_weight_gradient_schedules_agree_bit_for_bit(case, dtype):
-    """The CPU's row schedule (`lif_weight_grad_row`) and the per-synapse one (`lif_weight_grad`, the GPU's)
-    add the same terms in the same order."""
+@pytest.mark.parametrize("case", ["single spike", "multi-spike", "long window (framed)", "groups", "ties"])
+def test_cpu_row_schedules_agree_bit_for_bit(case, dtype):
+    """The CPU's row schedules (`lif_forward_row`, `lif_weight_grad_row`) and the per-neuron and per-synapse
+    ones (the GPU's) do the same arithmetic in the same order per neuron and synapse: identical numbers."""
     be = get_backend("cpu")
     rng = np.random.default_rng(4)
     spikes_in, spikes_out, t_scale, groups = {"single spike": (1, 1, 1.0, 1), "multi-spike": (3, 5, 1.0, 1),
-                                              "long window (framed)": (3, 4, 40.0, 1),
-                                              "groups": (2, 3, 1.0, 3)}[case]
+                                              "long window (framed)": (3, 4, 40.0, 1), "groups": (2, 3, 1.0, 3),
+                                              "ties": (2, 4, 1.0, 1)}[case]
     params = LifParams(tau_s=0.05, theta=0.2, delta_theta=0.15, max_spikes=spikes_out)
     t, counts = random_inputs(rng, batch=6, n_in=9, spikes=spikes_in, t_max=0.15 * t_scale)
+    if case == "ties":  # pixel-like inputs: few distinct times
+        t = np.round(t * 100) / 100
     weights = rng.uniform(-1.0, 4.0, (groups, 7, 9)) * 1.5
-    layer = DenseLayer(be, weights if groups > 1 else weights[0], params, 0.3 * t_scale, dtype)
-    out = layer.forward(SpikeTrains(t.astype(dtype), counts))
-    assert out.counts.sum() > 0 and (spikes_out == 1 or out.counts.max() > 1)
-    errors = linear_loss(rng, out.times).astype(dtype)
+    errors = None
     results = []
     for by_row in (True, False):
-        be.weight_grad_by_row = by_row
+        be.row_schedules = by_row
         try:
+            layer = DenseLayer(be, weights if groups > 1 else weights[0], params, 0.3 * t_scale, dtype)
+            out = layer.forward(SpikeTrains(t.astype(dtype), counts))
+            if errors is None:
+                errors = linear_loss(rng, out.times).astype(dtype)
             layer.backward(errors)
         finally:
-            be.weight_grad_by_row = True
-        results.append(layer.gradient.copy())
-    np.testing.assert_array_equal(results[0], results[1])
-    assert np.any(results[0] != 0)
+            be.row_schedules = True
+        cnt = layer._buffers["cnt"]
+        real = np.arange(spikes_out)[None, None, :] < cnt[:, :, None]  # A, X, z, frame exist for real spikes only
+        saved = [np.where(real, layer._buffers[name], 0) for name in ("a", "x", "z", "f")]
+        results.append([layer._buffers["t"].copy(), cnt.copy(), *saved, layer.gradient.copy()])
+    assert results[0][1].sum() > 0 and (spikes_out == 1 or results[0][1].max() > 1)
+    for row, element in zip(*results):
+        np.testing.assert_array_equal(row, element)
+    assert np.any(results[0][-1] != 0)

@@ -21,7 +21,8 @@ class Backend:
     host_memory = False  # whether device arrays are host arrays (reading them back costs nothing)
     sort_by_row = False  # sort spikes with one thread per row (few cores) instead of one per slot and pass
     sort_fan_in = 2  # runs merged per sort pass: more per pass means fewer launches but more searches per slot
-    weight_grad_by_row = False  # one element per weight row (few cores) instead of one per synapse
+    row_schedules = False  # LIF forward and weight gradient with one element per row (few cores), not per
+    # neuron and per synapse: inner loops over contiguous post neurons
 
     def __init__(self) -> None:
         compiled = compile_for(self.target, FUNCTIONS)

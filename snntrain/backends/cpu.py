@@ -16,7 +16,7 @@ class CpuBackend(Backend):
     target = "cpu"
     host_memory = True
     sort_by_row = True  # a few cores: a sequential merge per row does the least work
-    weight_grad_by_row = True  # whole weight rows per core, inner loops over contiguous post neurons
+    row_schedules = True  # whole rows per core, inner loops over contiguous post neurons
 
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable) -> Callable:
         return cpu_launcher(py_fn, compiled_fn)

@@ -104,9 +104,42 @@ def exp_factors(i, t, tau_s, e1, e2, fr):
         fr[i] = f
 
 
+def interval_end(st, sn, se2, sfr, b, m, t_max, tau, frame, width, framed):
+    """(t_next, z_next): where the interval after sorted input m of row b ends, the next input's time or t_max,
+    and its z = exp((t - F) / tau) in the current frame F (t_next == st[b, m] means a tie with the next input)."""
+    if m + 1 < sn[b] and st[b, m + 1] < t_max:
+        t_next = st[b, m + 1]
+        if not framed or sfr[b, m + 1] == frame:
+            return t_next, se2[b, m + 1]
+        return t_next, math.exp((t_next - frame * width) / tau)
+    return t_max, math.exp((t_max - frame * width) / tau)
+
+
+def emit_spikes(out_t, sa, sx, sz, sf, b, n, k, a, bsum, c, reset, tau, frame, width, tj, z_lo, t_next, z_next):
+    """Record neuron n's spikes in (t_j, t_next] from its sums A = a, B = bsum, from slot k on, each with its
+    reset (SPEC §1). Returns the new spike count and B after the resets."""
+    max_spikes = out_t.shape[2]
+    while k < max_spikes:
+        z = first_crossing(a, bsum, c, z_lo, z_next)
+        if z < 0.0:
+            break
+        t = frame * width + tau * math.log(z)
+        if t > t_next:  # z is inside the interval; only the log's rounding can put t past its end
+            t = t_next
+        store_after(out_t, b, n, k, t, tj)
+        sa[b, n, k] = a
+        sx[b, n, k] = math.sqrt(bsum * bsum - 4.0 * a * c)
+        sz[b, n, k] = z
+        sf[b, n, k] = frame
+        bsum -= reset * z
+        k += 1
+    return k, bsum
+
+
 def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, t_max, out_t, cnt, sa, sx,
                        sz, sf):
-    """Event-based spike times of neuron n = i % N in sample b = i // N (SPEC §1, closed form).
+    """Event-based spike times of neuron n = i % N in sample b = i // N (SPEC §1, closed form). (The GPU's
+    schedule: one thread per neuron.)
 
     `se1`, `se2`, `sfr` are the exponentials and frames of the sorted input times `st`. After the inputs of one
     instant t_j are added, spikes are sought in (t_j, t_next]: strictly after those inputs (they are in A and B)
@@ -127,8 +160,7 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
     bsum = 0.0
     frame = 0
     k = 0
-    m_total = sn[b]
-    for m in range(m_total):
+    for m in range(sn[b]):
         tj = st[b, m]
         if tj >= t_max or k >= max_spikes:
             break
@@ -139,34 +171,74 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
         wj = w[g, sp[b, m], n]
         a += wj * se1[b, m]
         bsum += wj * se2[b, m]
-        if m + 1 < m_total and st[b, m + 1] < t_max:
-            t_next = st[b, m + 1]
-            if t_next == tj:
-                continue  # inputs of one instant arrive together: no interval between them
-            if not framed or sfr[b, m + 1] == frame:
-                z_next = se2[b, m + 1]
-            else:
-                z_next = math.exp((t_next - frame * width) / tau)
-        else:
-            t_next = t_max
-            z_next = math.exp((t_max - frame * width) / tau)
-        while k < max_spikes:
-            z = first_crossing(a, bsum, c, se2[b, m], z_next)
-            if z < 0.0:
-                break
-            t = frame * width + tau * math.log(z)
-            if t > t_next:  # z is inside the interval; only the log's rounding can put t past its end
-                t = t_next
-            store_after(out_t, b, n, k, t, tj)
-            sa[b, n, k] = a
-            sx[b, n, k] = math.sqrt(bsum * bsum - 4.0 * a * c)
-            sz[b, n, k] = z
-            sf[b, n, k] = frame
-            bsum -= reset * z
-            k += 1
+        t_next, z_next = interval_end(st, sn, se2, sfr, b, m, t_max, tau, frame, width, framed)
+        if t_next == tj:
+            continue  # inputs of one instant arrive together: no interval between them
+        k, bsum = emit_spikes(out_t, sa, sx, sz, sf, b, n, k, a, bsum, c, reset, tau, frame, width, tj, se2[b, m],
+                              t_next, z_next)
     cnt[b, n] = k
     for r in range(k, max_spikes):
         out_t[b, n, r] = INF
+
+
+def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, t_max, acc_a, acc_b, hit, out_t,
+                    cnt, sa, sx, sz, sf):
+    """Spike times of all neurons of row b: the sums, tests and roots of `lif_forward_neuron`, in the same order
+    per neuron (so the same numbers), in the CPU's schedule.
+
+    Inputs outer, neurons inner: each input adds one contiguous weight row to every neuron's sums (`acc_a`,
+    `acc_b`: float64 scratch [rows, N]); then a branch-free pass marks in `hit` the neurons whose membrane may
+    reach threshold before the next input (the cheap test of `first_crossing`), and only those take the exact
+    root. Neurons with a full buffer keep summing but are never tested again.
+    """
+    n_post = cnt.shape[1]
+    max_spikes = out_t.shape[2]
+    tau = 2.0 * tau_s
+    c = theta / tau
+    reset = delta_theta / tau
+    width = FRAME_TAU_S * tau_s
+    framed = not single_frame(t_max, tau_s)
+    g = b // (cnt.shape[0] // w.shape[0])
+    for n in range(n_post):
+        acc_a[b, n] = 0.0
+        acc_b[b, n] = 0.0
+        cnt[b, n] = 0
+    frame = 0
+    for m in range(sn[b]):
+        tj = st[b, m]
+        if tj >= t_max:
+            break
+        if framed and sfr[b, m] != frame:
+            scale_a = frame_gap(sfr[b, m] - frame, FRAME_TAU_S)
+            scale_b = frame_gap(sfr[b, m] - frame, 0.5 * FRAME_TAU_S)
+            for n in range(n_post):
+                acc_a[b, n] *= scale_a
+                acc_b[b, n] *= scale_b
+            frame = sfr[b, m]
+        p = sp[b, m]
+        e1 = se1[b, m]
+        e2 = se2[b, m]
+        for n in range(n_post):
+            wj = w[g, p, n]
+            acc_a[b, n] += wj * e1
+            acc_b[b, n] += wj * e2
+        t_next, z_next = interval_end(st, sn, se2, sfr, b, m, t_max, tau, frame, width, framed)
+        if t_next == tj:
+            continue
+        lo2 = 2.0 * c * e2
+        hi2 = 2.0 * c * z_next
+        for n in range(n_post):
+            bs = acc_b[b, n]
+            f_lo = (c * e2 - bs) * e2 + acc_a[b, n]
+            f_hi = (c * z_next - bs) * z_next + acc_a[b, n]
+            hit[b, n] = (f_lo <= 0.0) | (f_hi <= 0.0) | ((lo2 < bs) & (bs < hi2))
+        for n in range(n_post):
+            if hit[b, n] and cnt[b, n] < max_spikes:
+                cnt[b, n], acc_b[b, n] = emit_spikes(out_t, sa, sx, sz, sf, b, n, cnt[b, n], acc_a[b, n],
+                                                     acc_b[b, n], c, reset, tau, frame, width, tj, e2, t_next, z_next)
+    for n in range(n_post):
+        for r in range(cnt[b, n], max_spikes):
+            out_t[b, n, r] = INF
 
 
 def lif_backward_neuron(i, err, cnt, sa, sx, sz, sf, tau_s, theta, delta_theta, g1, g2):
@@ -313,5 +385,6 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, 
         err_in[b, p, s] = 0.0
 
 
-FUNCTIONS = (single_frame, frame_gap, first_crossing, store_after, exp_factors, lif_forward_neuron, lif_backward_neuron,
-             weight_term, lif_weight_grad, lif_weight_grad_row, lif_input_error)
+FUNCTIONS = (single_frame, frame_gap, first_crossing, store_after, exp_factors, interval_end, emit_spikes,
+             lif_forward_neuron, lif_forward_row, lif_backward_neuron, weight_term, lif_weight_grad,
+             lif_weight_grad_row, lif_input_error)

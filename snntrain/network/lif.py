@@ -93,6 +93,17 @@ class LifCore:
             self._buffer_key = key
         return self._buffers
 
+    def _scratch(self, *names: str) -> list[Any]:
+        """The CPU row schedules' scratch arrays, made on first use for the current batch: float64 sums and a
+        candidate mark per (row, neuron), and float64 accumulators per weight row."""
+        batch = self._buffer_key[0]
+        shapes = {"sum_a": ((batch, self.n_out), np.float64), "sum_b": ((batch, self.n_out), np.float64),
+                  "hit": ((batch, self.n_out), np.uint8), "wacc": ((self.groups * self.n_in, self.n_out), np.float64)}
+        for name in names:
+            if name not in self._buffers:
+                self._buffers[name] = self.backend.empty(*shapes[name])
+        return [self._buffers[name] for name in names]
+
     # passes --------------------------------------------------------------------------------------
     def _lif_forward(self, times: Any, counts: Any) -> tuple[Any, Any]:
         """Spike times [rows, n_out, max_spikes] and counts [rows, n_out] for input rows (kept for backward)."""
@@ -104,9 +115,13 @@ class LifCore:
         sort_spikes(be, times, counts, buf["st"], buf["sp"], buf["sn"], buf["tmp_t"], buf["tmp_p"])
         be.launch("exp_factors", buf["st"].size, buf["st"].reshape(-1), p.tau_s, buf["se1"].reshape(-1),
                   buf["se2"].reshape(-1), buf["sfr"].reshape(-1))
-        be.launch("lif_forward_neuron", batch * self.n_out, buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
-                  buf["sfr"], self.w, p.tau_s, p.theta, p.delta_theta, self.t_max, buf["t"], buf["cnt"], buf["a"],
-                  buf["x"], buf["z"], buf["f"])
+        inputs = (buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"], buf["sfr"], self.w, p.tau_s, p.theta,
+                  p.delta_theta, self.t_max)
+        outputs = (buf["t"], buf["cnt"], buf["a"], buf["x"], buf["z"], buf["f"])
+        if be.row_schedules:
+            be.launch("lif_forward_row", batch, *inputs, *self._scratch("sum_a", "sum_b", "hit"), *outputs)
+        else:
+            be.launch("lif_forward_neuron", batch * self.n_out, *inputs, *outputs)
         self._rows = (times, counts)
         return buf["t"], buf["cnt"]
 
@@ -126,10 +141,8 @@ class LifCore:
                   buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1))
         spikes = (times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"],
                   buf["f"], p.tau_s, self.t_max)
-        if be.weight_grad_by_row:
-            if "wacc" not in self._buffers:
-                self._buffers["wacc"] = be.empty((self.groups * self.n_in, self.n_out), np.float64)
-            be.launch("lif_weight_grad_row", self.groups * self.n_in, *spikes, self._buffers["wacc"], self.grad)
+        if be.row_schedules:
+            be.launch("lif_weight_grad_row", self.groups * self.n_in, *spikes, *self._scratch("wacc"), self.grad)
         else:
             share_post = self.params.max_spikes > times.shape[2]  # keep the larger spike buffers in cache
             be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, *spikes, share_post, self.grad)
