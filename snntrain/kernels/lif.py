@@ -341,17 +341,27 @@ def lif_weight_grad_row(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2,
     for n in range(n_post):
         acc[i, n] = 0.0
     for b in range(g * per_group, (g + 1) * per_group):
-        for s in range(in_cnt[b, p]):
+        if s_post > 1:  # several post spikes: one merge of p's and n's spike lists per neuron
+            for n in range(n_post):
+                c_post = cnt[b, n]
+                k = 0
+                for s in range(in_cnt[b, p]):
+                    tj = in_t[b, p, s]
+                    while k < c_post and out_t[b, n, k] <= tj:
+                        k += 1
+                    if k == c_post:
+                        break
+                    acc[i, n] += weight_term(g1[b, n, k], g2[b, n, k], in_e1[b, p, s], in_e2[b, p, s],
+                                             out_f[b, n, k] - in_f[b, p, s], framed)
+            continue
+        for s in range(in_cnt[b, p]):  # one post spike: a branch-free test per neuron, vectorised over n
             tj = in_t[b, p, s]
             e1 = in_e1[b, p, s]
             e2 = in_e2[b, p, s]
             fj = in_f[b, p, s]
             for n in range(n_post):
-                k = 0
-                for q in range(s_post):  # n's spikes at or before t_j (padding is +inf), without a branch
-                    k += 1 if out_t[b, n, q] <= tj else 0
-                if k < cnt[b, n]:
-                    acc[i, n] += weight_term(g1[b, n, k], g2[b, n, k], e1, e2, out_f[b, n, k] - fj, framed)
+                if cnt[b, n] > 0 and out_t[b, n, 0] > tj:
+                    acc[i, n] += weight_term(g1[b, n, 0], g2[b, n, 0], e1, e2, out_f[b, n, 0] - fj, framed)
     for n in range(n_post):
         grad[g, p, n] = acc[i, n]
 
