@@ -9,11 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from snntrain.cli import main
-from snntrain.config import load_model
 from snntrain.backends import get_backend
+from snntrain.config import load_model
 from snntrain.training.bench import launch_hook, vary
+from snntrain.training.yardstick import Mlp, mlp_sizes
 
-DEFAULT = str(Path(__file__).resolve().parents[1] / "models" / "default.toml")
+MODELS = Path(__file__).resolve().parents[1] / "models"
+DEFAULT = str(MODELS / "default.toml")
 
 
 def test_bench_sweep_writes_json_table_and_plot(tmp_path):
@@ -27,9 +29,11 @@ def test_bench_sweep_writes_json_table_and_plot(tmp_path):
     assert [r["label"] for r in payload["results"]] == ["neurons=8", "neurons=16"]
     for r in payload["results"]:
         assert r["train_samples_per_s"] > 0 and r["forward_samples_per_s"] > 0 and r["peak_memory_mb"] > 0
-        assert "lif_forward_neuron" in r["kernel_ms_per_step"] and r["launches_per_step"] > 0
+        assert "lif_forward_row" in r["kernel_ms_per_step"] and r["launches_per_step"] > 0
+        assert r["mlp_train_samples_per_s"] > 0 and r["mlp_ratio"] > 0  # the yardstick of an all-dense model
     assert (run_dir / "plots" / "sweep_neurons.png").read_bytes()[:4] == b"\x89PNG"
     assert "train samples/s" in (run_dir / "table.txt").read_text()
+    assert "float32 MLP of the same sizes (numpy, same cores, batch 20)" in (run_dir / "table.txt").read_text()
 
 
 def test_bench_json_output(tmp_path):
@@ -72,3 +76,22 @@ def test_launch_hooks_nest_and_restore():
     backend.launch("add_spike_counts", 3, counts, totals)
     assert seen == [("inner", "add_spike_counts"), ("outer", "add_spike_counts"), ("outer", "add_spike_counts")]
     assert "launch" not in vars(backend) and list(totals) == [6, 6, 6]
+
+
+def test_yardstick_mlp_learns_and_matches_the_model_sizes():
+    """The MLP is a real one: Adam steps lower its loss on the fixed batch. Sizes follow an all-dense model."""
+    cfg = load_model(DEFAULT)
+    assert mlp_sizes(cfg) == [64, 128, 10]
+    assert mlp_sizes(load_model(MODELS / "conv.toml")) is None
+    mlp = Mlp([64, 128, 10], batch=20)
+
+    def loss() -> float:
+        h = np.maximum(mlp.x @ mlp.w[0], 0) @ mlp.w[1]
+        p = np.exp(h - h.max(axis=1, keepdims=True))
+        return float(-np.log(p[np.arange(20), mlp.y] / p.sum(axis=1)).mean())
+
+    before = loss()
+    for _ in range(50):
+        mlp.step(lr=1e-2)
+    assert loss() < 0.5 * before
+    assert all(w.dtype == np.float32 for w in mlp.w)

@@ -27,6 +27,11 @@ from snntrain.network.optimizer import Optimizer
 from snntrain.runs import RunDir, atomic_write_text
 from snntrain.training.epoch import run_epoch, step
 from snntrain.training.inputs import Batcher, encode_host, encode_split, upload_split
+from snntrain.training.yardstick import Mlp, mlp_sizes
+
+# BLAS worker threads spin for a while after numpy's matrix products and would slow the next snntrain repeat on
+# the same cores; a pause (not timed) lets them park first.
+BLAS_SETTLE_S = 0.3
 
 SWEEPS = {
     "neurons": [100, 400, 1000, 3000, 10000],
@@ -48,6 +53,9 @@ class Measurement:
     kernel_ms_per_step: dict[str, float] = field(default_factory=dict)
     launches_per_step: int = 0
     test_set_seconds: float | None = None  # scoring the whole test split, metrics included (no sweep only)
+    # the yardstick (CPU, all-dense models): a numpy float32 MLP of the same sizes and batch, timed in turns
+    mlp_train_samples_per_s: float | None = None
+    mlp_ratio: float | None = None  # median over the repeats of (snntrain rate / MLP rate), each pair timed in turn
 
 
 def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
@@ -85,21 +93,41 @@ def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, la
     """Train-step and forward-only throughput of `cfg`, its kernels' time per step, and peak memory."""
     run = _stepper(cfg, data, backend, steps)
     need = cfg.training.batch_size * steps
+    sizes = mlp_sizes(cfg) if backend.host_memory else None
+    mlp = Mlp(sizes, cfg.training.batch_size) if sizes else None
 
-    def rate(train: bool) -> float:
+    def timed(work: Callable[[], None]) -> float:
+        start = time.perf_counter()
+        work()
+        return time.perf_counter() - start
+
+    def mlp_steps() -> None:
+        for _ in range(steps):
+            mlp.step()
+
+    def rates(train: bool) -> tuple[list[float], list[float]]:
         run(train)  # warm-up: JIT compilation and buffer allocation
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run(train)
-            times.append(time.perf_counter() - start)
-        return need / statistics.median(times)
+        if mlp is not None and train:
+            mlp_steps()
+        ours, theirs = [], []
+        for _ in range(repeats):  # in turns, so both see the same machine load
+            ours.append(need / timed(lambda: run(train)))
+            if mlp is not None and train:
+                theirs.append(need / timed(mlp_steps))
+                time.sleep(BLAS_SETTLE_S)
+        return ours, theirs
 
-    train_rate, forward_rate = rate(True), rate(False)
+    train_rates, mlp_rates = rates(True)
+    forward_rates, _ = rates(False)
     kernels, launches = profile(backend, lambda: run(True), steps)
     with MemoryMeter(backend) as meter:  # a separate untimed step of a fresh network: tracing slows things down
         _stepper(cfg, data, backend, 1)(True)
-    return Measurement(label, cfg.training.batch_size, train_rate, forward_rate, meter.peak_mb, kernels, launches)
+    result = Measurement(label, cfg.training.batch_size, statistics.median(train_rates),
+                         statistics.median(forward_rates), meter.peak_mb, kernels, launches)
+    if mlp_rates:
+        result.mlp_train_samples_per_s = statistics.median(mlp_rates)
+        result.mlp_ratio = statistics.median(a / b for a, b in zip(train_rates, mlp_rates))
+    return result
 
 
 def time_test_set(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend) -> tuple[float, int]:
@@ -215,6 +243,10 @@ def format_table(results: list[Measurement]) -> str:
     for m in results:
         lines.append(f"{m.label:<22}{m.batch:>7}{m.train_samples_per_s:>17.1f}{m.forward_samples_per_s:>19.1f}"
                      f"{m.peak_memory_mb:>10.1f}{m.launches_per_step:>15}")
+    for m in results:
+        if m.mlp_ratio is not None:
+            lines.append(f"  {m.label}: float32 MLP of the same sizes (numpy, same cores, batch {m.batch}): "
+                         f"{m.mlp_train_samples_per_s:.1f} train samples/s; ratio {m.mlp_ratio:.3f}")
     for m in results:
         if m.test_set_seconds is not None:
             lines.append(f"  {m.label}: whole test set scored in {m.test_set_seconds:.3f} s")
