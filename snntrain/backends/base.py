@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from snntrain.kernels import ENTRY_POINTS, FUNCTIONS
-from snntrain.kernels.onesource import compile_for
+from snntrain.backends.launch import compiled_math
+from snntrain.kernels import ENTRY_POINTS
 
 
 class Backend:
@@ -25,7 +25,7 @@ class Backend:
     # neuron and per synapse: inner loops over contiguous post neurons
 
     def __init__(self) -> None:
-        compiled = compile_for(self.target, FUNCTIONS)
+        compiled = compiled_math(self.target)
         self._launchers: dict[str, Callable] = {
             fn.__name__: self._make_launcher(fn, getattr(compiled, fn.__name__)) for fn in ENTRY_POINTS
         }

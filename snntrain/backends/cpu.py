@@ -6,6 +6,7 @@ from typing import Any, Callable
 import numpy as np
 
 from snntrain.backends.base import Backend
+from snntrain.backends.compile_cache import cached_cpu_launcher
 from snntrain.backends.launch import cpu_launcher
 
 
@@ -19,7 +20,8 @@ class CpuBackend(Backend):
     row_schedules = True  # whole rows per core, inner loops over contiguous post neurons
 
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable) -> Callable:
-        return cpu_launcher(py_fn, compiled_fn)
+        # through the compile cache when there is one: later processes load the machine code instead of compiling
+        return cached_cpu_launcher(py_fn) or cpu_launcher(py_fn, compiled_fn)
 
     def launch(self, name: str, total: int, *args: Any) -> None:
         if total > 0:

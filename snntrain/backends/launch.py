@@ -5,12 +5,17 @@ exactly one launcher per target and no launcher is written by hand.
 """
 from __future__ import annotations
 
+import functools
 import inspect
+import types
 from typing import Callable
 
 import numba
 
-_CPU_TEMPLATE = """
+from snntrain.kernels import FUNCTIONS
+from snntrain.kernels.onesource import compile_for
+
+CPU_TEMPLATE = """
 def launch(total, {args}):
     for i in prange(total):
         fn(i, {args})
@@ -24,20 +29,27 @@ def launch(total, {args}):
 """
 
 
-def _arg_names(py_fn: Callable) -> str:
+def arg_names(py_fn: Callable) -> str:
+    """The launcher's parameters: the math function's, less the element index."""
     names = list(inspect.signature(py_fn).parameters)
-    return ", ".join(names[1:])  # the first parameter is the element index
+    return ", ".join(names[1:])
 
 
 def _build(template: str, py_fn: Callable, compiled_fn: Callable, env: dict) -> Callable:
     namespace: dict = {}
-    exec(template.format(args=_arg_names(py_fn)), {"fn": compiled_fn, **env}, namespace)  # noqa: S102
+    exec(template.format(args=arg_names(py_fn)), {"fn": compiled_fn, **env}, namespace)  # noqa: S102
     return namespace["launch"]
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_math(target: str) -> types.SimpleNamespace:
+    """Every math function of `snntrain.kernels` compiled (lazily) for `target`, once per process."""
+    return compile_for(target, FUNCTIONS)
 
 
 def cpu_launcher(py_fn: Callable, compiled_fn: Callable) -> Callable:
     """An `njit(parallel=True)` function `launch(total, *args)` running `compiled_fn` over a prange."""
-    return numba.njit(parallel=True)(_build(_CPU_TEMPLATE, py_fn, compiled_fn, {"prange": numba.prange}))
+    return numba.njit(parallel=True)(_build(CPU_TEMPLATE, py_fn, compiled_fn, {"prange": numba.prange}))
 
 
 def cuda_launcher(py_fn: Callable, compiled_fn: Callable) -> Callable:
