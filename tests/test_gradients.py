@@ -49,20 +49,23 @@ def test_weight_and_input_gradients_match_finite_differences(case):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("case", ["single spike", "multi-spike", "long window (framed)", "groups", "ties"])
+@pytest.mark.parametrize("case", ["single spike", "multi-spike", "long window (framed)", "groups", "ties", "sweep",
+                                  "sweep, framed", "sweep, groups, ties"])
 def test_cpu_row_schedules_agree_bit_for_bit(case, dtype):
     """The CPU's row schedules (`lif_forward_row`, `lif_weight_grad_row`) and the per-neuron and per-synapse
     ones (the GPU's) do the same arithmetic in the same order per neuron and synapse: identical numbers."""
     be = get_backend("cpu")
     rng = np.random.default_rng(4)
-    spikes_in, spikes_out, t_scale, groups = {"single spike": (1, 1, 1.0, 1), "multi-spike": (3, 5, 1.0, 1),
-                                              "long window (framed)": (3, 4, 40.0, 1), "groups": (2, 3, 1.0, 3),
-                                              "ties": (2, 4, 1.0, 1)}[case]
+    # 7 neurons: weight rows per core; 70 multi-spike neurons: the time sweep over neuron chunks
+    spikes_in, spikes_out, t_scale, groups, n_out = {
+        "single spike": (1, 1, 1.0, 1, 70), "multi-spike": (3, 5, 1.0, 1, 7), "long window (framed)": (3, 4, 40.0, 1, 7),
+        "groups": (2, 3, 1.0, 3, 7), "ties": (2, 4, 1.0, 1, 7), "sweep": (3, 5, 1.0, 1, 70),
+        "sweep, framed": (3, 4, 40.0, 1, 70), "sweep, groups, ties": (2, 3, 1.0, 2, 70)}[case]
     params = LifParams(tau_s=0.05, theta=0.2, delta_theta=0.15, max_spikes=spikes_out)
     t, counts = random_inputs(rng, batch=6, n_in=9, spikes=spikes_in, t_max=0.15 * t_scale)
-    if case == "ties":  # pixel-like inputs: few distinct times
+    if "ties" in case:  # pixel-like inputs: few distinct times
         t = np.round(t * 100) / 100
-    weights = rng.uniform(-1.0, 4.0, (groups, 7, 9)) * 1.5
+    weights = rng.uniform(-1.0, 4.0, (groups, n_out, 9)) * 1.5
     errors = None
     results = []
     for by_row in (True, False):

@@ -366,6 +366,67 @@ def lif_weight_grad_row(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2,
         grad[g, p, n] = acc[i, n]
 
 
+def lif_weight_grad_sweep(i, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, out_t, cnt, g1, g2, out_f, tau_s, t_max,
+                          chunk, kk, h1, h2, hf, acc, grad):
+    """dL/dw[g, :, n] for a chunk of `chunk` post neurons n of group g (i = g * chunks + c): the sums of
+    `lif_weight_grad`, term by term and in the same order, in a time sweep for the CPU.
+
+    Per row, the inputs are visited in time order (`st`, `sp`, `se1`, `se2`, `sfr`: the forward's sorted inputs)
+    and the row's post spikes likewise (`pt`, `pn`, `pcnt`: sorted times and neurons). `h1`, `h2`, `hf` [groups, N]
+    hold each neuron's suffix sums and frame at its first spike after the current time (0 once none is left), and
+    move on as the sweep passes that neuron's spikes (`kk`: spikes passed). Each input then adds one vector over
+    the chunk to its weight row of `acc` (float64 [groups * P, N]): no per-pair search, and contiguous, branch-free
+    inner loops (a term of 0 where no spike follows, which leaves the sum as it is).
+    """
+    n_post = cnt.shape[1]
+    n_pre = acc.shape[0] // grad.shape[0]
+    chunks = (n_post + chunk - 1) // chunk
+    g = i // chunks
+    n0 = (i - g * chunks) * chunk
+    n1 = min(n0 + chunk, n_post)
+    per_group = cnt.shape[0] // grad.shape[0]
+    framed = not single_frame(t_max, tau_s)
+    for p in range(n_pre):
+        for n in range(n0, n1):
+            acc[g * n_pre + p, n] = 0.0
+    for b in range(g * per_group, (g + 1) * per_group):
+        for n in range(n0, n1):
+            kk[g, n] = 0
+            h1[g, n] = g1[b, n, 0]  # zero for a silent neuron: backward clears the suffix sums past the count
+            h2[g, n] = g2[b, n, 0]
+            hf[g, n] = out_f[b, n, 0]
+        q = 0
+        for m in range(sn[b]):
+            tj = st[b, m]
+            while q < pcnt[b] and pt[b, q] <= tj:  # a post spike at or before t_j: its neuron's next one is first
+                n = pn[b, q]
+                if n0 <= n < n1:
+                    k = kk[g, n] + 1
+                    kk[g, n] = k
+                    if k < cnt[b, n]:
+                        h1[g, n] = g1[b, n, k]
+                        h2[g, n] = g2[b, n, k]
+                        hf[g, n] = out_f[b, n, k]
+                    else:
+                        h1[g, n] = 0.0
+                        h2[g, n] = 0.0
+                q += 1
+            row = g * n_pre + sp[b, m]
+            e1 = se1[b, m]
+            e2 = se2[b, m]
+            fj = sfr[b, m]
+            if framed:  # frame factors differ per neuron, and none may meet a neuron with no spike left
+                for n in range(n0, n1):
+                    if kk[g, n] < cnt[b, n]:
+                        acc[row, n] += weight_term(h1[g, n], h2[g, n], e1, e2, hf[g, n] - fj, True)
+            else:
+                for n in range(n0, n1):
+                    acc[row, n] += weight_term(h1[g, n], h2[g, n], e1, e2, 0, False)
+    for p in range(n_pre):
+        for n in range(n0, n1):
+            grad[g, p, n] = acc[g * n_pre + p, n]
+
+
 def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, out_f, tau_s, t_max, err_in):
     """dL/dt_j for every spike j of pre neuron p = i % P in sample b = i // P (SPEC §2)."""
     n_pre = in_cnt.shape[1]
@@ -397,4 +458,4 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, 
 
 FUNCTIONS = (single_frame, frame_gap, first_crossing, store_after, exp_factors, interval_end, emit_spikes,
              lif_forward_neuron, lif_forward_row, lif_backward_neuron, weight_term, lif_weight_grad,
-             lif_weight_grad_row, lif_input_error)
+             lif_weight_grad_row, lif_weight_grad_sweep, lif_input_error)

@@ -24,6 +24,13 @@ class LifParams:
     max_spikes: int
 
 
+# The CPU weight-gradient sweep (multi-spike layers) hands out a layer's post neurons in SWEEP_CHUNKS chunks per
+# group: long vector loops, and a few chunks per core. Layers with fewer than SWEEP_MIN_NEURONS neurons (outputs,
+# conv filters) would leave cores idle, and single-spike layers need no search: both hand out weight rows instead.
+SWEEP_CHUNKS = 8
+SWEEP_MIN_NEURONS = 64
+
+
 class LifCore:
     """LIF neurons fed through weight matrices, kept input-major on the device: `w[groups, n_in, n_out]`.
 
@@ -94,11 +101,16 @@ class LifCore:
         return self._buffers
 
     def _scratch(self, *names: str) -> list[Any]:
-        """The CPU row schedules' scratch arrays, made on first use for the current batch: float64 sums and a
-        candidate mark per (row, neuron), and float64 accumulators per weight row."""
-        batch = self._buffer_key[0]
+        """The CPU schedules' scratch arrays, made on first use for the current batch: float64 sums and a
+        candidate mark per (row, neuron), float64 accumulators per weight row, the rows' output spikes sorted, and
+        the weight-gradient sweep's state per neuron."""
+        batch, posts, per_neuron = self._buffer_key[0], self.n_out * self.params.max_spikes, (self.groups, self.n_out)
         shapes = {"sum_a": ((batch, self.n_out), np.float64), "sum_b": ((batch, self.n_out), np.float64),
-                  "hit": ((batch, self.n_out), np.uint8), "wacc": ((self.groups * self.n_in, self.n_out), np.float64)}
+                  "hit": ((batch, self.n_out), np.uint8), "wacc": ((self.groups * self.n_in, self.n_out), np.float64),
+                  "pt": ((batch, posts), self.dtype), "pn": ((batch, posts), np.int32), "pcnt": ((batch,), np.int32),
+                  "ptmp_t": ((batch, posts), self.dtype), "ptmp_p": ((batch, posts), np.int32),
+                  "kk": (per_neuron, np.int32), "h1": (per_neuron, np.float64), "h2": (per_neuron, np.float64),
+                  "hf": (per_neuron, np.int32)}
         for name in names:
             if name not in self._buffers:
                 self._buffers[name] = self.backend.empty(*shapes[name])
@@ -141,7 +153,14 @@ class LifCore:
                   buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1))
         spikes = (times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"],
                   buf["f"], p.tau_s, self.t_max)
-        if be.row_schedules:
+        if be.row_schedules and self.n_out >= SWEEP_MIN_NEURONS and self.params.max_spikes > 1:
+            chunk = (-(-self.n_out // SWEEP_CHUNKS) + 7) // 8 * 8  # whole cache lines of float64 per chunk
+            post = self._scratch("pt", "pn", "pcnt", "ptmp_t", "ptmp_p")
+            sort_spikes(be, buf["t"], buf["cnt"], *post)
+            be.launch("lif_weight_grad_sweep", self.groups * -(-self.n_out // chunk), buf["st"], buf["sp"], buf["sn"],
+                      buf["se1"], buf["se2"], buf["sfr"], *post[:3], *spikes[5:], chunk,
+                      *self._scratch("kk", "h1", "h2", "hf", "wacc"), self.grad)
+        elif be.row_schedules:  # few neurons (a conv layer's filters): share out the weight rows instead
             be.launch("lif_weight_grad_row", self.groups * self.n_in, *spikes, *self._scratch("wacc"), self.grad)
         else:
             share_post = self.params.max_spikes > times.shape[2]  # keep the larger spike buffers in cache
