@@ -136,6 +136,13 @@ def emit_spikes(out_t, sa, sx, sz, sf, b, n, k, a, bsum, c, reset, tau, frame, w
     return k, bsum
 
 
+def neuron_constants(tau_s, theta, delta_theta, t_max, b, rows, groups):
+    """(tau, threshold c = theta / tau, reset size, frame width, whether frames are needed, group of row b)."""
+    tau = 2.0 * tau_s
+    return (tau, theta / tau, delta_theta / tau, FRAME_TAU_S * tau_s, not single_frame(t_max, tau_s),
+            b // (rows // groups))
+
+
 def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, t_max, out_t, cnt, sa, sx,
                        sz, sf):
     """Event-based spike times of neuron n = i % N in sample b = i // N (SPEC §1, closed form). (The GPU's
@@ -150,12 +157,8 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
     b = i // n_post
     n = i - b * n_post
     max_spikes = out_t.shape[2]
-    tau = 2.0 * tau_s
-    c = theta / tau
-    reset = delta_theta / tau
-    width = FRAME_TAU_S * tau_s
-    framed = not single_frame(t_max, tau_s)
-    g = b // (cnt.shape[0] // w.shape[0])
+    tau, c, reset, width, framed, g = neuron_constants(tau_s, theta, delta_theta, t_max, b, cnt.shape[0],
+                                                       w.shape[0])
     a = 0.0
     bsum = 0.0
     frame = 0
@@ -193,12 +196,8 @@ def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, 
     """
     n_post = cnt.shape[1]
     max_spikes = out_t.shape[2]
-    tau = 2.0 * tau_s
-    c = theta / tau
-    reset = delta_theta / tau
-    width = FRAME_TAU_S * tau_s
-    framed = not single_frame(t_max, tau_s)
-    g = b // (cnt.shape[0] // w.shape[0])
+    tau, c, reset, width, framed, g = neuron_constants(tau_s, theta, delta_theta, t_max, b, cnt.shape[0],
+                                                       w.shape[0])
     for n in range(n_post):
         acc_a[b, n] = 0.0
         acc_b[b, n] = 0.0
@@ -286,6 +285,21 @@ def weight_term(g1k, g2k, e1, e2, gap, framed):
     return g1k * e1 - g2k * e2
 
 
+def add_pair_terms(acc, b, p, n, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out_f, framed):
+    """`acc` plus the terms of synapse (p, n) in row b, in input order: one merge of p's and n's spike lists."""
+    c_post = cnt[b, n]
+    k = 0
+    for s in range(in_cnt[b, p]):
+        tj = in_t[b, p, s]
+        while k < c_post and out_t[b, n, k] <= tj:
+            k += 1
+        if k == c_post:
+            break
+        acc += weight_term(g1[b, n, k], g2[b, n, k], in_e1[b, p, s], in_e2[b, p, s], out_f[b, n, k] - in_f[b, p, s],
+                           framed)
+    return acc
+
+
 def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out_f, tau_s, t_max, share_post,
                     grad):
     """dL/dw[g, p, n] for synapse i of group g, summed over the group's rows: one merge pass per row.
@@ -308,18 +322,7 @@ def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out
     framed = not single_frame(t_max, tau_s)
     acc = 0.0
     for b in range(g * per_group, (g + 1) * per_group):
-        c_post = cnt[b, n]
-        if c_post == 0:
-            continue
-        k = 0
-        for s in range(in_cnt[b, p]):
-            tj = in_t[b, p, s]
-            while k < c_post and out_t[b, n, k] <= tj:
-                k += 1
-            if k == c_post:
-                break
-            acc += weight_term(g1[b, n, k], g2[b, n, k], in_e1[b, p, s], in_e2[b, p, s],
-                               out_f[b, n, k] - in_f[b, p, s], framed)
+        acc = add_pair_terms(acc, b, p, n, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out_f, framed)
     grad[g, p, n] = acc
 
 
@@ -343,16 +346,8 @@ def lif_weight_grad_row(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2,
     for b in range(g * per_group, (g + 1) * per_group):
         if s_post > 1:  # several post spikes: one merge of p's and n's spike lists per neuron
             for n in range(n_post):
-                c_post = cnt[b, n]
-                k = 0
-                for s in range(in_cnt[b, p]):
-                    tj = in_t[b, p, s]
-                    while k < c_post and out_t[b, n, k] <= tj:
-                        k += 1
-                    if k == c_post:
-                        break
-                    acc[i, n] += weight_term(g1[b, n, k], g2[b, n, k], in_e1[b, p, s], in_e2[b, p, s],
-                                             out_f[b, n, k] - in_f[b, p, s], framed)
+                acc[i, n] = add_pair_terms(acc[i, n], b, p, n, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2,
+                                           out_f, framed)
             continue
         for s in range(in_cnt[b, p]):  # one post spike: a branch-free test per neuron, vectorised over n
             tj = in_t[b, p, s]
@@ -457,5 +452,5 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, 
 
 
 FUNCTIONS = (single_frame, frame_gap, first_crossing, store_after, exp_factors, interval_end, emit_spikes,
-             lif_forward_neuron, lif_forward_row, lif_backward_neuron, weight_term, lif_weight_grad,
-             lif_weight_grad_row, lif_weight_grad_sweep, lif_input_error)
+             neuron_constants, lif_forward_neuron, lif_forward_row, lif_backward_neuron, weight_term, add_pair_terms,
+             lif_weight_grad, lif_weight_grad_row, lif_weight_grad_sweep, lif_input_error)
