@@ -52,8 +52,9 @@ def test_weight_and_input_gradients_match_finite_differences(case):
 @pytest.mark.parametrize("case", ["single spike", "multi-spike", "long window (framed)", "groups", "ties", "sweep",
                                   "sweep, framed", "sweep, groups, ties"])
 def test_cpu_row_schedules_agree_bit_for_bit(case, dtype):
-    """The CPU's row schedules (`lif_forward_row`, `lif_weight_grad_row`) and the per-neuron and per-synapse
-    ones (the GPU's) do the same arithmetic in the same order per neuron and synapse: identical numbers."""
+    """The CPU's schedules (`lif_forward_row`, `lif_weight_grad_row`, the time sweeps) and the per-neuron and
+    per-synapse ones (the GPU's) do the same arithmetic in the same order: identical spikes, input errors and
+    weight gradients."""
     be = get_backend("cpu")
     rng = np.random.default_rng(4)
     # 7 neurons: weight rows per core; 70 multi-spike neurons: the time sweep over neuron chunks
@@ -75,13 +76,13 @@ def test_cpu_row_schedules_agree_bit_for_bit(case, dtype):
             out = layer.forward(SpikeTrains(t.astype(dtype), counts))
             if errors is None:
                 errors = linear_loss(rng, out.times).astype(dtype)
-            layer.backward(errors)
+            err_in = layer.backward(errors).copy()
         finally:
             be.row_schedules = True
         cnt = layer._buffers["cnt"]
         real = np.arange(spikes_out)[None, None, :] < cnt[:, :, None]  # A, X, z, frame exist for real spikes only
         saved = [np.where(real, layer._buffers[name], 0) for name in ("a", "x", "z", "f")]
-        results.append([layer._buffers["t"].copy(), cnt.copy(), *saved, layer.gradient.copy()])
+        results.append([layer._buffers["t"].copy(), cnt.copy(), *saved, err_in, layer.gradient.copy()])
     assert results[0][1].sum() > 0 and (spikes_out == 1 or results[0][1].max() > 1)
     for row, element in zip(*results):
         np.testing.assert_array_equal(row, element)

@@ -9,6 +9,7 @@ FUNCTIONS = (sort.FUNCTIONS + lif.FUNCTIONS + losses.FUNCTIONS + optim.FUNCTIONS
              + metrics.FUNCTIONS)
 ENTRY_POINTS = (sort.ENTRY_POINTS + (lif.exp_factors, lif.lif_forward_neuron, lif.lif_forward_row,
                                      lif.lif_backward_neuron, lif.lif_weight_grad, lif.lif_weight_grad_row,
-                                     lif.lif_weight_grad_sweep, lif.lif_input_error)
+                                     lif.lif_weight_grad_sweep, lif.lif_input_error,
+                                     lif.lif_input_error_sweep)
                 + losses.ENTRY_POINTS + optim.ENTRY_POINTS + batch.ENTRY_POINTS + conv.ENTRY_POINTS
                 + metrics.ENTRY_POINTS)

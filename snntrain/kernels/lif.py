@@ -451,6 +451,65 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, 
         err_in[b, p, s] = 0.0
 
 
+def lif_input_error_sweep(b, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, w, out_t, cnt, g1, g2, out_f, tau_s, t_max,
+                          kk, h1, h2, hf, slot, err_in):
+    """dL/dt_j for every input spike of row b: the sums of `lif_input_error`, term by term and in the same order,
+    in a time sweep for the CPU (multi-spike layers).
+
+    As in `lif_weight_grad_sweep`, inputs and the row's sorted post spikes are visited in time order and `h1`,
+    `h2`, `hf` [rows, N] hold each neuron's suffix sums and frame at its first spike after the current time (0 once
+    none is left), so no input searches the post spikes. `slot` [rows, P] counts each pre neuron's spikes seen, to
+    find the input's slot in `err_in`.
+    """
+    n_pre = err_in.shape[1]
+    n_post = cnt.shape[1]
+    tau = 2.0 * tau_s
+    framed = not single_frame(t_max, tau_s)
+    g = b // (cnt.shape[0] // w.shape[0])
+    for p in range(n_pre):
+        slot[b, p] = 0
+    for n in range(n_post):
+        kk[b, n] = 0
+        h1[b, n] = g1[b, n, 0]
+        h2[b, n] = g2[b, n, 0]
+        hf[b, n] = out_f[b, n, 0]
+    q = 0
+    for m in range(sn[b]):
+        tj = st[b, m]
+        while q < pcnt[b] and pt[b, q] <= tj:
+            n = pn[b, q]
+            k = kk[b, n] + 1
+            kk[b, n] = k
+            if k < cnt[b, n]:
+                h1[b, n] = g1[b, n, k]
+                h2[b, n] = g2[b, n, k]
+                hf[b, n] = out_f[b, n, k]
+            else:
+                h1[b, n] = 0.0
+                h2[b, n] = 0.0
+            q += 1
+        p = sp[b, m]
+        s = slot[b, p]
+        slot[b, p] = s + 1
+        acc1 = 0.0
+        acc2 = 0.0
+        for n in range(n_post):
+            w1 = w[g, p, n]
+            w2 = w1
+            if framed:
+                if kk[b, n] >= cnt[b, n]:
+                    continue
+                w1 *= frame_gap(hf[b, n] - sfr[b, m], FRAME_TAU_S)
+                w2 *= frame_gap(hf[b, n] - sfr[b, m], 0.5 * FRAME_TAU_S)
+            acc1 += w1 * h1[b, n]
+            acc2 += w2 * h2[b, n]
+        err_in[b, p, s] = acc1 * se1[b, m] / tau_s - acc2 * se2[b, m] / tau
+    for p in range(n_pre):
+        for s in range(slot[b, p], err_in.shape[2]):
+            err_in[b, p, s] = 0.0
+
+
 FUNCTIONS = (single_frame, frame_gap, first_crossing, store_after, exp_factors, interval_end, emit_spikes,
              neuron_constants, lif_forward_neuron, lif_forward_row, lif_backward_neuron, weight_term, add_pair_terms,
-             lif_weight_grad, lif_weight_grad_row, lif_weight_grad_sweep, lif_input_error)
+             lif_weight_grad, lif_weight_grad_row, lif_weight_grad_sweep, lif_input_error,
+             lif_input_error_sweep)

@@ -110,7 +110,9 @@ class LifCore:
                   "pt": ((batch, posts), self.dtype), "pn": ((batch, posts), np.int32), "pcnt": ((batch,), np.int32),
                   "ptmp_t": ((batch, posts), self.dtype), "ptmp_p": ((batch, posts), np.int32),
                   "kk": (per_neuron, np.int32), "h1": (per_neuron, np.float64), "h2": (per_neuron, np.float64),
-                  "hf": (per_neuron, np.int32)}
+                  "hf": (per_neuron, np.int32), "ikk": ((batch, self.n_out), np.int32),
+                  "ih1": ((batch, self.n_out), np.float64), "ih2": ((batch, self.n_out), np.float64),
+                  "ihf": ((batch, self.n_out), np.int32), "slot": ((batch, self.n_in), np.int32)}
         for name in names:
             if name not in self._buffers:
                 self._buffers[name] = self.backend.empty(*shapes[name])
@@ -153,10 +155,12 @@ class LifCore:
                   buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1))
         spikes = (times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"],
                   buf["f"], p.tau_s, self.t_max)
-        if be.row_schedules and self.n_out >= SWEEP_MIN_NEURONS and self.params.max_spikes > 1:
-            chunk = (-(-self.n_out // SWEEP_CHUNKS) + 7) // 8 * 8  # whole cache lines of float64 per chunk
+        sweep = be.row_schedules and self.params.max_spikes > 1  # time sweeps instead of searching post spikes
+        if sweep:
             post = self._scratch("pt", "pn", "pcnt", "ptmp_t", "ptmp_p")
             sort_spikes(be, buf["t"], buf["cnt"], *post)
+        if sweep and self.n_out >= SWEEP_MIN_NEURONS:
+            chunk = (-(-self.n_out // SWEEP_CHUNKS) + 7) // 8 * 8  # whole cache lines of float64 per chunk
             be.launch("lif_weight_grad_sweep", self.groups * -(-self.n_out // chunk), buf["st"], buf["sp"], buf["sn"],
                       buf["se1"], buf["se2"], buf["sfr"], *post[:3], *spikes[5:], chunk,
                       *self._scratch("kk", "h1", "h2", "hf", "wacc"), self.grad)
@@ -167,6 +171,12 @@ class LifCore:
             be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, *spikes, share_post, self.grad)
         if not input_errors:
             return None
-        be.launch("lif_input_error", batch * self.n_in, times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"],
-                  self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], buf["f"], p.tau_s, self.t_max, buf["err_in"])
+        if sweep:
+            be.launch("lif_input_error_sweep", batch, buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
+                      buf["sfr"], *post[:3], self.w, *spikes[5:], *self._scratch("ikk", "ih1", "ih2", "ihf", "slot"),
+                      buf["err_in"])
+        else:
+            be.launch("lif_input_error", batch * self.n_in, times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"],
+                      self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], buf["f"], p.tau_s, self.t_max,
+                      buf["err_in"])
         return buf["err_in"]
