@@ -365,6 +365,29 @@ def lif_weight_grad_row(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2,
         grad[g, p, n] = acc[i, n]
 
 
+def sweep_start(b, j, n, g1, g2, out_f, kk, h1, h2, hf):
+    """Sweep state row j, neuron n, at the start of row b: before any post spike, n's first spike is its first
+    (suffix sums zero for a silent neuron: backward clears them past the count)."""
+    kk[j, n] = 0
+    h1[j, n] = g1[b, n, 0]
+    h2[j, n] = g2[b, n, 0]
+    hf[j, n] = out_f[b, n, 0]
+
+
+def sweep_pass(b, j, n, cnt, g1, g2, out_f, kk, h1, h2, hf):
+    """The sweep has passed one more spike of neuron n in row b: its next spike becomes the first after the
+    current time (sums 0 once none is left)."""
+    k = kk[j, n] + 1
+    kk[j, n] = k
+    if k < cnt[b, n]:
+        h1[j, n] = g1[b, n, k]
+        h2[j, n] = g2[b, n, k]
+        hf[j, n] = out_f[b, n, k]
+    else:
+        h1[j, n] = 0.0
+        h2[j, n] = 0.0
+
+
 def lif_weight_grad_sweep(i, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, out_t, cnt, g1, g2, out_f, tau_s, t_max,
                           chunk, kk, h1, h2, hf, acc, grad):
     """dL/dw[g, :, n] for a chunk of `chunk` post neurons n of group g (i = g * chunks + c): the sums of
@@ -390,25 +413,13 @@ def lif_weight_grad_sweep(i, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, out_t, cnt
             acc[g * n_pre + p, n] = 0.0
     for b in range(g * per_group, (g + 1) * per_group):
         for n in range(n0, n1):
-            kk[g, n] = 0
-            h1[g, n] = g1[b, n, 0]  # zero for a silent neuron: backward clears the suffix sums past the count
-            h2[g, n] = g2[b, n, 0]
-            hf[g, n] = out_f[b, n, 0]
+            sweep_start(b, g, n, g1, g2, out_f, kk, h1, h2, hf)
         q = 0
         for m in range(sn[b]):
             tj = st[b, m]
-            while q < pcnt[b] and pt[b, q] <= tj:  # a post spike at or before t_j: its neuron's next one is first
-                n = pn[b, q]
-                if n0 <= n < n1:
-                    k = kk[g, n] + 1
-                    kk[g, n] = k
-                    if k < cnt[b, n]:
-                        h1[g, n] = g1[b, n, k]
-                        h2[g, n] = g2[b, n, k]
-                        hf[g, n] = out_f[b, n, k]
-                    else:
-                        h1[g, n] = 0.0
-                        h2[g, n] = 0.0
+            while q < pcnt[b] and pt[b, q] <= tj:  # post spikes at or before t_j
+                if n0 <= pn[b, q] < n1:
+                    sweep_pass(b, g, pn[b, q], cnt, g1, g2, out_f, kk, h1, h2, hf)
                 q += 1
             row = g * n_pre + sp[b, m]
             e1 = se1[b, m]
@@ -473,24 +484,12 @@ def lif_input_error_sweep(b, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, w, out_t, 
     for p in range(n_pre):
         slot[b, p] = 0
     for n in range(n_post):
-        kk[b, n] = 0
-        h1[b, n] = g1[b, n, 0]
-        h2[b, n] = g2[b, n, 0]
-        hf[b, n] = out_f[b, n, 0]
+        sweep_start(b, b, n, g1, g2, out_f, kk, h1, h2, hf)
     q = 0
     for m in range(sn[b]):
         tj = st[b, m]
         while q < pcnt[b] and pt[b, q] <= tj:
-            n = pn[b, q]
-            k = kk[b, n] + 1
-            kk[b, n] = k
-            if k < cnt[b, n]:
-                h1[b, n] = g1[b, n, k]
-                h2[b, n] = g2[b, n, k]
-                hf[b, n] = out_f[b, n, k]
-            else:
-                h1[b, n] = 0.0
-                h2[b, n] = 0.0
+            sweep_pass(b, b, pn[b, q], cnt, g1, g2, out_f, kk, h1, h2, hf)
             q += 1
         p = sp[b, m]
         s = slot[b, p]
@@ -515,5 +514,5 @@ def lif_input_error_sweep(b, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, w, out_t, 
 
 FUNCTIONS = (single_frame, frame_gap, first_crossing, store_after, exp_factors, interval_end, emit_spikes,
              neuron_constants, lif_forward_neuron, lif_forward_row, lif_backward_neuron, weight_term, lif_weight_grad,
-             lif_weight_grad_row, lif_weight_grad_sweep, lif_input_error,
+             lif_weight_grad_row, sweep_start, sweep_pass, lif_weight_grad_sweep, lif_input_error,
              lif_input_error_sweep)
