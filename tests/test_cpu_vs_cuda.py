@@ -73,3 +73,30 @@ def test_cpu_and_cuda_agree_on_crossings_at_input_times(dtype):
     real_gpu = os.environ.get("NUMBA_ENABLE_CUDASIM") == "0"
     rtol = 1e-2 if real_gpu else 1e-4 if dtype == np.float32 else 1e-9
     np.testing.assert_allclose(gpu[1][0], cpu[1][0], rtol=rtol, atol=1e-5 if dtype == np.float32 else 1e-11)
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cpu_and_cuda_agree_on_near_tangent_crossings_and_full_buffers(dtype):
+    """Neurons whose membrane peaks within 1e-13..1e-3 of threshold (one input at t=0 with weight 4c(1+e); the peak
+    of w (e^-x - e^-2x) is w/4), some with a second input exactly at the peak, and neurons whose buffers fill."""
+    tau_s, theta = 0.05, 0.2
+    c = theta / (2 * tau_s)
+    peak = 2 * tau_s * np.log(2.0)
+    excess = np.array([-1e-6, -1e-13, 0.0, 1e-13, 1e-10, 1e-6, 1e-3])
+    n_out = 2 * len(excess) + 1
+    weights = np.zeros((n_out, 3))
+    weights[:len(excess), 0] = weights[len(excess):-1, 0] = 4 * c * (1 + excess)
+    weights[len(excess):-1, 1] = 0.5  # the same peaks, with an input landing on them
+    weights[-1] = [40.0, 40.0, 40.0]  # far above threshold: a full buffer
+    t = np.array([[[0.0], [peak], [0.01]]])
+    counts = np.ones((1, 3), np.int32)
+    params = [LifParams(tau_s, theta, theta, 3)]
+    cpu = forward_backward(get_backend("cpu"), [weights], params, t, counts, dtype)
+    gpu = forward_backward(get_backend("cuda"), [weights], params, t, counts, dtype)
+    np.testing.assert_array_equal(cpu[0][0][1], gpu[0][0][1])
+    assert cpu[0][0][1][0, -1] == 3 and cpu[0][0][1][0, len(excess) - 1] == 1  # full buffer; 1e-3 above crosses
+    np.testing.assert_allclose(gpu[0][0][0], cpu[0][0][0], rtol=1e-5 if dtype == np.float32 else 1e-10)
+    real_gpu = os.environ.get("NUMBA_ENABLE_CUDASIM") == "0"  # tangent roots: see the at-input test above
+    rtol = 1e-2 if real_gpu else 1e-4 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(gpu[1][0], cpu[1][0], rtol=rtol, atol=1e-5 if dtype == np.float32 else 1e-11)
