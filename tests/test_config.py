@@ -126,7 +126,7 @@ def test_base_model_resolves_defaults(tmp_path: Path) -> None:
     assert first.delta_theta == first.theta == 0.2
     assert last.delta_theta == 1.3
     assert last.init == InitConfig()  # no init table: U(-1, 1)
-    assert cfg.t_max == 0.2
+    assert cfg.t_max == 0.2 and cfg.precision == "float32"  # the original BATS code's precision
     assert cfg.training.train_samples == 0 and cfg.training.epochs == 2
     assert cfg.optimizer.beta1 == 0.9 and cfg.optimizer.eps == 1e-8
 
@@ -362,6 +362,8 @@ CROSS_TABLE_REJECTIONS = [
     ("layers[0].neurons=1000000000", "the model needs about "),
     ("layers[0].max_spikes=100000000", "make layers, max_spikes or batch sizes smaller"),
     ("optimizer.lr=1e30", "--set optimizer.lr = 1e+30: must be in (0, 1]"),
+    ("simulation.precision='float16'", '--set simulation.precision = "float16": unknown precision (did you mean '
+                                       '"float64"?); allowed: float32, float64'),
     ("layers[0].tau_s=1e-300", "--set layers[0].tau_s = 1e-300: too short for simulation.t_max = 0.2 s: t_max / "
                                "tau_s = 2e+299, allowed up to 1e+05"),
 ]

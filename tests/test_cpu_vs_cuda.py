@@ -40,6 +40,10 @@ def test_cpu_and_cuda_agree(dtype, max_spikes):
     cpu = forward_backward(get_backend("cpu"), weights, params, t, counts, dtype)
     gpu = forward_backward(get_backend("cuda"), weights, params, t, counts, dtype)
     assert cpu[0][-1][1].sum() > 0
+    # Both targets compute in the layer's precision. A real GPU's exp, log and sqrt may differ from the CPU's libm
+    # by 1-2 ulps (CUDA's documented bounds); the sums, the root and the resets amplify that by the crossing's
+    # condition, which on random layers reached about 80 float32 ulps (see test_precision.py). float32: rtol 1e-5
+    # (about 170 ulps) on times, 1e-4 on gradients, which sum many such terms; float64: 1e-10 and 1e-9.
     rtol = 1e-5 if dtype == np.float32 else 1e-10
     for (t_c, n_c), (t_g, n_g) in zip(cpu[0], gpu[0]):
         np.testing.assert_array_equal(n_c, n_g)
@@ -68,11 +72,15 @@ def test_cpu_and_cuda_agree_on_crossings_at_input_times(dtype):
     np.testing.assert_array_equal(cpu[0][0][1], gpu[0][0][1])
     np.testing.assert_allclose(gpu[0][0][0], cpu[0][0][0], rtol=1e-5 if dtype == np.float32 else 1e-10)
     # A spike time has a kink where a crossing meets an input: which side's derivative a target takes depends on
-    # the last bit of its exp and log. The simulator shares the CPU's, a real GPU does not (measured on an H200:
-    # 2 of 40 float64 weight gradients differ by 0.3%), so there only the spike times must agree this closely.
-    real_gpu = os.environ.get("NUMBA_ENABLE_CUDASIM") == "0"
-    rtol = 1e-2 if real_gpu else 1e-4 if dtype == np.float32 else 1e-9
-    np.testing.assert_allclose(gpu[1][0], cpu[1][0], rtol=rtol, atol=1e-5 if dtype == np.float32 else 1e-11)
+    # the last bit of its exp and log. The simulator shares the CPU's, a real GPU does not: measured on an H200,
+    # 2 of the 40 weight gradients took the other side (float64: 0.3% apart; float32: 4.5%, and a small one
+    # -2.7e-5 against -1.2e-5), the jump of the derivative, which no tolerance bounds. So on a real GPU at least
+    # 36 of the 40 must agree as closely as on the simulator.
+    rtol, atol = (1e-4, 1e-5) if dtype == np.float32 else (1e-9, 1e-11)
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "0":
+        assert np.isclose(gpu[1][0], cpu[1][0], rtol=rtol, atol=atol).sum() >= 36
+    else:
+        np.testing.assert_allclose(gpu[1][0], cpu[1][0], rtol=rtol, atol=atol)
 
 
 @pytest.mark.cudasim

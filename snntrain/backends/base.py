@@ -1,7 +1,9 @@
 """The backend interface that layers and the network talk to: memory, transfers, and kernel launches.
 
 A backend compiles the math of `snntrain.kernels` for its target; `backend.launch(name, total, *args)` runs the
-per-element function `name(i, *args)` for every i in range(total).
+per-element function `name(i, *args)` for every i in range(total). Kernels whose arithmetic depends on the
+model's precision (those that use `real`) are launched with `precision="float32"` or `"float64"`, each compiled
+on first use.
 """
 from __future__ import annotations
 
@@ -10,7 +12,12 @@ from typing import Any, Callable
 import numpy as np
 
 from snntrain.backends.launch import compiled_math
-from snntrain.kernels import ENTRY_POINTS
+from snntrain.kernels import ENTRY_POINTS, FUNCTIONS
+from snntrain.kernels.onesource import PRECISIONS, reads_real
+
+_ENTRIES = {fn.__name__: fn for fn in ENTRY_POINTS}
+#: Entry points whose numbers depend on the precision they are compiled for: a launch must name one.
+PRECISION_KERNELS = frozenset(name for name, fn in _ENTRIES.items() if reads_real(fn, FUNCTIONS))
 
 
 class Backend:
@@ -25,16 +32,30 @@ class Backend:
     # neuron and per synapse: inner loops over contiguous post neurons
 
     def __init__(self) -> None:
-        compiled = compiled_math(self.target)
-        self._launchers: dict[str, Callable] = {
-            fn.__name__: self._make_launcher(fn, getattr(compiled, fn.__name__)) for fn in ENTRY_POINTS
-        }
+        self._launchers: dict[tuple[str, str], Callable] = {}
 
-    def _make_launcher(self, py_fn: Callable, compiled_fn: Callable) -> Callable:
+    def _launcher(self, name: str, precision: str | None) -> Callable:
+        """The launcher of entry point `name` for `precision` (made on first use; kernels that do not depend on
+        the precision share the float64 one)."""
+        if name in PRECISION_KERNELS:
+            if precision not in PRECISIONS:
+                raise ValueError(f"kernel {name} needs precision float32 or float64, got {precision!r}")
+        else:
+            precision = "float64"
+        key = (name, precision)
+        launcher = self._launchers.get(key)
+        if launcher is None:
+            py_fn = _ENTRIES[name]
+            compiled = getattr(compiled_math(self.target, precision), name)
+            launcher = self._launchers[key] = self._make_launcher(py_fn, compiled, precision)
+        return launcher
+
+    def _make_launcher(self, py_fn: Callable, compiled_fn: Callable, precision: str) -> Callable:
         raise NotImplementedError
 
-    def launch(self, name: str, total: int, *args: Any) -> None:
-        """Run kernel `name` for every element index in range(total)."""
+    def launch(self, name: str, total: int, *args: Any, precision: str | None = None) -> None:
+        """Run kernel `name` for every element index in range(total), in `precision` where its arithmetic
+        depends on one (`PRECISION_KERNELS`)."""
         raise NotImplementedError
 
     # memory -----------------------------------------------------------------------------------------

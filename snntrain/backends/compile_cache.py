@@ -35,7 +35,7 @@ from numba import prange
 
 from snntrain.backends.launch import compiled_math
 
-fn = compiled_math("cpu").{name}
+fn = compiled_math("cpu", "{precision}").{name}
 
 
 @numba.njit(parallel=True, cache=True)
@@ -66,19 +66,20 @@ def cache_root() -> Path | None:
     return root if os.access(root, os.W_OK) else None
 
 
-def cached_cpu_launcher(py_fn: Callable) -> Callable | None:
-    """The CPU launcher of the math function `py_fn`, compiled through the cache; None when there is no cache."""
+def cached_cpu_launcher(py_fn: Callable, precision: str = "float64") -> Callable | None:
+    """The CPU launcher of the math function `py_fn` in `precision`, compiled through the cache; None when there
+    is no cache."""
     root = cache_root()
     if root is None:
         return None
     key = cache_key()
     folder = root / f"launchers-{key}"
-    name = f"snntrain_launch_{py_fn.__name__}_{key}"
+    name = f"snntrain_launch_{py_fn.__name__}_{precision}_{key}"
     path = folder / f"{name}.py"
     try:
         folder.mkdir(exist_ok=True)
         if not path.exists():
-            text = _MODULE.format(key=key, name=py_fn.__name__,
+            text = _MODULE.format(key=key, name=py_fn.__name__, precision=precision,
                                   body=CPU_TEMPLATE.format(args=arg_names(py_fn)).lstrip("\n"))
             tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
             tmp.write_text(text, encoding="utf-8")

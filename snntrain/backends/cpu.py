@@ -19,13 +19,13 @@ class CpuBackend(Backend):
     sort_by_row = True  # a few cores: a sequential merge per row does the least work
     row_schedules = True  # whole rows per core, inner loops over contiguous post neurons
 
-    def _make_launcher(self, py_fn: Callable, compiled_fn: Callable) -> Callable:
+    def _make_launcher(self, py_fn: Callable, compiled_fn: Callable, precision: str) -> Callable:
         # through the compile cache when there is one: later processes load the machine code instead of compiling
-        return cached_cpu_launcher(py_fn) or cpu_launcher(py_fn, compiled_fn)
+        return cached_cpu_launcher(py_fn, precision) or cpu_launcher(py_fn, compiled_fn)
 
-    def launch(self, name: str, total: int, *args: Any) -> None:
+    def launch(self, name: str, total: int, *args: Any, precision: str | None = None) -> None:
         if total > 0:
-            self._launchers[name](total, *args)
+            self._launcher(name, precision)(total, *args)
 
     def to_device(self, array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array)

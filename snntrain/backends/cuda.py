@@ -24,22 +24,23 @@ class CudaBackend(Backend):
 
         self._cuda = cuda
         super().__init__()
-        self._configs: dict[tuple[str, int], Any] = {}
+        self._configs: dict[tuple[str, str | None, int], Any] = {}
         self._direct = None if cuda.config.ENABLE_CUDASIM else _DirectLauncher()
 
-    def _make_launcher(self, py_fn: Callable, compiled_fn: Callable) -> Callable:
+    def _make_launcher(self, py_fn: Callable, compiled_fn: Callable, precision: str) -> Callable:
         return cuda_launcher(py_fn, compiled_fn)
 
-    def launch(self, name: str, total: int, *args: Any) -> None:
+    def launch(self, name: str, total: int, *args: Any, precision: str | None = None) -> None:
         if total <= 0:
             return
         blocks = (total + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
         if self._direct is None:  # the simulator: kernel[...] configures the kernel object itself, keep nothing
-            self._launchers[name][blocks, THREADS_PER_BLOCK](total, *args)
+            self._launcher(name, precision)[blocks, THREADS_PER_BLOCK](total, *args)
             return
-        config = self._configs.get((name, blocks))
+        config = self._configs.get((name, precision, blocks))
         if config is None:  # building a launch configuration costs as much as a launch: keep them
-            config = self._configs[(name, blocks)] = self._launchers[name][blocks, THREADS_PER_BLOCK]
+            config = self._configs[(name, precision, blocks)] = self._launcher(name, precision)[blocks,
+                                                                                                 THREADS_PER_BLOCK]
         if not self._direct(config, blocks, (total, *args)):
             config(total, *args)
 

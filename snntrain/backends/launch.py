@@ -42,9 +42,10 @@ def _build(template: str, py_fn: Callable, compiled_fn: Callable, env: dict) -> 
 
 
 @functools.lru_cache(maxsize=None)
-def compiled_math(target: str) -> types.SimpleNamespace:
-    """Every math function of `snntrain.kernels` compiled (lazily) for `target`, once per process."""
-    return compile_for(target, FUNCTIONS)
+def compiled_math(target: str, precision: str = "float64") -> types.SimpleNamespace:
+    """Every math function of `snntrain.kernels` compiled (lazily) for `target` and `precision`, once per
+    process."""
+    return compile_for(target, FUNCTIONS, precision)
 
 
 def cpu_launcher(py_fn: Callable, compiled_fn: Callable) -> Callable:

@@ -75,7 +75,8 @@ def to_toml(cfg: ModelConfig) -> str:
            *_lines(inp, "encoding", {k: v for k, v in schema.INPUT.tables[inp.encoding].items() if k != "dataset"}),
            "",
            "[simulation]",
-           f"t_max = {format_value(cfg.t_max)}"]
+           f"t_max = {format_value(cfg.t_max)}",
+           f"precision = {format_value(cfg.precision)}"]
     for layer, shape, params in zip(cfg.layers, layer_shapes(cfg), parameter_count(cfg)):
         out += ["", f"[[layers]]  # output {format_shape(shape)}, {params} parameters"]
         keys = schema.LAYER.tables[layer.type]

@@ -291,13 +291,16 @@ class _Resolver:
             self.fail("name", "must start with a letter or digit and use only letters, digits, '.', '_', '-'",
                       name)
         inp = self.input(top["input"])
-        t_max = self.table("simulation", top["simulation"], schema.SIMULATION)["t_max"]
+        simulation = self.table("simulation", top["simulation"], schema.SIMULATION)
+        t_max = simulation["t_max"]
+        precision = simulation.get("precision", ModelConfig.precision)
         layers = self.layers(top["layers"], inp, t_max)
         loss = LossConfig(**self.table("loss", top["loss"], {}, schema.LOSS))
         optimizer = OptimizerConfig(**self.table("optimizer", top.get("optimizer", {}), {}, schema.OPTIMIZER))
         schedule = ScheduleConfig(**self.table("schedule", top.get("schedule", {}), {}, schema.SCHEDULE))
         training = TrainingConfig(**self.table("training", top.get("training", {}), schema.TRAINING))
-        cfg = ModelConfig(name=name, input=inp, layers=layers, loss=loss, t_max=t_max, optimizer=optimizer,
+        cfg = ModelConfig(name=name, input=inp, layers=layers, loss=loss, t_max=t_max, precision=precision,
+                          optimizer=optimizer,
                           schedule=schedule, training=training, source=self.source)
         self.check_consistency(cfg)
         return cfg

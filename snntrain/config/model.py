@@ -108,6 +108,7 @@ class ModelConfig:
     layers: tuple[LayerConfig, ...]
     loss: LossConfig
     t_max: float  # simulation end time (s)
+    precision: str = "float32"  # of spike times, sums and weights: "float32" or "float64"
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)

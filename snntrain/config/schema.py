@@ -77,7 +77,10 @@ _INPUT_TABLES = {
 }
 INPUT = Variants("encoding", Key("str", choices=tuple(ENCODINGS), noun="encoding"), _INPUT_TABLES)
 
-SIMULATION = {"t_max": _positive()}
+#: Storage and arithmetic of every spike time, sum and weight. float32 is what the original BATS code trains in;
+#: float64 is what the oracle tests (brian2, finite differences) compare against.
+PRECISIONS = ("float32", "float64")
+SIMULATION = {"t_max": _positive(), "precision": Key("str", choices=PRECISIONS, noun="precision")}
 
 _INIT_TABLES = {
     "uniform": {"low": Key("float"), "high": Key("float")},

@@ -21,12 +21,16 @@ relative sums, so each spike's A, X, z* are stored in its neuron's frame (`sf`) 
 by the frame gap in the same way. Inputs within one frame (every image model: t_max / tau_s < FRAME_TAU_S)
 never rescale, and their numbers equal the plain formulas of SPEC §1-§2.
 
-Arithmetic is float64 inside the functions whatever the storage dtype, so the CPU and CUDA targets agree.
+Arithmetic is in the model's precision (`real`, see `snntrain.kernels.onesource`): every literal, module
+constant and frame index that meets a float goes through `real(...)`, so float32 models compute in float32 and
+float64 models exactly as the plain formulas. Storage has the same dtype (the float32 scratch sums and
+accumulators of the CPU schedules included).
 """
 from __future__ import annotations
 
 import math
 
+from snntrain.kernels.onesource import real
 from snntrain.kernels.sort import search_sorted
 
 INF = math.inf
@@ -38,14 +42,17 @@ FRAME_TAU_S = 20.0
 def single_frame(t_max, tau_s):
     """Whether a simulation ending at t_max stays in frame 0: then no frame index needs reading at all (the
     image models' fast path), and the numbers are exactly those of the plain formulas."""
-    return t_max < FRAME_TAU_S * tau_s
+    return t_max < real(FRAME_TAU_S) * tau_s
 
 
-def frame_gap(d, per_frame):
-    """The factor exp(-d * per_frame) that moves a quantity d frames later (1.0 within the same frame)."""
+def frame_gap(d, halved):
+    """The factor exp(-d * FRAME_TAU_S) that moves a quantity in units of tau_s (A, e1, g1) d frames later, or
+    exp(-d * FRAME_TAU_S / 2) with `halved`, for one in units of tau = 2 tau_s (B, e2, g2, the reset coupling);
+    1.0 within the same frame."""
     if d == 0:
-        return 1.0
-    return math.exp(-per_frame * d)
+        return real(1.0)
+    per_frame = real(FRAME_TAU_S) * real(0.5) if halved else real(FRAME_TAU_S)
+    return math.exp(-per_frame * real(d))
 
 
 def first_crossing(a: float, b: float, c: float, z_lo: float, z_hi: float) -> float:
@@ -62,14 +69,15 @@ def first_crossing(a: float, b: float, c: float, z_lo: float, z_hi: float) -> fl
     f_lo = (c * z_lo - b) * z_lo + a
     # The cheap test, no sqrt: no root can lie inside. Written so that NaN sums (non-finite weights) give no
     # spike, as every comparison with NaN is false.
-    if not (f_lo <= 0.0 or (c * z_hi - b) * z_hi + a <= 0.0 or 2.0 * c * z_lo < b < 2.0 * c * z_hi):
-        return -1.0
-    disc = b * b - 4.0 * a * c
+    two = real(2.0)
+    if not (f_lo <= 0.0 or (c * z_hi - b) * z_hi + a <= 0.0 or two * c * z_lo < b < two * c * z_hi):
+        return real(-1.0)
+    disc = b * b - real(4.0) * a * c
     if not disc > 0.0:
-        return -1.0
+        return real(-1.0)
     if f_lo <= 0.0:
         return z_lo
-    z = 2.0 * a / (b + math.sqrt(disc))
+    z = two * a / (b + math.sqrt(disc))
     if z < z_lo:
         return z_lo
     if z > z_hi:
@@ -97,10 +105,11 @@ def exp_factors(i, t, tau_s, e1, e2, fr):
         e2[i] = 0.0
         fr[i] = 0
     else:
-        f = math.floor(ti / (FRAME_TAU_S * tau_s))
-        rel = ti - f * (FRAME_TAU_S * tau_s)
+        width = real(FRAME_TAU_S) * tau_s
+        f = math.floor(ti / width)
+        rel = ti - real(f) * width
         e1[i] = math.exp(rel / tau_s)
-        e2[i] = math.exp(rel / (2.0 * tau_s))
+        e2[i] = math.exp(rel / (real(2.0) * tau_s))
         fr[i] = f
 
 
@@ -111,8 +120,8 @@ def interval_end(st, sn, se2, sfr, b, m, t_max, tau, frame, width, framed):
         t_next = st[b, m + 1]
         if not framed or sfr[b, m + 1] == frame:
             return t_next, se2[b, m + 1]
-        return t_next, math.exp((t_next - frame * width) / tau)
-    return t_max, math.exp((t_max - frame * width) / tau)
+        return t_next, math.exp((t_next - real(frame) * width) / tau)
+    return t_max, math.exp((t_max - real(frame) * width) / tau)
 
 
 def emit_spikes(out_t, sa, sx, sz, sf, b, n, k, a, bsum, c, reset, tau, frame, width, tj, z_lo, t_next, z_next):
@@ -123,12 +132,12 @@ def emit_spikes(out_t, sa, sx, sz, sf, b, n, k, a, bsum, c, reset, tau, frame, w
         z = first_crossing(a, bsum, c, z_lo, z_next)
         if z < 0.0:
             break
-        t = frame * width + tau * math.log(z)
+        t = real(frame) * width + tau * math.log(z)
         if t > t_next:  # z is inside the interval; only the log's rounding can put t past its end
             t = t_next
         store_after(out_t, b, n, k, t, tj)
         sa[b, n, k] = a
-        sx[b, n, k] = math.sqrt(bsum * bsum - 4.0 * a * c)
+        sx[b, n, k] = math.sqrt(bsum * bsum - real(4.0) * a * c)
         sz[b, n, k] = z
         sf[b, n, k] = frame
         bsum -= reset * z
@@ -138,8 +147,8 @@ def emit_spikes(out_t, sa, sx, sz, sf, b, n, k, a, bsum, c, reset, tau, frame, w
 
 def neuron_constants(tau_s, theta, delta_theta, t_max, b, rows, groups):
     """(tau, threshold c = theta / tau, reset size, frame width, whether frames are needed, group of row b)."""
-    tau = 2.0 * tau_s
-    return (tau, theta / tau, delta_theta / tau, FRAME_TAU_S * tau_s, not single_frame(t_max, tau_s),
+    tau = real(2.0) * tau_s
+    return (tau, theta / tau, delta_theta / tau, real(FRAME_TAU_S) * tau_s, not single_frame(t_max, tau_s),
             b // (rows // groups))
 
 
@@ -159,8 +168,8 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
     max_spikes = out_t.shape[2]
     tau, c, reset, width, framed, g = neuron_constants(tau_s, theta, delta_theta, t_max, b, cnt.shape[0],
                                                        w.shape[0])
-    a = 0.0
-    bsum = 0.0
+    a = real(0.0)
+    bsum = real(0.0)
     frame = 0
     k = 0
     for m in range(sn[b]):
@@ -168,8 +177,8 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
         if tj >= t_max or k >= max_spikes:
             break
         if framed and sfr[b, m] != frame:  # the input moved on by some frames: rescale the sums into its frame
-            a *= frame_gap(sfr[b, m] - frame, FRAME_TAU_S)
-            bsum *= frame_gap(sfr[b, m] - frame, 0.5 * FRAME_TAU_S)
+            a *= frame_gap(sfr[b, m] - frame, False)
+            bsum *= frame_gap(sfr[b, m] - frame, True)
             frame = sfr[b, m]
         wj = w[g, sp[b, m], n]
         a += wj * se1[b, m]
@@ -208,8 +217,8 @@ def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, 
         if tj >= t_max:
             break
         if framed and sfr[b, m] != frame:
-            scale_a = frame_gap(sfr[b, m] - frame, FRAME_TAU_S)
-            scale_b = frame_gap(sfr[b, m] - frame, 0.5 * FRAME_TAU_S)
+            scale_a = frame_gap(sfr[b, m] - frame, False)
+            scale_b = frame_gap(sfr[b, m] - frame, True)
             for n in range(n_post):
                 acc_a[b, n] *= scale_a
                 acc_b[b, n] *= scale_b
@@ -224,8 +233,8 @@ def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, 
         t_next, z_next = interval_end(st, sn, se2, sfr, b, m, t_max, tau, frame, width, framed)
         if t_next == tj:
             continue
-        lo2 = 2.0 * c * e2
-        hi2 = 2.0 * c * z_next
+        lo2 = real(2.0) * c * e2
+        hi2 = real(2.0) * c * z_next
         for n in range(n_post):
             bs = acc_b[b, n]
             f_lo = (c * e2 - bs) * e2 + acc_a[b, n]
@@ -249,24 +258,24 @@ def lif_backward_neuron(i, err, cnt, sa, sx, sz, sf, tau_s, theta, delta_theta, 
     n_post = cnt.shape[1]
     b = i // n_post
     n = i - b * n_post
-    tau = 2.0 * tau_s
+    tau = real(2.0) * tau_s
     c = theta / tau
     reset = delta_theta / tau
-    r = 0.0
-    s1 = 0.0
-    s2 = 0.0
+    r = real(0.0)
+    s1 = real(0.0)
+    s2 = real(0.0)
     frame = 0
     for k in range(cnt[b, n] - 1, -1, -1):
         if k < cnt[b, n] - 1 and sf[b, n, k] != frame:
-            r *= frame_gap(frame - sf[b, n, k], 0.5 * FRAME_TAU_S)
-            s1 *= frame_gap(frame - sf[b, n, k], FRAME_TAU_S)
-            s2 *= frame_gap(frame - sf[b, n, k], 0.5 * FRAME_TAU_S)
+            r *= frame_gap(frame - sf[b, n, k], True)
+            s1 *= frame_gap(frame - sf[b, n, k], False)
+            s2 *= frame_gap(frame - sf[b, n, k], True)
         frame = sf[b, n, k]
         x = sx[b, n, k]
         z = sz[b, n, k]
         e = err[b, n, k] + r * z
         r += e * reset / x
-        s1 += e * (tau / sa[b, n, k]) * (1.0 + c * z / x)
+        s1 += e * (tau / sa[b, n, k]) * (real(1.0) + c * z / x)
         s2 += e * tau / x
         g1[b, n, k] = s1
         g2[b, n, k] = s2
@@ -280,8 +289,8 @@ def weight_term(g1k, g2k, e1, e2, gap, framed):
     are the suffix sums of the first post spike after the input, and the input's factors are brought `gap` >= 0
     frames later, into that spike's frame."""
     if framed:
-        e1 *= frame_gap(gap, FRAME_TAU_S)
-        e2 *= frame_gap(gap, 0.5 * FRAME_TAU_S)
+        e1 *= frame_gap(gap, False)
+        e2 *= frame_gap(gap, True)
     return g1k * e1 - g2k * e2
 
 
@@ -305,7 +314,7 @@ def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out
         n = i % n_post
         p = (i // n_post) % n_pre
     framed = not single_frame(t_max, tau_s)
-    acc = 0.0
+    acc = real(0.0)
     for b in range(g * per_group, (g + 1) * per_group):
         c_post = cnt[b, n]
         k = 0
@@ -442,14 +451,14 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, 
     n_pre = in_cnt.shape[1]
     b = i // n_pre
     p = i - b * n_pre
-    tau = 2.0 * tau_s
+    tau = real(2.0) * tau_s
     n_post = cnt.shape[1]
     g = b // (cnt.shape[0] // w.shape[0])
     framed = not single_frame(t_max, tau_s)
     for s in range(in_cnt[b, p]):
         tj = in_t[b, p, s]
-        acc1 = 0.0
-        acc2 = 0.0
+        acc1 = real(0.0)
+        acc2 = real(0.0)
         for n in range(n_post):
             k = search_sorted(out_t[b, n], 0, cnt[b, n], tj, True)  # the first of n's spikes after t_j
             if k < cnt[b, n]:
@@ -457,8 +466,8 @@ def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, 
                 w2 = w1
                 if framed:  # the spike's suffix sums are in its frame, gap >= 0 frames after the input's
                     gap = out_f[b, n, k] - in_f[b, p, s]
-                    w1 *= frame_gap(gap, FRAME_TAU_S)
-                    w2 *= frame_gap(gap, 0.5 * FRAME_TAU_S)
+                    w1 *= frame_gap(gap, False)
+                    w2 *= frame_gap(gap, True)
                 acc1 += w1 * g1[b, n, k]
                 acc2 += w2 * g2[b, n, k]
         err_in[b, p, s] = acc1 * in_e1[b, p, s] / tau_s - acc2 * in_e2[b, p, s] / tau
@@ -478,7 +487,7 @@ def lif_input_error_sweep(b, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, w, out_t, 
     """
     n_pre = err_in.shape[1]
     n_post = cnt.shape[1]
-    tau = 2.0 * tau_s
+    tau = real(2.0) * tau_s
     framed = not single_frame(t_max, tau_s)
     g = b // (cnt.shape[0] // w.shape[0])
     for p in range(n_pre):
@@ -494,16 +503,16 @@ def lif_input_error_sweep(b, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, w, out_t, 
         p = sp[b, m]
         s = slot[b, p]
         slot[b, p] = s + 1
-        acc1 = 0.0
-        acc2 = 0.0
+        acc1 = real(0.0)
+        acc2 = real(0.0)
         for n in range(n_post):
             if kk[b, n] >= cnt[b, n]:
                 continue  # no spike of n after the input: no term (not w * 0, which a non-finite w would spoil)
             w1 = w[g, p, n]
             w2 = w1
             if framed:
-                w1 *= frame_gap(hf[b, n] - sfr[b, m], FRAME_TAU_S)
-                w2 *= frame_gap(hf[b, n] - sfr[b, m], 0.5 * FRAME_TAU_S)
+                w1 *= frame_gap(hf[b, n] - sfr[b, m], False)
+                w2 *= frame_gap(hf[b, n] - sfr[b, m], True)
             acc1 += w1 * h1[b, n]
             acc2 += w2 * h2[b, n]
         err_in[b, p, s] = acc1 * se1[b, m] / tau_s - acc2 * se2[b, m] / tau

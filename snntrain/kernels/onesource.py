@@ -4,6 +4,11 @@ The math modules (`snntrain.kernels.lif`, `...sort`, ...) are ordinary Python fu
 global name. `compile_for` rebuilds each function with its globals rebound to the *same target's* compiled
 versions of its siblings, so a helper called from a CUDA device function is itself a CUDA device function, and
 a helper called from CPU code is an njit function. The source is written, and tested, once.
+
+Precision: the math names its arithmetic type `real` (a float in plain Python). `compile_for` binds it to
+numpy's float32 or float64, so `real(2.0) * tau_s` and `a = real(0.0)` keep a float32 computation in float32:
+numba types a bare literal, a module constant or an int mixed with a float32 as float64, which would promote the
+whole expression. The scalars a kernel takes (tau_s, theta, ...) come in already cast to the precision.
 """
 from __future__ import annotations
 
@@ -11,6 +16,13 @@ import types
 from typing import Callable, Iterable
 
 import numba
+import numpy as np
+
+#: The arithmetic type of the math in plain Python; `compile_for` rebinds it per precision.
+real = float
+
+#: Model precisions and the numpy type their arithmetic and storage use.
+PRECISIONS = {"float32": np.float32, "float64": np.float64}
 
 
 def _rebind(fn: Callable, namespace: dict) -> Callable:
@@ -23,8 +35,9 @@ def _rebind(fn: Callable, namespace: dict) -> Callable:
     return clone
 
 
-def compile_for(target: str, functions: Iterable[Callable]) -> types.SimpleNamespace:
-    """Compile `functions` (callees before callers) for `target` ("cpu" or "cuda").
+def compile_for(target: str, functions: Iterable[Callable], precision: str = "float64") -> types.SimpleNamespace:
+    """Compile `functions` (callees before callers) for `target` ("cpu" or "cuda"), with `real` bound to the
+    numpy type of `precision` ("float32" or "float64").
 
     Returns a namespace with one compiled function per name. CPU functions are inlined-friendly njit
     functions (fastmath off: both targets must give the same numbers); CUDA ones are device functions.
@@ -37,7 +50,25 @@ def compile_for(target: str, functions: Iterable[Callable]) -> types.SimpleNames
         jit = cuda.jit(device=True)
     else:
         raise ValueError(f"unknown target {target!r}")
-    namespace: dict = {}
+    namespace: dict = {"real": PRECISIONS[precision]}
     for fn in functions:
         namespace[fn.__name__] = jit(_rebind(fn, namespace))
+    del namespace["real"]
     return types.SimpleNamespace(**namespace)
+
+
+def reads_real(fn: Callable, functions: Iterable[Callable]) -> bool:
+    """Whether `fn` or any of `functions` it calls (by global name, transitively) uses `real`: its numbers then
+    depend on the precision it was compiled for."""
+    by_name = {f.__name__: f for f in functions}
+    seen: set[str] = set()
+    todo = [fn]
+    while todo:
+        code = todo.pop().__code__
+        if "real" in code.co_names:
+            return True
+        for name in code.co_names:
+            if name in by_name and name not in seen:
+                seen.add(name)
+                todo.append(by_name[name])
+    return False

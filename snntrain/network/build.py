@@ -1,8 +1,6 @@
 """Build a network from a resolved model description."""
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from snntrain.backends import Backend
@@ -31,9 +29,9 @@ def layer_names(cfg: ModelConfig) -> list[str]:
     return [f"{layer.type}{index}" for index, layer in enumerate(cfg.layers)]
 
 
-def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator,
-                  dtype: Any = np.float32) -> Network:
-    """Layers of `cfg` with weights initialised from `rng`, on `backend`."""
+def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator) -> Network:
+    """Layers of `cfg` with weights initialised from `rng`, on `backend`, in the model's precision."""
+    dtype = np.dtype(cfg.precision)
     layers: list = []
     shape = tuple(cfg.input.shape)
     for layer in cfg.layers:

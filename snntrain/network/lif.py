@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from snntrain.backends import Backend
+from snntrain.kernels.onesource import PRECISIONS
 from snntrain.network.spikes import sort_spikes
 
 
@@ -45,6 +46,12 @@ class LifCore:
         self.params = params
         self.t_max = float(t_max)
         self.dtype = np.dtype(dtype)
+        if self.dtype.name not in PRECISIONS:
+            raise ValueError(f"layer dtype {self.dtype}: allowed are {', '.join(PRECISIONS)}")
+        self.precision = self.dtype.name  # storage and arithmetic
+        real = self.dtype.type  # the kernels' scalars, cast once so that numba types them in the precision
+        self._tau_s, self._theta, self._delta_theta, self._t_max = (real(params.tau_s), real(params.theta),
+                                                                    real(params.delta_theta), real(t_max))
         self.weight_shape = weights.shape
         self._matrix_shape = weights.reshape(matrix_shape).shape
         self.groups, self.n_out, self.n_in = self._matrix_shape
@@ -101,17 +108,18 @@ class LifCore:
         return self._buffers
 
     def _scratch(self, *names: str) -> list[Any]:
-        """The CPU schedules' scratch arrays, made on first use for the current batch: float64 sums and a
-        candidate mark per (row, neuron), float64 accumulators per weight row, the rows' output spikes sorted, and
-        the weight-gradient sweep's state per neuron."""
+        """The CPU schedules' scratch arrays, made on first use for the current batch: sums and a candidate mark
+        per (row, neuron), accumulators per weight row, the rows' output spikes sorted, and the weight-gradient
+        sweep's state per neuron (floats in the layer's precision)."""
         batch, posts, per_neuron = self._buffer_key[0], self.n_out * self.params.max_spikes, (self.groups, self.n_out)
-        shapes = {"sum_a": ((batch, self.n_out), np.float64), "sum_b": ((batch, self.n_out), np.float64),
-                  "hit": ((batch, self.n_out), np.uint8), "wacc": ((self.groups * self.n_in, self.n_out), np.float64),
-                  "pt": ((batch, posts), self.dtype), "pn": ((batch, posts), np.int32), "pcnt": ((batch,), np.int32),
-                  "ptmp_t": ((batch, posts), self.dtype), "ptmp_p": ((batch, posts), np.int32),
-                  "kk": (per_neuron, np.int32), "h1": (per_neuron, np.float64), "h2": (per_neuron, np.float64),
+        f = self.dtype
+        shapes = {"sum_a": ((batch, self.n_out), f), "sum_b": ((batch, self.n_out), f),
+                  "hit": ((batch, self.n_out), np.uint8), "wacc": ((self.groups * self.n_in, self.n_out), f),
+                  "pt": ((batch, posts), f), "pn": ((batch, posts), np.int32), "pcnt": ((batch,), np.int32),
+                  "ptmp_t": ((batch, posts), f), "ptmp_p": ((batch, posts), np.int32),
+                  "kk": (per_neuron, np.int32), "h1": (per_neuron, f), "h2": (per_neuron, f),
                   "hf": (per_neuron, np.int32), "ikk": ((batch, self.n_out), np.int32),
-                  "ih1": ((batch, self.n_out), np.float64), "ih2": ((batch, self.n_out), np.float64),
+                  "ih1": ((batch, self.n_out), f), "ih2": ((batch, self.n_out), f),
                   "ihf": ((batch, self.n_out), np.int32), "slot": ((batch, self.n_in), np.int32)}
         for name in names:
             if name not in self._buffers:
@@ -125,17 +133,18 @@ class LifCore:
         if n_in != self.n_in:
             raise ValueError(f"layer expects {self.n_in} inputs, got {n_in}")
         buf = self._ensure_buffers(batch, in_spikes)
-        be, p = self.backend, self.params
+        be, real = self.backend, self.precision
         sort_spikes(be, times, counts, buf["st"], buf["sp"], buf["sn"], buf["tmp_t"], buf["tmp_p"])
-        be.launch("exp_factors", buf["st"].size, buf["st"].reshape(-1), p.tau_s, buf["se1"].reshape(-1),
-                  buf["se2"].reshape(-1), buf["sfr"].reshape(-1))
-        inputs = (buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"], buf["sfr"], self.w, p.tau_s, p.theta,
-                  p.delta_theta, self.t_max)
+        be.launch("exp_factors", buf["st"].size, buf["st"].reshape(-1), self._tau_s, buf["se1"].reshape(-1),
+                  buf["se2"].reshape(-1), buf["sfr"].reshape(-1), precision=real)
+        inputs = (buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"], buf["sfr"], self.w, self._tau_s,
+                  self._theta, self._delta_theta, self._t_max)
         outputs = (buf["t"], buf["cnt"], buf["a"], buf["x"], buf["z"], buf["f"])
         if be.row_schedules:
-            be.launch("lif_forward_row", batch, *inputs, *self._scratch("sum_a", "sum_b", "hit"), *outputs)
+            be.launch("lif_forward_row", batch, *inputs, *self._scratch("sum_a", "sum_b", "hit"), *outputs,
+                      precision=real)
         else:
-            be.launch("lif_forward_neuron", batch * self.n_out, *inputs, *outputs)
+            be.launch("lif_forward_neuron", batch * self.n_out, *inputs, *outputs, precision=real)
         self._rows = (times, counts)
         return buf["t"], buf["cnt"]
 
@@ -147,36 +156,39 @@ class LifCore:
         """
         if self._rows is None:
             raise RuntimeError("backward() before forward()")
-        (times, counts), buf, be, p = self._rows, self._buffers, self.backend, self.params
+        (times, counts), buf, be, real = self._rows, self._buffers, self.backend, self.precision
         batch = times.shape[0]
         be.launch("lif_backward_neuron", batch * self.n_out, errors, buf["cnt"], buf["a"], buf["x"], buf["z"],
-                  buf["f"], p.tau_s, p.theta, p.delta_theta, buf["g1"], buf["g2"])
-        be.launch("exp_factors", times.size, times.reshape(-1), p.tau_s, buf["in_e1"].reshape(-1),
-                  buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1))
+                  buf["f"], self._tau_s, self._theta, self._delta_theta, buf["g1"], buf["g2"], precision=real)
+        be.launch("exp_factors", times.size, times.reshape(-1), self._tau_s, buf["in_e1"].reshape(-1),
+                  buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1), precision=real)
         spikes = (times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"],
-                  buf["f"], p.tau_s, self.t_max)
+                  buf["f"], self._tau_s, self._t_max)
         sweep = be.row_schedules and self.params.max_spikes > 1  # time sweeps instead of searching post spikes
         if sweep:
             post = self._scratch("pt", "pn", "pcnt", "ptmp_t", "ptmp_p")
             sort_spikes(be, buf["t"], buf["cnt"], *post)
         if sweep and self.n_out >= SWEEP_MIN_NEURONS:
-            chunk = (-(-self.n_out // SWEEP_CHUNKS) + 7) // 8 * 8  # whole cache lines of float64 per chunk
+            line = 64 // self.dtype.itemsize
+            chunk = (-(-self.n_out // SWEEP_CHUNKS) + line - 1) // line * line  # whole cache lines per chunk
             be.launch("lif_weight_grad_sweep", self.groups * -(-self.n_out // chunk), buf["st"], buf["sp"], buf["sn"],
                       buf["se1"], buf["se2"], buf["sfr"], *post[:3], *spikes[5:], chunk,
-                      *self._scratch("kk", "h1", "h2", "hf", "wacc"), self.grad)
+                      *self._scratch("kk", "h1", "h2", "hf", "wacc"), self.grad, precision=real)
         elif be.row_schedules:  # few neurons (a conv layer's filters): share out the weight rows instead
-            be.launch("lif_weight_grad_row", self.groups * self.n_in, *spikes, *self._scratch("wacc"), self.grad)
+            be.launch("lif_weight_grad_row", self.groups * self.n_in, *spikes, *self._scratch("wacc"), self.grad,
+                      precision=real)
         else:
             share_post = self.params.max_spikes > times.shape[2]  # keep the larger spike buffers in cache
-            be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, *spikes, share_post, self.grad)
+            be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, *spikes, share_post, self.grad,
+                      precision=real)
         if not input_errors:
             return None
         if sweep:
             be.launch("lif_input_error_sweep", batch, buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
                       buf["sfr"], *post[:3], self.w, *spikes[5:], *self._scratch("ikk", "ih1", "ih2", "ihf", "slot"),
-                      buf["err_in"])
+                      buf["err_in"], precision=real)
         else:
             be.launch("lif_input_error", batch * self.n_in, times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"],
-                      self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], buf["f"], p.tau_s, self.t_max,
-                      buf["err_in"])
+                      self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], buf["f"], self._tau_s, self._t_max,
+                      buf["err_in"], precision=real)
         return buf["err_in"]

@@ -33,18 +33,21 @@ class Optimizer:
         """Apply one update to every layer from its current gradient."""
         self.step_count += 1
         c, t = self.cfg, self.step_count
-        bc1, bc2, bc1_next = 1.0 - c.beta1 ** t, 1.0 - c.beta2 ** t, 1.0 - c.beta1 ** (t + 1)
+        host = (self.lr, c.beta1, c.beta2, c.eps, 1.0 - c.beta1 ** t, 1.0 - c.beta2 ** t, 1.0 - c.beta1 ** (t + 1))
         for index, layer in enumerate(self.layers):
             w, g = layer.w.reshape(-1), layer.grad.reshape(-1)
+            # the scalars in the layer's precision, so that the update computes in it
+            lr, beta1, beta2, eps, bc1, bc2, bc1_next = (w.dtype.type(x) for x in host)
             if c.type == "sgd":
-                self.backend.launch("sgd_step", w.size, w, g, self.lr)
+                self.backend.launch("sgd_step", w.size, w, g, lr, precision=w.dtype.name)
                 continue
             m, v = self.m[index].reshape(-1), self.v[index].reshape(-1)
             if c.type == "adam":
-                self.backend.launch("adam_step", w.size, w, g, m, v, self.lr, c.beta1, c.beta2, c.eps, bc1, bc2)
+                self.backend.launch("adam_step", w.size, w, g, m, v, lr, beta1, beta2, eps, bc1, bc2,
+                                    precision=w.dtype.name)
             else:
-                self.backend.launch("nadam_step", w.size, w, g, m, v, self.lr, c.beta1, c.beta2, c.eps, bc1, bc2,
-                                    bc1_next)
+                self.backend.launch("nadam_step", w.size, w, g, m, v, lr, beta1, beta2, eps, bc1, bc2, bc1_next,
+                                    precision=w.dtype.name)
 
     def state(self) -> dict[str, np.ndarray]:
         """Host copy of the optimiser state (for last.h5)."""

@@ -135,7 +135,7 @@ def time_test_set(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backe
     (per-batch metrics included), after a warm-up batch. The weights are the untrained initial ones."""
     network = build_network(cfg, backend, np.random.default_rng(0))
     loss = Loss(backend, cfg.loss, cfg.t_max)
-    split = encode_split(backend, data, "test", cfg.input)
+    split = encode_split(backend, data, "test", cfg.input, dtype=cfg.precision)
     order = np.arange(split.size)
     batch = cfg.training.test_batch_size
     run_epoch(backend, network, loss, split, order[:batch], batch, cfg.input.classes)
@@ -156,7 +156,7 @@ def _stepper(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend,
     need = batch * steps
     times, counts, labels = encode_host(data, "train", cfg.input, need)
     cycle = np.arange(need) % len(labels)  # a split smaller than the steps need is gone through again
-    batcher = Batcher(backend, upload_split(backend, times[cycle], counts[cycle], labels[cycle]))
+    batcher = Batcher(backend, upload_split(backend, times[cycle], counts[cycle], labels[cycle], cfg.precision))
     orders = [backend.to_device(np.arange(i * batch, (i + 1) * batch, dtype=np.int32)) for i in range(steps)]
 
     def run(train: bool) -> None:
@@ -173,7 +173,8 @@ def launch_hook(backend: Backend, around: Callable) -> Iterator[None]:
     *args)`, where `launch` is the launch it replaces; hooks nest, and each exit restores the one before."""
     saved = backend.__dict__.get("launch")
     inner = backend.launch
-    backend.launch = lambda name, total, *args: around(inner, name, total, *args)  # type: ignore[method-assign]
+    backend.launch = lambda name, total, *args, **kw: around(  # type: ignore[method-assign]
+        lambda *a: inner(*a, **kw), name, total, *args)
     try:
         yield
     finally:

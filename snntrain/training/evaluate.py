@@ -53,7 +53,7 @@ def evaluate(cfg: ModelConfig, weights_path: Path, backend: Backend, data_dir: P
         layer.set_weights(weights)
     data = load_dataset(cfg.input.dataset, data_dir)
     limit = cfg.training.test_samples if split == "test" else cfg.training.train_samples
-    encoded = encode_split(backend, data, split, cfg.input, limit)
+    encoded = encode_split(backend, data, split, cfg.input, limit, cfg.precision)
     stats = run_epoch(backend, network, Loss(backend, cfg.loss, cfg.t_max), encoded, np.arange(encoded.size),
                       batch_size or cfg.training.test_batch_size, cfg.input.classes)
     return Evaluation(split=split, samples=stats.samples, accuracy=stats.accuracy, loss=stats.loss,

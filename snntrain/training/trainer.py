@@ -63,8 +63,8 @@ def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir | No
     return Session(
         cfg=cfg, backend=backend, network=network, loss=Loss(backend, cfg.loss, cfg.t_max),
         optimizer=Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers), rng=rng,
-        train=encode_split(backend, data, "train", cfg.input, t.train_samples),
-        test=encode_split(backend, data, "test", cfg.input, t.test_samples),
+        train=encode_split(backend, data, "train", cfg.input, t.train_samples, cfg.precision),
+        test=encode_split(backend, data, "test", cfg.input, t.test_samples, cfg.precision),
         run=run, rows=[],
     )
 
