@@ -199,9 +199,10 @@ def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, 
     per neuron (so the same numbers), in the CPU's schedule.
 
     Inputs outer, neurons inner: each input adds one contiguous weight row to every neuron's sums (`acc_a`,
-    `acc_b`: float64 scratch [rows, N]); then a branch-free pass marks in `hit` the neurons whose membrane may
-    reach threshold before the next input (the cheap test of `first_crossing`), and only those take the exact
-    root. Neurons with a full buffer keep summing but are never tested again.
+    `acc_b`: scratch [rows, N]); then a branch-free pass marks in `hit` the neurons whose membrane may reach
+    threshold before the next input (the cheap test of `first_crossing`; a full buffer marks none), and only
+    those take the exact root, found by a scan that runs only when some neuron is marked. Neurons with a full
+    buffer keep summing.
     """
     n_post = cnt.shape[1]
     max_spikes = out_t.shape[2]
@@ -235,13 +236,18 @@ def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, 
             continue
         lo2 = real(2.0) * c * e2
         hi2 = real(2.0) * c * z_next
+        hits = 0
         for n in range(n_post):
             bs = acc_b[b, n]
             f_lo = (c * e2 - bs) * e2 + acc_a[b, n]
             f_hi = (c * z_next - bs) * z_next + acc_a[b, n]
-            hit[b, n] = (f_lo <= 0.0) | (f_hi <= 0.0) | ((lo2 < bs) & (bs < hi2))
+            mark = ((f_lo <= 0.0) | (f_hi <= 0.0) | ((lo2 < bs) & (bs < hi2))) & (cnt[b, n] < max_spikes)
+            hit[b, n] = mark
+            hits += mark
+        if hits == 0:
+            continue  # the usual case: no neuron can fire before the next input, and no scan is needed
         for n in range(n_post):
-            if hit[b, n] and cnt[b, n] < max_spikes:
+            if hit[b, n]:
                 cnt[b, n], acc_b[b, n] = emit_spikes(out_t, sa, sx, sz, sf, b, n, cnt[b, n], acc_a[b, n],
                                                      acc_b[b, n], c, reset, tau, frame, width, tj, e2, t_next, z_next)
     for n in range(n_post):
@@ -439,8 +445,13 @@ def lif_weight_grad_sweep(i, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, out_t, cnt
                     if kk[g, n] < cnt[b, n]:
                         acc[row, n] += weight_term(h1[g, n], h2[g, n], e1, e2, hf[g, n] - fj, True)
             else:
-                for n in range(n0, n1):
-                    acc[row, n] += weight_term(h1[g, n], h2[g, n], e1, e2, 0, False)
+                # views indexed from 0: numba then knows no index is negative and drops its wraparound test, which
+                # otherwise keeps this loop from being vectorised
+                acc_row = acc[row, n0:n1]
+                h1_chunk = h1[g, n0:n1]
+                h2_chunk = h2[g, n0:n1]
+                for k in range(n1 - n0):
+                    acc_row[k] += weight_term(h1_chunk[k], h2_chunk[k], e1, e2, 0, False)
     for p in range(n_pre):
         for n in range(n0, n1):
             grad[g, p, n] = acc[g * n_pre + p, n]
