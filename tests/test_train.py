@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -546,3 +547,46 @@ def test_default_model_reaches_90_percent(tmp_path):
     data = json.loads(evaluation.stdout)
     assert data["samples"] == 360
     assert data["accuracy"] == best
+
+
+def test_callbacks_see_every_batch_and_epoch(tmp_path):
+    """User callbacks get the running statistics after batches and each epoch's metrics row, in order, and the
+    end of training; the rows are those of metrics.csv."""
+    from snntrain.backends import get_backend
+    from snntrain.training.callbacks import Callback
+
+    class Recorder(Callback):
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def on_epoch_begin(self, epoch, samples):
+            self.events.append(("begin", epoch, samples))
+
+        def on_batch_end(self, epoch, stats):
+            self.events.append(("batch", epoch, stats.samples))
+
+        def on_epoch_end(self, epoch, row):
+            self.events.append(("end", epoch, dict(row)))
+
+        def on_train_end(self):
+            self.events.append(("stop",))
+
+    recorder, lines = Recorder(), []
+    run = trainer.train(DEFAULT, ("training.train_samples=300", "training.test_samples=100", "training.epochs=2",
+                                  "training.batch_size=100"), get_backend("cpu"), tmp_path / "data", tmp_path, None,
+                        lines.append, [recorder])
+    kinds = [event[0] for event in recorder.events]
+    assert kinds == ["begin", "batch", "batch", "batch", "end"] * 2 + ["stop"]
+    assert [e[2] for e in recorder.events if e[0] == "batch"] == [100, 200, 300] * 2
+    rows = [e[2] for e in recorder.events if e[0] == "end"]
+    assert without_timing(rows) == without_timing(metrics(run.path))
+    assert any(line.startswith("epoch 2/2") for line in lines)
+
+
+def test_only_the_cli_imports_click():
+    """The library (training loop, config, data, ...) takes plain values and callbacks; click stays in cli/."""
+    package = ROOT / "snntrain"
+    offenders = [str(path.relative_to(ROOT)) for path in package.rglob("*.py")
+                 if path.parent.name != "cli" and re.search(r"^\s*(import click|from click)", path.read_text(),
+                                                             re.MULTILINE)]
+    assert offenders == []

@@ -7,23 +7,24 @@ from pathlib import Path
 
 import click
 
-from snntrain.backends import DEVICES, get_backend
+from snntrain.backends import get_backend
 from snntrain.cli import main
+from snntrain.cli.options import data_dir_option, device_option, runs_dir_option, set_option
 from snntrain.config import load_model
 
 
 @main.command()
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default="models/ttfs.toml",
               show_default=True, help="Model file (TOML) to measure.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one model value.")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@set_option
+@device_option
 @click.option("--sweep", type=click.Choice(["neurons", "batch", "spikes", "layers"]),
               help="Scale one parameter: hidden neurons, batch size, spikes per neuron or hidden layers.")
 @click.option("--values", help="Comma-separated sweep values (default: the standard set of the sweep).")
 @click.option("--steps", type=int, default=5, show_default=True, help="Batches per timed repeat.")
 @click.option("--repeats", type=int, default=3, show_default=True, help="Timed repeats (the median is reported).")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default="data", show_default=True)
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default="runs", show_default=True)
+@data_dir_option
+@runs_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def bench(model: Path, overrides: tuple[str, ...], device: str, sweep: str | None, values: str | None, steps: int,
           repeats: int, data_dir: Path, runs_dir: Path, as_json: bool) -> None:

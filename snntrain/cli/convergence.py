@@ -5,8 +5,9 @@ from pathlib import Path
 
 import click
 
-from snntrain.backends import DEVICES, get_backend
+from snntrain.backends import get_backend
 from snntrain.cli import main
+from snntrain.cli.options import device_option, runs_dir_option
 
 
 @main.command()
@@ -17,8 +18,8 @@ from snntrain.cli import main
               help="Values of the initial weights' mean and std, start:stop:step (stop excluded).")
 @click.option("--epochs", type=int, default=50, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default="runs", show_default=True)
+@device_option
+@runs_dir_option
 def convergence(which: str, repeats: int, grid: str, epochs: int, seed: int, device: str, runs_dir: Path) -> None:
     """Train every (mean, std) cell x repeats network on the toy task; write results.csv and heat maps."""
     from snntrain.training.convergence import parse_grid, run_study

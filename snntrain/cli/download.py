@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from snntrain.cli import main
+from snntrain.cli.options import data_dir_option
 
 # Named explicitly (not derived from the registry) so that the help lists what the command accepts today.
 _NAMES = ("mnist", "fashion-mnist", "emnist", "shd", "nmnist")
@@ -13,8 +14,7 @@ _NAMES = ("mnist", "fashion-mnist", "emnist", "shd", "nmnist")
 
 @main.command()
 @click.argument("name", type=click.Choice(_NAMES))
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
-              show_default=True, help="Where datasets are stored.")
+@data_dir_option
 @click.option("--from", "source", metavar="URL|DIR",
               help="A mirror base URL, or a local directory holding the official files, instead of the defaults.")
 @click.option("--force", is_flag=True, help="Fetch and convert again even if the dataset is present.")

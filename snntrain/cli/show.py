@@ -6,13 +6,13 @@ import math
 import click
 
 from snntrain.cli import main
+from snntrain.cli.options import add_model_options
 from snntrain.config import (
     InitConfig,
     LossConfig,
     ModelConfig,
     OptimizerConfig,
     ScheduleConfig,
-    add_model_options,
     format_shape,
     layer_shapes,
     load_model,

@@ -2,21 +2,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from snntrain.backends import DEVICES, get_backend
+from snntrain.backends import get_backend
 from snntrain.cli import main
+from snntrain.cli.options import data_dir_option, device_option, runs_dir_option, set_option
 from snntrain.config import load_model
 from snntrain.errors import UsageError
-
-device_option = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
-                             help="Where to run: auto picks CUDA when a GPU is present, else the CPU.")
-data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default="data",
-                               show_default=True, help="Dataset directory (see `snntrain download`).")
-set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                          help="Override one model value (repeatable), e.g. --set training.epochs=5.")
 
 
 @main.command()
@@ -24,8 +20,7 @@ set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALU
 @set_option
 @device_option
 @data_dir_option
-@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default="runs", show_default=True,
-              help="Where run directories are created.")
+@runs_dir_option
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
               help="Continue the run in this directory from its last.h5.")
 def train(model: Path | None, overrides: tuple[str, ...], device: str, data_dir: Path, runs_dir: Path,
@@ -33,7 +28,40 @@ def train(model: Path | None, overrides: tuple[str, ...], device: str, data_dir:
     """Train a model; writes config, metrics, log, plots and best/last weights under runs/."""
     from snntrain.training.trainer import train as run_training
 
-    run_training(model, overrides, get_backend(device), data_dir, runs_dir, resume, click.echo)
+    run_training(model, overrides, get_backend(device), data_dir, runs_dir, resume, click.echo, [_progress_bar()])
+
+
+def _progress_bar() -> Any:
+    """The per-epoch progress bar on stderr (samples/s, running loss and accuracy), as a training callback."""
+    from snntrain.training.callbacks import Callback
+
+    class ProgressBar(Callback):
+        def __init__(self) -> None:
+            self.bar: Any = None
+            self.text = ""
+            self.done = 0
+
+        def on_epoch_begin(self, epoch: int, samples: int) -> None:
+            self.bar = click.progressbar(length=samples, label=f"epoch {epoch}", file=sys.stderr,
+                                         item_show_func=lambda _: self.text)
+            self.bar.__enter__()
+            self.done = 0
+
+        def on_batch_end(self, epoch: int, stats: Any) -> None:
+            self.text = (f"{stats.samples / max(stats.seconds, 1e-9):.0f} samples/s  loss {stats.loss:.4f}  "
+                         f"acc {stats.accuracy:.2%}")
+            self.bar.update(stats.samples - self.done)
+            self.done = stats.samples
+
+        def on_epoch_end(self, epoch: int, row: dict[str, float]) -> None:
+            self.on_train_end()
+
+        def on_train_end(self) -> None:
+            if self.bar is not None:
+                self.bar.__exit__(None, None, None)
+                self.bar = None
+
+    return ProgressBar()
 
 
 @main.command(name="eval")

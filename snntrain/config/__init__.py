@@ -11,7 +11,6 @@ from snntrain.config.model import (
     ScheduleConfig,
     TrainingConfig,
 )
-from snntrain.config.options import add_model_options
 from snntrain.config.shapes import format_shape, layer_shapes, parameter_count
 
 __all__ = [
@@ -23,7 +22,6 @@ __all__ = [
     "OptimizerConfig",
     "ScheduleConfig",
     "TrainingConfig",
-    "add_model_options",
     "format_shape",
     "layer_shapes",
     "load_model",

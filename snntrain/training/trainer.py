@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
-import click
 import numpy as np
 
 from snntrain import __version__
@@ -24,6 +22,7 @@ from snntrain.network.network import Network
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import Checkpoint, RunDir, load_checkpoint, plot_curves, plot_raster, plot_spike_counts
 from snntrain.runs import check_weights_match, save_checkpoint
+from snntrain.training.callbacks import Callback, CallbackList
 from snntrain.training.epoch import EpochStats, run_epoch
 from snntrain.training.inputs import EncodedSplit, encode_split
 
@@ -170,15 +169,16 @@ def raster(session: Session) -> None:
     plot_raster(trains, session.run.plots_dir / "raster.png", "test sample 0")
 
 
-def train_epochs(session: Session, echo: Callable[[str], None]) -> None:
+def train_epochs(session: Session, echo: Callable[[str], None], callback: Callback) -> None:
     """Train from `session.epoch` to the configured number of epochs, checkpointing after each."""
     cfg, be = session.cfg, session.backend
     for epoch in range(session.epoch + 1, cfg.training.epochs + 1):
         session.optimizer.lr = session.optimizer.learning_rate(epoch - 1)
         order = session.rng.permutation(session.train.size)
-        with progress_bar(epoch, session.train.size) as bar:
-            train = run_epoch(be, session.network, session.loss, session.train, order, cfg.training.batch_size,
-                              cfg.input.classes, session.optimizer, bar)
+        callback.on_epoch_begin(epoch, session.train.size)
+        train = run_epoch(be, session.network, session.loss, session.train, order, cfg.training.batch_size,
+                          cfg.input.classes, session.optimizer,
+                          lambda stats, epoch=epoch: callback.on_batch_end(epoch, stats))
         weights = [layer.weights for layer in session.network.layers]  # one host copy per epoch, used thrice
         check_finite(session, epoch, train, weights)
         test = run_epoch(be, session.network, session.loss, session.test, np.arange(session.test.size),
@@ -196,6 +196,7 @@ def train_epochs(session: Session, echo: Callable[[str], None]) -> None:
         line = (f"epoch {epoch}/{cfg.training.epochs}: train loss {train.loss:.4f} acc {train.accuracy:.2%} | "
                 f"test loss {test.loss:.4f} acc {test.accuracy:.2%} | best {session.best_accuracy:.2%} "
                 f"(epoch {session.best_epoch}) | {train.samples / train.seconds:.0f} samples/s, {train.seconds:.1f} s")
+        callback.on_epoch_end(epoch, session.rows[-1])
         session.run.log(line)
         echo(line)
         warning = silent_output_warning(cfg, epoch, train)
@@ -208,26 +209,12 @@ def train_epochs(session: Session, echo: Callable[[str], None]) -> None:
         raster(session)
 
 
-@contextmanager
-def progress_bar(epoch: int, total: int) -> Iterator[Callable[[EpochStats], None]]:
-    """A per-epoch progress bar on stderr with samples/s, running loss and accuracy."""
-    state = {"text": ""}
-    with click.progressbar(length=total, label=f"epoch {epoch}", file=sys.stderr,
-                           item_show_func=lambda _: state["text"]) as bar:
-        done = [0]
-
-        def update(stats: EpochStats) -> None:
-            state["text"] = (f"{stats.samples / max(stats.seconds, 1e-9):.0f} samples/s  loss {stats.loss:.4f}  "
-                             f"acc {stats.accuracy:.2%}")
-            bar.update(stats.samples - done[0])
-            done[0] = stats.samples
-
-        yield update
-
-
 def train(model: Path | None, overrides: tuple[str, ...], backend: Backend, data_dir: Path, runs_root: Path,
-          resume: Path | None, echo: Callable[[str], None]) -> RunDir:
-    """Train a new run of `model`, or continue the run directory `resume`; returns the run directory."""
+          resume: Path | None, echo: Callable[[str], None], callbacks: Sequence[Callback] = ()) -> RunDir:
+    """Train a new run of `model`, or continue the run directory `resume`; returns the run directory.
+
+    `echo` receives each line of the run's log as it is written; `callbacks` are told of every batch and epoch.
+    """
     if resume is not None:
         run = RunDir.open(resume)
         run.remove_stale_temps()
@@ -248,11 +235,14 @@ def train(model: Path | None, overrides: tuple[str, ...], backend: Backend, data
         run.write_config(to_toml(cfg))
     echo(f"run directory: {run.path} (device {backend.name}, {session.train.size} training and "
          f"{session.test.size} test samples)")
+    callback = CallbackList(callbacks)
     try:
-        train_epochs(session, echo)
+        train_epochs(session, echo, callback)
     except KeyboardInterrupt:
         done = f"last complete checkpoint: epoch {session.epoch}" if session.epoch else "no epoch completed"
         raise Interrupted(f"interrupted; {done}; resume with: snntrain train --resume {run.path}") from None
+    finally:
+        callback.on_train_end()
     echo(f"done: best test accuracy {session.best_accuracy:.2%} at epoch {session.best_epoch}; "
          f"weights in {run.best_path}")
     return run

@@ -1,0 +1,34 @@
+"""The command-line options that several commands share, defined once: --device, --data-dir, --runs-dir, --set,
+and the --model/--set pair of commands that require a model file."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from snntrain.backends import DEVICES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+device_option = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
+                             help="Where to run: auto picks CUDA when a GPU is present, else the CPU.")
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
+                               show_default=True, help="Dataset directory (see `snntrain download`).")
+runs_dir_option = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"),
+                               show_default=True, help="Where run directories are created.")
+set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                          help="Override one model value (repeatable), e.g. --set optimizer.lr=0.001 "
+                               "--set 'layers[0].tau_s=0.1'.")
+
+
+def add_model_options(command: F) -> F:
+    """Add `--model PATH` (required) and `--set KEY=VALUE` (repeatable) to a click command.
+
+    The command receives them as `model: str` and `overrides: tuple[str, ...]`; pass both to `load_model`.
+    """
+    command = set_option(command)
+    return click.option(
+        "--model", "model", required=True, metavar="PATH", help="Model file (TOML), e.g. models/default.toml.",
+    )(command)
