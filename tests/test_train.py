@@ -590,3 +590,38 @@ def test_only_the_cli_imports_click():
                  if path.parent.name != "cli" and re.search(r"^\s*(import click|from click)", path.read_text(),
                                                              re.MULTILINE)]
     assert offenders == []
+
+
+def test_checkpoints_describe_their_weights(reference, tmp_path):
+    """Each layer of best.h5 and last.h5 says what its weights are (type, axes, neuron parameters, units), and the
+    file says how inputs were encoded and numbered; the weights have the shape the layout names."""
+    import h5py
+
+    from snntrain.config import layer_shapes
+
+    cfg = load_model(reference / "config.toml")
+    for name in ("best.h5", "last.h5"):
+        with h5py.File(reference / name, "r") as f:
+            assert f.attrs["input_encoding"] == "latency" and f.attrs["time_unit"] == "s"
+            assert f.attrs["t_window"] == cfg.input.t_window and list(f.attrs["input_shape"]) == list(cfg.input.shape)
+            assert f.attrs["precision"] == cfg.precision and "(x, y, c)" in f.attrs["neuron_order"]
+            groups = sorted(f["layers"].values(), key=lambda g: g.attrs["index"])
+            n_in = int(np.prod(cfg.input.shape))
+            for group, layer, shape in zip(groups, cfg.layers, layer_shapes(cfg)):
+                assert group.attrs["type"] == "dense" and group.attrs["weight_layout"].startswith("[out, in]")
+                assert group["weights"].shape == (layer.neurons, n_in)
+                assert list(group.attrs["output_shape"]) == list(shape)
+                for key in ("tau_s", "theta", "delta_theta", "max_spikes"):
+                    assert group.attrs[key] == getattr(layer, key)
+                assert group.attrs["tau_mem"] == 2 * layer.tau_s
+                n_in = layer.neurons
+
+
+def test_conv_and_pool_layers_are_described():
+    from snntrain.network.build import describe_layers
+
+    network, layers = describe_layers(load_model(ROOT / "models" / "conv.toml"))
+    assert [layer["type"] for layer in layers] == ["conv", "pool", "conv", "pool", "dense", "dense"]
+    assert layers[0]["weight_layout"].startswith("[out_c, kx, ky, in_c]") and layers[0]["max_spikes"] == 1
+    assert layers[1]["size"] == 2 and "tau_s" not in layers[1]
+    assert network["input_shape"] == [28, 28, 1]

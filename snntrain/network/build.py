@@ -5,6 +5,7 @@ import numpy as np
 
 from snntrain.backends import Backend
 from snntrain.config.model import InitConfig, LayerConfig, ModelConfig
+from snntrain.config.shapes import layer_shapes
 from snntrain.network.conv import ConvLayer
 from snntrain.network.dense import DenseLayer
 from snntrain.network.lif import LifParams
@@ -27,6 +28,41 @@ def lif_params(layer: LayerConfig) -> LifParams:
 def layer_names(cfg: ModelConfig) -> list[str]:
     """Stable layer names, e.g. dense0, dense1 (used in weight files and monitors)."""
     return [f"{layer.type}{index}" for index, layer in enumerate(cfg.layers)]
+
+
+# What a layer's saved weights mean, per layer type: the axes of the array (checkpoints record it per layer).
+WEIGHT_LAYOUTS = {
+    "dense": "[out, in]: w[n, p] is the synapse from input neuron p to neuron n",
+    "conv": "[out_c, kx, ky, in_c]: filters over input positions (x + dx, y + dy) (valid, stride 1)",
+    "pool": "none (spike pooling has no weights)",
+}
+# How inputs and layer outputs are numbered: a neuron's index in its layer's flat vector.
+NEURON_ORDER = "(x, y, c) row-major: index (x * Y + y) * C + c; images as numpy's reshape(N, -1) of (N, X, Y, C)"
+
+
+def describe_layers(cfg: ModelConfig) -> tuple[dict[str, str | float | int], list[dict[str, str | float | int]]]:
+    """What a checkpoint's weights mean, as plain attributes: for the whole network (input encoding, neuron
+    order, units, precision) and for each layer (type, weight layout, output shape, neuron parameters)."""
+    inp = cfg.input
+    network: dict[str, str | float | int] = {
+        "dataset": inp.dataset, "input_encoding": inp.encoding, "input_shape": list(inp.shape),
+        "neuron_order": NEURON_ORDER, "time_unit": "s", "t_max": cfg.t_max, "precision": cfg.precision}
+    if inp.encoding == "latency":
+        network["t_window"] = inp.t_window
+        network["input_spike"] = "pixel v in 1..255 spikes once at t_window * (1 - v / 255) s; v = 0 never"
+    else:
+        network.update(resolution=inp.resolution, max_input_spikes=inp.max_input_spikes)
+    layers = []
+    for layer, shape in zip(cfg.layers, layer_shapes(cfg)):
+        attrs: dict[str, str | float | int] = {"type": layer.type, "weight_layout": WEIGHT_LAYOUTS[layer.type],
+                                               "output_shape": list(shape)}
+        if layer.type == "pool":
+            attrs["size"] = layer.size
+        else:
+            attrs.update(tau_s=layer.tau_s, theta=layer.theta, delta_theta=layer.delta_theta,
+                         max_spikes=layer.max_spikes, tau_mem=2 * layer.tau_s)
+        layers.append(attrs)
+    return network, layers
 
 
 def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator) -> Network:

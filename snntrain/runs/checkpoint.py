@@ -4,7 +4,10 @@ Layout (format version 1):
     /                   attrs: format, format_version, version, epoch, test_accuracy, seed,
                         rng_state (JSON text; last.h5 only)
     /config             string dataset: the resolved model TOML
-    /layers/<name>      group, attr `index` (layer order); dataset `weights` in the spec layout (may be empty)
+    /                   attrs describing the network (format version 1 files written since 2026-11): dataset,
+                        input_encoding, input_shape, neuron_order, time_unit, t_max, precision, t_window ...
+    /layers/<name>      group, attr `index` (layer order); dataset `weights` in the spec layout (may be empty);
+                        attrs describing the layer: type, weight_layout, output_shape, tau_s, theta, ...
     /optimizer/<key>    one dataset per optimiser state entry; keys with "/" become nested groups (last.h5 only)
     /extra              attrs: free-form scalars (best_accuracy, best_epoch, ...)
 """
@@ -41,6 +44,9 @@ class Checkpoint:
     optimizer_state: dict[str, np.ndarray] | None = None
     rng_state: dict | None = None
     extra: dict[str, float | int | str] = field(default_factory=dict)
+    # what the weights mean, as plain attributes: of the network, and of each layer (see the module docstring)
+    network_attrs: dict[str, Any] = field(default_factory=dict)
+    layer_attrs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
@@ -53,10 +59,12 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
     with h5py.File(buffer, "w") as f:
         f.attrs.update(format=FORMAT, format_version=FORMAT_VERSION, version=ckpt.version,
                        epoch=int(ckpt.epoch), test_accuracy=float(ckpt.test_accuracy), seed=int(ckpt.seed))
+        f.attrs.update(ckpt.network_attrs)
         f.create_dataset("config", data=ckpt.config_toml, dtype=h5py.string_dtype("utf-8"))
         layers = f.create_group("layers")
         for index, (name, weights) in enumerate(zip(ckpt.layer_names, ckpt.weights)):
             group = layers.create_group(name)
+            group.attrs.update(ckpt.layer_attrs[index] if ckpt.layer_attrs else {})
             group.attrs["index"] = index
             group.create_dataset("weights", data=np.asarray(weights))
         if ckpt.optimizer_state is not None:

@@ -16,7 +16,7 @@ from snntrain.config import load_model, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import load_dataset
 from snntrain.errors import SnntrainError
-from snntrain.network.build import build_network
+from snntrain.network.build import build_network, describe_layers
 from snntrain.network.loss import Loss
 from snntrain.network.network import Network
 from snntrain.network.optimizer import Optimizer
@@ -70,7 +70,9 @@ def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir | No
 
 def checkpoint(session: Session, weights: list[np.ndarray], test_accuracy: float, full: bool) -> Checkpoint:
     """The network's state (`weights`: host copies) as a Checkpoint; `full` adds optimiser and RNG state."""
+    network_attrs, layer_attrs = describe_layers(session.cfg)
     return Checkpoint(
+        network_attrs=network_attrs, layer_attrs=layer_attrs,
         layer_names=list(session.network.names),
         weights=weights,
         config_toml=to_toml(session.cfg), epoch=session.epoch, test_accuracy=test_accuracy,
