@@ -12,5 +12,4 @@ def gather_sample(b, idx, src_t, src_cnt, src_label, dst_t, dst_cnt, dst_label):
     dst_label[b] = src_label[j]
 
 
-FUNCTIONS = (gather_sample,)
-ENTRY_POINTS = FUNCTIONS
+ENTRY_POINTS = (gather_sample,)

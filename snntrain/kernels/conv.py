@@ -100,6 +100,4 @@ def pool_scatter_errors(i, win_err, size_y, channels, pool, out_x, out_y, err_in
         err_in[b, p, s] = win_err[row, r, s] if inside else 0.0
 
 
-FUNCTIONS = (split_index, copy_train, conv_gather, conv_scatter_errors, pool_gather, pool_route_errors,
-             pool_scatter_errors)
 ENTRY_POINTS = (conv_gather, conv_scatter_errors, pool_gather, pool_route_errors, pool_scatter_errors)

@@ -532,7 +532,3 @@ def lif_input_error_sweep(b, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, w, out_t, 
             err_in[b, p, s] = 0.0
 
 
-FUNCTIONS = (single_frame, frame_gap, first_crossing, store_after, exp_factors, interval_end, emit_spikes,
-             neuron_constants, lif_forward_neuron, lif_forward_row, lif_backward_neuron, weight_term, lif_weight_grad,
-             lif_weight_grad_row, sweep_start, sweep_pass, lif_weight_grad_sweep, lif_input_error,
-             lif_input_error_sweep)

@@ -123,5 +123,4 @@ def silent_label_scaling(i, w, labels, cnt, factor, scale, grad):
         grad[g, p, n] -= scale * factor * silent * abs(w[g, p, n])
 
 
-FUNCTIONS = (clear_errors, ttfs_loss, count_loss, time_loss, silent_label_scaling)
 ENTRY_POINTS = (ttfs_loss, count_loss, time_loss, silent_label_scaling)

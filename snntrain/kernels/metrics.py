@@ -17,5 +17,4 @@ def add_spike_counts(n, counts, totals):
     totals[n] += s
 
 
-FUNCTIONS = (record_outcome, add_spike_counts)
-ENTRY_POINTS = FUNCTIONS
+ENTRY_POINTS = (record_outcome, add_spike_counts)

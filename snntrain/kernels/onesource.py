@@ -57,6 +57,36 @@ def compile_for(target: str, functions: Iterable[Callable], precision: str = "fl
     return types.SimpleNamespace(**namespace)
 
 
+def _callees(fn: Callable, by_name: dict[str, Callable]) -> list[Callable]:
+    """The functions among `by_name` that `fn` calls (refers to by global name)."""
+    return [by_name[name] for name in fn.__code__.co_names if name in by_name and by_name[name] is not fn]
+
+
+def compile_order(functions: Iterable[Callable]) -> tuple[Callable, ...]:
+    """`functions` ordered so that every function comes after the ones it calls, as `compile_for` needs
+    (a depth-first walk of the calls; names are unique among the kernel modules, and there is no recursion)."""
+    by_name: dict[str, Callable] = {}
+    for fn in functions:
+        if by_name.setdefault(fn.__name__, fn) is not fn:
+            raise ValueError(f"two math functions named {fn.__name__}")
+    order: list[Callable] = []
+    placed: set[str] = set()
+
+    def place(fn: Callable, path: tuple[str, ...]) -> None:
+        if fn.__name__ in placed:
+            return
+        if fn.__name__ in path:
+            raise ValueError(f"recursive math functions: {' -> '.join(path + (fn.__name__,))}")
+        for callee in _callees(fn, by_name):
+            place(callee, path + (fn.__name__,))
+        placed.add(fn.__name__)
+        order.append(fn)
+
+    for fn in sorted(by_name.values(), key=lambda f: f.__name__):
+        place(fn, ())
+    return tuple(order)
+
+
 def reads_real(fn: Callable, functions: Iterable[Callable]) -> bool:
     """Whether `fn` or any of `functions` it calls (by global name, transitively) uses `real`: its numbers then
     depend on the precision it was compiled for."""
@@ -64,11 +94,11 @@ def reads_real(fn: Callable, functions: Iterable[Callable]) -> bool:
     seen: set[str] = set()
     todo = [fn]
     while todo:
-        code = todo.pop().__code__
-        if "real" in code.co_names:
+        current = todo.pop()
+        if "real" in current.__code__.co_names:
             return True
-        for name in code.co_names:
-            if name in by_name and name not in seen:
-                seen.add(name)
-                todo.append(by_name[name])
+        for callee in _callees(current, by_name):
+            if callee.__name__ not in seen:
+                seen.add(callee.__name__)
+                todo.append(callee)
     return False

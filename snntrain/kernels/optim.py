@@ -33,5 +33,4 @@ def nadam_step(i, w, g, m, v, lr, beta1, beta2, eps, bc1, bc2, bc1_next):
     w[i] -= lr * m_hat / (math.sqrt(v[i] / bc2) + eps)
 
 
-FUNCTIONS = (sgd_step, adam_step, nadam_step)
-ENTRY_POINTS = FUNCTIONS
+ENTRY_POINTS = (sgd_step, adam_step, nadam_step)

@@ -103,5 +103,4 @@ def merge_row(b, width, passes, a_t, a_p, z_t, z_p, sn):
         sn[b] = search_sorted(z_t[b], 0, length, INF, False)
 
 
-FUNCTIONS = (load_slots, search_sorted, merge_pass, merge_runs, merge_row)
 ENTRY_POINTS = (load_slots, merge_pass, merge_row)
