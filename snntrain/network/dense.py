@@ -25,11 +25,16 @@ class DenseLayer(LifCore):
                  dtype: Any = np.float32) -> None:
         super().__init__(backend, weights, (-1,) + weights.shape[-2:], params, t_max, dtype)
         self.neurons = self.n_out
+        self._output: SpikeTrains | None = None
 
     def forward(self, inputs: SpikeTrains) -> SpikeTrains:
-        """This layer's spike trains for `inputs` (kept for the backward pass until the next forward)."""
-        return SpikeTrains(*self._lif_forward(inputs.times, inputs.counts))
+        """This layer's spike trains for `inputs` (kept for the backward pass until the next forward). The
+        inputs' time order, which this layer computes, is handed back to them (`inputs.sorted`): the layer that
+        made them needs the same order in its backward pass."""
+        self._output = SpikeTrains(*self._lif_forward(inputs.times, inputs.counts))
+        inputs.sorted = self.sorted_inputs()
+        return self._output
 
     def backward(self, errors: Any, input_errors: bool = True) -> Any:
         """Set `grad` from `errors` (dL/dt of this layer's spikes); return dL/dt of the inputs if asked."""
-        return self._lif_backward(errors, input_errors)
+        return self._lif_backward(errors, input_errors, self._output.sorted if self._output is not None else None)

@@ -149,11 +149,16 @@ class LifCore:
         self._rows = (times, counts)
         return buf["t"], buf["cnt"]
 
-    def _lif_backward(self, errors: Any, input_errors: bool) -> Any:
+    def sorted_inputs(self) -> tuple[Any, Any, Any]:
+        """The last forward's input rows in time order: times, source neurons and counts per row."""
+        return self._buffers["st"], self._buffers["sp"], self._buffers["sn"]
+
+    def _lif_backward(self, errors: Any, input_errors: bool, sorted_output: tuple[Any, Any, Any] | None = None) -> Any:
         """Backprop `errors` (dL/dt of the rows' output spikes, [rows, n_out, max_spikes]).
 
         Sets `self.grad` (dL/dw summed over all rows) and returns dL/dt of the input rows' spikes when
-        `input_errors` is true (else None: the first layer's inputs need none).
+        `input_errors` is true (else None: the first layer's inputs need none). `sorted_output`: the rows'
+        output spikes in time order, when a layer above already sorted them (the CPU's sweeps need them sorted).
         """
         if self._rows is None:
             raise RuntimeError("backward() before forward()")
@@ -161,15 +166,19 @@ class LifCore:
         batch = times.shape[0]
         be.launch("lif_backward_neuron", batch * self.n_out, errors, buf["cnt"], buf["a"], buf["x"], buf["z"],
                   buf["f"], self._tau_s, self._theta, self._delta_theta, buf["g1"], buf["g2"], precision=real)
-        be.launch("exp_factors", times.size, times.reshape(-1), self._tau_s, buf["in_e1"].reshape(-1),
-                  buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1), precision=real)
+        sweep = be.row_schedules and self.params.max_spikes > 1  # time sweeps instead of searching post spikes
+        grad_sweep = sweep and self.n_out >= SWEEP_MIN_NEURONS
+        if not grad_sweep:  # the per-input factors in the inputs' own layout (the sweeps read the sorted ones)
+            be.launch("exp_factors", times.size, times.reshape(-1), self._tau_s, buf["in_e1"].reshape(-1),
+                      buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1), precision=real)
         spikes = (times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"],
                   buf["f"], self._tau_s, self._t_max)
-        sweep = be.row_schedules and self.params.max_spikes > 1  # time sweeps instead of searching post spikes
-        if sweep:
+        if sweep and sorted_output is not None:
+            post = list(sorted_output)
+        elif sweep:
             post = self._scratch("pt", "pn", "pcnt", "ptmp_t", "ptmp_p")
             sort_spikes(be, buf["t"], buf["cnt"], *post)
-        if sweep and self.n_out >= SWEEP_MIN_NEURONS:
+        if grad_sweep:
             line = 64 // self.dtype.itemsize
             chunk = (-(-self.n_out // SWEEP_CHUNKS) + line - 1) // line * line  # whole cache lines per chunk
             be.launch("lif_weight_grad_sweep", self.groups * -(-self.n_out // chunk), buf["st"], buf["sp"], buf["sn"],

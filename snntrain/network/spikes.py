@@ -14,11 +14,13 @@ class SpikeTrains:
     """Per sample and neuron, a time-ordered buffer of spike times padded with +inf, and the spike counts.
 
     `times` has shape (batch, neurons, max_spikes); `counts` (batch, neurons), int32. Arrays live on the
-    backend's device.
+    backend's device. `sorted` is each sample's spikes in time order (times, source neurons, counts), once a
+    dense layer that reads these trains has sorted them: valid until that layer's next forward pass.
     """
 
     times: Any
     counts: Any
+    sorted: tuple[Any, Any, Any] | None = None
 
     @property
     def batch(self) -> int:
