@@ -11,7 +11,7 @@ import numpy as np
 
 from snntrain.backends import Backend
 from snntrain.network.lif import LifCore, LifParams
-from snntrain.network.spikes import SpikeTrains
+from snntrain.network.spikes import SpikeTrains, sort_spikes
 
 
 class ConvLayer(LifCore):
@@ -30,6 +30,7 @@ class ConvLayer(LifCore):
         self.positions = self.out_shape[0] * self.out_shape[1]
         self.neurons = self.positions * out_c
         self._rf: tuple = ()
+        self._samples: tuple | None = None  # the CPU's per-sample sort (see _forward_from_sorted_samples)
 
     def forward(self, inputs: SpikeTrains) -> SpikeTrains:
         """Spike trains of every (x, y, c) neuron, [batch, X' * Y' * out_c, max_spikes]."""
@@ -41,11 +42,39 @@ class ConvLayer(LifCore):
                         be.empty((batch, n_in, in_spikes), self.dtype))
         rf_t, rf_cnt, _ = self._rf
         _, kx, ky, in_c = self.weight_shape
-        self.backend.launch("conv_gather", rows * self.n_in, inputs.times, inputs.counts, self.in_shape[1], in_c,
-                            ky, self.out_shape[0], self.out_shape[1], rf_t, rf_cnt)
-        t, cnt = self._lif_forward(rf_t, rf_cnt)
+        be = self.backend
+        if not self.sweeps_only:  # the fields in their own layout (the CPU's sweeps never read them)
+            be.launch("conv_gather", rows * self.n_in, inputs.times, inputs.counts, self.in_shape[1], in_c, ky,
+                      self.out_shape[0], self.out_shape[1], rf_t, rf_cnt)
+        if be.row_schedules:
+            t, cnt = self._forward_from_sorted_samples(inputs, rf_t, rf_cnt)
+        else:
+            t, cnt = self._lif_forward(rf_t, rf_cnt)
         s_out = self.params.max_spikes
         return SpikeTrains(t.reshape(batch, self.neurons, s_out), cnt.reshape(batch, self.neurons))
+
+    def _forward_from_sorted_samples(self, inputs: SpikeTrains, rf_t: Any, rf_cnt: Any) -> tuple[Any, Any]:
+        """The CPU's forward: sort each sample's input spikes and take their exponentials once, then hand every
+        receptive field its part in order, instead of sorting each field (every spike lies in up to kx * ky
+        fields) and taking the same exponentials again in each."""
+        be, (batch, n_in, in_spikes) = self.backend, inputs.times.shape
+        m = n_in * in_spikes
+        f, i32 = self.dtype, np.int32
+        if self._samples is None or self._samples[0].shape != (batch, m):
+            self._samples = (be.empty((batch, m), f), be.empty((batch, m), i32), be.empty((batch,), i32),
+                             be.empty((batch, m), f), be.empty((batch, m), i32), be.empty((batch, m), f),
+                             be.empty((batch, m), f), be.empty((batch, m), i32), be.empty((batch, m), i32),
+                             be.empty((batch, m), i32), be.empty((batch, m), i32))
+        st, sp, sn, tmp_t, tmp_p, se1, se2, sfr, sx, sy, sc = self._samples
+        sort_spikes(be, inputs.times, inputs.counts, st, sp, sn, tmp_t, tmp_p)
+        self._exp_factors(st, se1, se2, sfr)
+        be.launch("sorted_sources", batch, sp, sn, self.in_shape[1], self.in_shape[2], sx, sy, sc)
+        buf = self._ensure_buffers(rf_t.shape[0], in_spikes)
+        _, kx, ky, in_c = self.weight_shape
+        be.launch("conv_gather_sorted", rf_t.shape[0], st, sn, se1, se2, sfr, sx, sy, sc, in_c, kx, ky,
+                  self.out_shape[0], self.out_shape[1], buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
+                  buf["sfr"])
+        return self._lif_forward_sorted(rf_t, rf_cnt)
 
     def backward(self, errors: Any, input_errors: bool = True) -> Any:
         """Set `grad` from `errors` (dL/dt of this layer's spikes); return dL/dt of the inputs if asked."""

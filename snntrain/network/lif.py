@@ -134,10 +134,20 @@ class LifCore:
         if n_in != self.n_in:
             raise ValueError(f"layer expects {self.n_in} inputs, got {n_in}")
         buf = self._ensure_buffers(batch, in_spikes)
-        be, real = self.backend, self.precision
-        sort_spikes(be, times, counts, buf["st"], buf["sp"], buf["sn"], buf["tmp_t"], buf["tmp_p"])
-        be.launch("exp_factors", buf["st"].size, buf["st"].reshape(-1), self._tau_s, buf["se1"].reshape(-1),
-                  buf["se2"].reshape(-1), buf["sfr"].reshape(-1), precision=real)
+        sort_spikes(self.backend, times, counts, buf["st"], buf["sp"], buf["sn"], buf["tmp_t"], buf["tmp_p"])
+        self._exp_factors(buf["st"], buf["se1"], buf["se2"], buf["sfr"])
+        return self._lif_forward_sorted(times, counts)
+
+    def _exp_factors(self, times: Any, e1: Any, e2: Any, frames: Any) -> None:
+        """The exponentials and frames of every spike time in `times` (any layout; +inf padding gives 0)."""
+        self.backend.launch("exp_factors", times.size, times.reshape(-1), self._tau_s, e1.reshape(-1),
+                            e2.reshape(-1), frames.reshape(-1), precision=self.precision)
+
+    def _lif_forward_sorted(self, times: Any, counts: Any) -> tuple[Any, Any]:
+        """`_lif_forward` once the rows' inputs are in time order, with their exponentials, in the buffers
+        `st`, `sp`, `sn`, `se1`, `se2`, `sfr` (made for `times`' shape)."""
+        batch = times.shape[0]
+        buf, be, real = self._buffers, self.backend, self.precision
         inputs = (buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"], buf["sfr"], self.w, self._tau_s,
                   self._theta, self._delta_theta, self._t_max)
         outputs = (buf["t"], buf["cnt"], buf["a"], buf["x"], buf["z"], buf["f"])
@@ -148,6 +158,12 @@ class LifCore:
             be.launch("lif_forward_neuron", batch * self.n_out, *inputs, *outputs, precision=real)
         self._rows = (times, counts)
         return buf["t"], buf["cnt"]
+
+    @property
+    def sweeps_only(self) -> bool:
+        """Whether backward runs the CPU's time sweeps alone (multi-spike layers of SWEEP_MIN_NEURONS neurons or
+        more): they read the inputs only in time order, so the rows' own layout need not be filled in."""
+        return self.backend.row_schedules and self.params.max_spikes > 1 and self.n_out >= SWEEP_MIN_NEURONS
 
     def sorted_inputs(self) -> tuple[Any, Any, Any]:
         """The last forward's input rows in time order: times, source neurons and counts per row."""
@@ -167,10 +183,9 @@ class LifCore:
         be.launch("lif_backward_neuron", batch * self.n_out, errors, buf["cnt"], buf["a"], buf["x"], buf["z"],
                   buf["f"], self._tau_s, self._theta, self._delta_theta, buf["g1"], buf["g2"], precision=real)
         sweep = be.row_schedules and self.params.max_spikes > 1  # time sweeps instead of searching post spikes
-        grad_sweep = sweep and self.n_out >= SWEEP_MIN_NEURONS
+        grad_sweep = self.sweeps_only
         if not grad_sweep:  # the per-input factors in the inputs' own layout (the sweeps read the sorted ones)
-            be.launch("exp_factors", times.size, times.reshape(-1), self._tau_s, buf["in_e1"].reshape(-1),
-                      buf["in_e2"].reshape(-1), buf["in_f"].reshape(-1), precision=real)
+            self._exp_factors(times, buf["in_e1"], buf["in_e2"], buf["in_f"])
         spikes = (times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"],
                   buf["f"], self._tau_s, self._t_max)
         if sweep and sorted_output is not None:
