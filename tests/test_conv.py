@@ -129,3 +129,30 @@ def test_one_conv_neuron_matches_brian2():
     theirs = brian_network([filters[f].reshape(1, -1)], [params], rf_t, rf_c, t_max)
     ours = [(out.times[:, n:n + 1].copy(), out.counts[:, n:n + 1].copy())]
     assert compare(ours, theirs, t_max, depth=1) >= 3
+
+
+@pytest.mark.parametrize("filters, ties", [(32, False), (32, True), (5, True)])
+def test_cpu_conv_schedules_agree_bit_for_bit(filters, ties):
+    """The CPU's conv path (each sample sorted once and handed out to the fields in order; with 32 filters or more
+    the weight-gradient and input-error sweeps, which skip the fields' own layout) against the per-neuron and
+    per-synapse kernels on the gathered fields: identical spikes, weight gradients and input errors."""
+    be = get_backend("cpu")
+    rng = np.random.default_rng(11)
+    weights = rng.uniform(-1.0, 4.0, (filters, 3, 3, 2)) * 0.8
+    t, counts = random_inputs(rng, batch=3, n_in=6 * 6 * 2, spikes=3, t_max=0.15)
+    if ties:  # few distinct times, so ties between fields' slots and between a neuron's own spikes
+        t = np.round(t * 50) / 50
+    results = []
+    for by_row in (True, False):
+        be.row_schedules = by_row
+        try:
+            layer = ConvLayer(be, weights, IN_SHAPE, LifParams(0.05, 0.2, 0.15, 3), T_MAX, np.float64)
+            out = layer.forward(SpikeTrains(t.astype(np.float64), counts))
+            errors = np.where(np.isfinite(out.times), np.cos(np.arange(out.times.size)).reshape(out.times.shape), 0)
+            err_in = layer.backward(errors).copy()
+        finally:
+            be.row_schedules = True
+        results.append([out.times.copy(), out.counts.copy(), err_in, layer.gradient.copy()])
+    assert results[0][1].sum() > 0 and results[0][1].max() > 1
+    for row, element in zip(*results):
+        np.testing.assert_array_equal(row, element)
