@@ -1,7 +1,8 @@
 """`snntrain train` and `snntrain eval` end to end on the shipped digits data, on the CPU.
 
 Every run goes through the real CLI (click's CliRunner, in this process, so the numba kernels compile once).
-Small runs use 300 training and 100 test samples for 2 epochs; one slow test trains the full default model.
+Small runs use 300 training samples (30 of them held out for validation) and 100 test samples for 2 epochs; one
+slow test trains the full default model.
 """
 from __future__ import annotations
 
@@ -72,6 +73,11 @@ def only_run(runs_dir: Path) -> Path:
 
 def metrics(run: Path) -> list[dict]:
     return RunDir.open(run).read_metrics()
+
+
+def selected(rows: list[dict]) -> dict:
+    """The metrics row of the epoch best.h5 holds: the first of highest validation accuracy."""
+    return max(rows, key=lambda row: (row["val_accuracy"], -row["epoch"]))
 
 
 def without_timing(rows: list[dict]) -> list[dict]:
@@ -353,15 +359,15 @@ def test_run_directory_contents(reference):
 
     rows = metrics(run)
     assert [row["epoch"] for row in rows] == [1, 2]
-    expected = {"epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-                "train_silent_labels", "test_silent_labels", "epoch_seconds", "test_seconds"}
+    expected = {"epoch", "lr", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
+                "test_accuracy", "train_silent_labels", "test_silent_labels", "epoch_seconds", "test_seconds"}
     for name in ("dense0", "dense1"):
         expected |= {f"mean_spikes_{name}", f"silent_neurons_{name}", f"weight_norm_{name}"}
     for row in rows:
         assert set(row) == expected
         assert row["lr"] == 0.01
         assert all(np.isfinite(float(value)) for value in row.values())
-        for key in ("train_accuracy", "test_accuracy", "train_silent_labels", "test_silent_labels",
+        for key in ("train_accuracy", "val_accuracy", "test_accuracy", "train_silent_labels", "test_silent_labels",
                     "silent_neurons_dense0", "silent_neurons_dense1"):
             assert 0.0 <= row[key] <= 1.0, key
         assert row["epoch_seconds"] > 0 and row["test_seconds"] > 0
@@ -373,7 +379,7 @@ def test_run_directory_contents(reference):
     last, best = load_checkpoint(run / "last.h5"), load_checkpoint(run / "best.h5")
     assert last.epoch == 2 and last.optimizer_state and last.rng_state
     assert best.optimizer_state is None and best.rng_state is None
-    assert best.test_accuracy == max(row["test_accuracy"] for row in rows)
+    assert best.test_accuracy == selected(rows)["test_accuracy"]
     assert best.layer_names == last.layer_names == ["dense0", "dense1"]
     assert [w.shape for w in best.weights] == [(128, 64), (10, 128)]
 
@@ -388,7 +394,7 @@ def test_run_directory_contents(reference):
 def test_eval_run_directory(reference):
     result = cli("eval", reference, "--device", "cpu")
     assert result.exit_code == 0, result.output
-    best = max(row["test_accuracy"] for row in metrics(reference))
+    best = selected(metrics(reference))["test_accuracy"]
     assert f"test: 100 samples, accuracy {best:.2%}" in result.stdout
 
     result = cli("eval", reference, "--device", "cpu", "--json")
@@ -539,14 +545,16 @@ def test_default_model_reaches_90_percent(tmp_path):
     run = only_run(runs)
     rows = metrics(run)
     assert len(rows) == 30
-    best = max(row["test_accuracy"] for row in rows)
-    assert best >= 0.90, [row["test_accuracy"] for row in rows]
-    assert load_checkpoint(run / "best.h5").test_accuracy == best
+    # best.h5: the first epoch of highest validation accuracy (the test set is never used to select)
+    chosen = selected(rows)
+    ckpt = load_checkpoint(run / "best.h5")
+    assert ckpt.epoch == chosen["epoch"] and ckpt.test_accuracy == chosen["test_accuracy"]
+    assert chosen["test_accuracy"] >= 0.90, [(row["val_accuracy"], row["test_accuracy"]) for row in rows]
     evaluation = cli("eval", run, "--device", "cpu", "--json")
     assert evaluation.exit_code == 0, evaluation.output
     data = json.loads(evaluation.stdout)
     assert data["samples"] == 360
-    assert data["accuracy"] == best
+    assert data["accuracy"] == chosen["test_accuracy"]
 
 
 def test_callbacks_see_every_batch_and_epoch(tmp_path):
@@ -573,6 +581,7 @@ def test_callbacks_see_every_batch_and_epoch(tmp_path):
 
     recorder, lines = Recorder(), []
     run = trainer.train(DEFAULT, ("training.train_samples=300", "training.test_samples=100", "training.epochs=2",
+                                  "training.validation=0",
                                   "training.batch_size=100"), get_backend("cpu"), tmp_path / "data", tmp_path, None,
                         lines.append, [recorder])
     kinds = [event[0] for event in recorder.events]
@@ -625,3 +634,45 @@ def test_conv_and_pool_layers_are_described():
     assert layers[0]["weight_layout"].startswith("[out_c, kx, ky, in_c]") and layers[0]["max_spikes"] == 1
     assert layers[1]["size"] == 2 and "tau_s" not in layers[1]
     assert network["input_shape"] == [28, 28, 1]
+
+
+def test_validation_split_selects_best_and_never_looks_at_test(tmp_path):
+    """`[training] validation` holds out the last samples of the training split; metrics.csv reports train,
+    validation and test; best.h5 is the epoch of highest validation accuracy, whatever the test accuracy."""
+    runs = tmp_path / "runs"
+    result = train(runs, "--set", "training.train_samples=400", "--set", "training.test_samples=100",
+                   "--set", "training.validation=100", "--set", "training.epochs=3")
+    assert result.exit_code == 0, result.output
+    assert "cpu, 300 training, 100 validation and 100 test samples)" in result.output
+    run = only_run(runs)
+    rows = metrics(run)
+    assert all(0 <= row["val_accuracy"] <= 1 and "val_loss" in row for row in rows)
+    chosen = selected(rows)
+    assert load_checkpoint(run / "best.h5").epoch == chosen["epoch"]
+    assert f"best.h5 is epoch {int(chosen['epoch'])} (highest val accuracy" in result.output
+    fraction = train(runs / "f", "--set", "training.train_samples=400", "--set", "training.test_samples=100",
+                     "--set", "training.validation=0.25", "--set", "training.epochs=1")
+    assert "cpu, 300 training, 100 validation and 100 test samples)" in fraction.output
+
+
+def test_without_validation_best_is_chosen_on_training_accuracy(tmp_path):
+    runs = tmp_path / "runs"
+    result = train(runs, *SMALL, "--set", "training.validation=0", "--set", "training.epochs=2")
+    assert result.exit_code == 0, result.output
+    rows = metrics(only_run(runs))
+    assert "val_accuracy" not in rows[0]
+    chosen = max(rows, key=lambda row: (row["train_accuracy"], -row["epoch"]))
+    assert load_checkpoint(only_run(runs) / "best.h5").epoch == chosen["epoch"]
+    assert "(highest train accuracy" in result.output
+
+
+@pytest.mark.parametrize("value, message", [
+    ("300", "training.validation = 300: holds out 300 of the 300 training samples; it must leave some to train on"),
+    ("-1", "--set training.validation = -1: must be a number of samples >= 0, or a fraction in (0, 1)"),
+    ("1.5", "--set training.validation = 1.5: must be a fraction in (0, 1)"),
+    ("'a'", "--set training.validation = \"a\": must be a number of samples"),
+])
+def test_bad_validation_sizes_are_one_line_errors(tmp_path, value, message):
+    result = train(tmp_path / "runs", "--set", "training.train_samples=300", "--set", f"training.validation={value}")
+    assert result.exit_code == 2
+    assert message in result.error_line()

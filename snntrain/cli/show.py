@@ -38,6 +38,7 @@ def format_model(cfg: ModelConfig) -> str:
         f"dataset     {inp.dataset} ({format_shape(inp.shape)}, {inp.classes} classes)",
         f"encoding    {_encoding(cfg)}",
         f"t_max       {_g(cfg.t_max)} s",
+        f"precision   {cfg.precision}",
         "layers",
     ]
     counts = parameter_count(cfg)
@@ -59,7 +60,7 @@ def format_model(cfg: ModelConfig) -> str:
         f"schedule    {_variant(cfg.schedule, schema.SCHEDULE)}",
         "training    " + ", ".join(f"{key} {_amount(key, getattr(cfg.training, key))}"
                                    for key in ("epochs", "batch_size", "test_batch_size", "train_samples",
-                                               "test_samples", "seed")),
+                                               "test_samples", "validation", "seed")),
     ]
     return "\n".join(lines) + "\n"
 
@@ -89,6 +90,8 @@ def _variant(obj: LossConfig | OptimizerConfig | ScheduleConfig, variants: schem
     return f"{kind}: {params}" if params else kind
 
 
-def _amount(key: str, value: int) -> str:
+def _amount(key: str, value: int | float) -> str:
     # Sample limits of 0 mean the whole split.
+    if key == "validation":
+        return "none" if value == 0 else f"{value:g} of the training samples" if isinstance(value, float) else str(value)
     return "all" if key.endswith("_samples") and value == 0 else str(value)

@@ -219,6 +219,13 @@ class _Resolver:
             for n in value:
                 self.bounds(path, n, value, key)
             value = tuple(value)
+        elif key.kind == "split":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.fail(path, "must be a number of samples (an integer >= 0) or a fraction in (0, 1)", value)
+            if isinstance(value, int) and value < 0:
+                self.fail(path, "must be a number of samples >= 0, or a fraction in (0, 1)", value)
+            if isinstance(value, float) and not 0.0 < value < 1.0:
+                self.fail(path, "must be a fraction in (0, 1), or a number of samples (an integer >= 0)", value)
         elif key.kind == "str":
             if not isinstance(value, str):
                 self.fail(path, f"must be a string; allowed: {', '.join(key.choices)}" if key.choices

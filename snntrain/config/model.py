@@ -97,6 +97,8 @@ class TrainingConfig:
     train_samples: int = 0
     test_samples: int = 0
     seed: int = 0
+    # held out of the training split for model selection: a number of samples, or a fraction of it (0 = none)
+    validation: int | float = 0
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from snntrain.data.registry import DATASETS
 class Key:
     """One key of a table.
 
-    kind: "float" (an int is accepted), "int", "str", "int2" (a list of two ints), "table" or "tables"
-    (an array of tables). Bounds apply to numbers and to both ints of an "int2"; `*_open` makes a bound strict;
+    kind: "float" (an int is accepted), "int", "str", "int2" (a list of two ints), "split" (an int >= 0, a
+    number of samples, or a fraction in (0, 1)), "table" or "tables" (an array of tables). Bounds apply to numbers and to both ints of an "int2"; `*_open` makes a bound strict;
     an upper bound comes with a lower one.
     """
 
@@ -144,6 +144,7 @@ TRAINING = {
     "train_samples": Key("int", low=0),
     "test_samples": Key("int", low=0),
     "seed": Key("int", low=0, high=2**63 - 1),  # checkpoints store it as an HDF5 int64
+    "validation": Key("split"),
 }
 
 TOP = {

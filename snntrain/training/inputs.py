@@ -11,6 +11,7 @@ from snntrain.backends import Backend
 from snntrain.config.model import InputConfig
 from snntrain.data.encoding import encode_events, latency_encode
 from snntrain.data.store import Dataset, EventDataset
+from snntrain.errors import ConfigError
 from snntrain.network.spikes import SpikeTrains, spike_trains_from_times
 
 
@@ -49,6 +50,17 @@ def encode_host(data: Dataset | EventDataset, split: str, cfg: InputConfig,
             images, labels = images[:limit], labels[:limit]
         times, counts = spike_trains_from_times(latency_encode(images, cfg.t_window))
     return times, counts, np.asarray(labels, np.int32)
+
+
+def validation_size(validation: int | float, samples: int, source: str = "") -> int:
+    """How many of `samples` training samples `[training] validation` holds out: a count, or a fraction of them
+    (rounded); ConfigError (naming the model file `source`) unless some are left to train on."""
+    held = validation if isinstance(validation, int) else round(validation * samples)
+    if held >= samples:
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}training.validation = {validation}: holds out {held} of the {samples} training "
+                          "samples; it must leave some to train on")
+    return held
 
 
 def upload_split(backend: Backend, times: np.ndarray, counts: np.ndarray, labels: np.ndarray,

@@ -24,7 +24,7 @@ from snntrain.runs import Checkpoint, RunDir, load_checkpoint, plot_curves, plot
 from snntrain.runs import check_weights_match, save_checkpoint
 from snntrain.training.callbacks import Callback, CallbackList
 from snntrain.training.epoch import EpochStats, run_epoch
-from snntrain.training.inputs import EncodedSplit, encode_split
+from snntrain.training.inputs import EncodedSplit, encode_host, encode_split, upload_split, validation_size
 
 
 class Interrupted(SnntrainError):
@@ -44,11 +44,12 @@ class Session:
     optimizer: Optimizer
     rng: np.random.Generator
     train: EncodedSplit
+    validation: EncodedSplit | None  # held out of the training split; best.h5 is chosen on it
     test: EncodedSplit
     run: RunDir | None
     rows: list[dict]
     epoch: int = 0  # epochs completed
-    best_accuracy: float = -1.0
+    best_accuracy: float = -1.0  # of the selection: validation accuracy, or training accuracy without validation
     best_epoch: int = 0
 
 
@@ -59,10 +60,16 @@ def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir | No
     rng = np.random.default_rng(cfg.training.seed)
     network = build_network(cfg, backend, rng)
     t = cfg.training
+    times, counts, labels = encode_host(data, "train", cfg.input, t.train_samples)
+    # the last samples of the (limited) training split, the same for every seed
+    keep = len(labels) - validation_size(t.validation, len(labels), cfg.source)
+    validation = (upload_split(backend, times[keep:], counts[keep:], labels[keep:], cfg.precision)
+                  if keep < len(labels) else None)
     return Session(
         cfg=cfg, backend=backend, network=network, loss=Loss(backend, cfg.loss, cfg.t_max),
         optimizer=Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers), rng=rng,
-        train=encode_split(backend, data, "train", cfg.input, t.train_samples, cfg.precision),
+        train=upload_split(backend, times[:keep], counts[:keep], labels[:keep], cfg.precision),
+        validation=validation,
         test=encode_split(backend, data, "test", cfg.input, t.test_samples, cfg.precision),
         run=run, rows=[],
     )
@@ -119,16 +126,16 @@ def deferred_interrupt() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def metrics_row(session: Session, epoch: int, train: EpochStats, test: EpochStats,
+def metrics_row(session: Session, epoch: int, train: EpochStats, validation: EpochStats | None, test: EpochStats,
                 weights: list[np.ndarray]) -> dict:
-    """Every monitor of one epoch, as one metrics.csv row (`weights`: host copies, one per layer)."""
-    row: dict = {
-        "epoch": epoch, "lr": session.optimizer.lr,
-        "train_loss": train.loss, "train_accuracy": train.accuracy,
-        "test_loss": test.loss, "test_accuracy": test.accuracy,
-        "train_silent_labels": train.silent_labels / max(train.samples, 1),
-        "test_silent_labels": test.silent_labels / max(test.samples, 1),
-    }
+    """Every monitor of one epoch, as one metrics.csv row (`weights`: host copies, one per layer); validation
+    columns only for runs that hold out a validation set."""
+    row: dict = {"epoch": epoch, "lr": session.optimizer.lr, "train_loss": train.loss, "train_accuracy": train.accuracy}
+    if validation is not None:
+        row.update(val_loss=validation.loss, val_accuracy=validation.accuracy)
+    row.update(test_loss=test.loss, test_accuracy=test.accuracy,
+               train_silent_labels=train.silent_labels / max(train.samples, 1),
+               test_silent_labels=test.silent_labels / max(test.samples, 1))
     for index, (name, layer_weights) in enumerate(zip(session.network.names, weights)):
         row[f"mean_spikes_{name}"] = train.mean_spikes(index)
         row[f"silent_neurons_{name}"] = train.silent_neurons(index)
@@ -136,6 +143,11 @@ def metrics_row(session: Session, epoch: int, train: EpochStats, test: EpochStat
     row["epoch_seconds"] = train.seconds
     row["test_seconds"] = test.seconds
     return row
+
+
+def selection_name(session: Session) -> str:
+    """What best.h5 is chosen on, in words."""
+    return "val" if session.validation is not None else "train"
 
 
 def check_finite(session: Session, epoch: int, stats: EpochStats, weights: list[np.ndarray]) -> None:
@@ -183,21 +195,28 @@ def train_epochs(session: Session, echo: Callable[[str], None], callback: Callba
                           lambda stats, epoch=epoch: callback.on_batch_end(epoch, stats))
         weights = [layer.weights for layer in session.network.layers]  # one host copy per epoch, used thrice
         check_finite(session, epoch, train, weights)
+        validation = None if session.validation is None else run_epoch(
+            be, session.network, session.loss, session.validation, np.arange(session.validation.size),
+            cfg.training.test_batch_size, cfg.input.classes)
         test = run_epoch(be, session.network, session.loss, session.test, np.arange(session.test.size),
                          cfg.training.test_batch_size, cfg.input.classes)
         session.epoch = epoch
-        session.rows.append(metrics_row(session, epoch, train, test, weights))
-        improved = test.accuracy > session.best_accuracy
+        session.rows.append(metrics_row(session, epoch, train, validation, test, weights))
+        # model selection never looks at the test set: validation accuracy, or training accuracy without one
+        score = (validation or train).accuracy
+        improved = score > session.best_accuracy
         if improved:
-            session.best_accuracy, session.best_epoch = test.accuracy, epoch
+            session.best_accuracy, session.best_epoch = score, epoch
         with deferred_interrupt():
             if improved:
                 save_checkpoint(session.run.best_path, checkpoint(session, weights, test.accuracy, full=False))
             save_checkpoint(session.run.last_path, checkpoint(session, weights, test.accuracy, full=True))
             session.run.write_metrics(session.rows)
-        line = (f"epoch {epoch}/{cfg.training.epochs}: train loss {train.loss:.4f} acc {train.accuracy:.2%} | "
-                f"test loss {test.loss:.4f} acc {test.accuracy:.2%} | best {session.best_accuracy:.2%} "
-                f"(epoch {session.best_epoch}) | {train.samples / train.seconds:.0f} samples/s, {train.seconds:.1f} s")
+        held = "" if validation is None else f"val loss {validation.loss:.4f} acc {validation.accuracy:.2%} | "
+        line = (f"epoch {epoch}/{cfg.training.epochs}: train loss {train.loss:.4f} acc {train.accuracy:.2%} | {held}"
+                f"test loss {test.loss:.4f} acc {test.accuracy:.2%} | best {selection_name(session)} "
+                f"{session.best_accuracy:.2%} (epoch {session.best_epoch}) | {train.samples / train.seconds:.0f} "
+                f"samples/s, {train.seconds:.1f} s")
         callback.on_epoch_end(epoch, session.rows[-1])
         session.run.log(line)
         echo(line)
@@ -235,7 +254,8 @@ def train(model: Path | None, overrides: tuple[str, ...], backend: Backend, data
     if resume is not None and overrides:
         # Keep config.toml the model being trained: a later plain `--resume` (what Ctrl-C suggests) needs them.
         run.write_config(to_toml(cfg))
-    echo(f"run directory: {run.path} (device {backend.name}, {session.train.size} training and "
+    held = f", {session.validation.size} validation" if session.validation is not None else ""
+    echo(f"run directory: {run.path} (device {backend.name}, {session.train.size} training{held} and "
          f"{session.test.size} test samples)")
     callback = CallbackList(callbacks)
     try:
@@ -245,6 +265,8 @@ def train(model: Path | None, overrides: tuple[str, ...], backend: Backend, data
         raise Interrupted(f"interrupted; {done}; resume with: snntrain train --resume {run.path}") from None
     finally:
         callback.on_train_end()
-    echo(f"done: best test accuracy {session.best_accuracy:.2%} at epoch {session.best_epoch}; "
+    chosen = next((row for row in session.rows if int(row["epoch"]) == session.best_epoch), {})
+    echo(f"done: best.h5 is epoch {session.best_epoch} (highest {selection_name(session)} accuracy, "
+         f"{session.best_accuracy:.2%}), test accuracy {float(chosen.get('test_accuracy', 'nan')):.2%}; "
          f"weights in {run.best_path}")
     return run
