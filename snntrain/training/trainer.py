@@ -230,9 +230,11 @@ def train_epochs(session: Session, echo: Callable[[str], None], callback: Callba
         raster(session)
 
 
-def train(model: Path | None, overrides: tuple[str, ...], backend: Backend, data_dir: Path, runs_root: Path,
-          resume: Path | None, echo: Callable[[str], None], callbacks: Sequence[Callback] = ()) -> RunDir:
-    """Train a new run of `model`, or continue the run directory `resume`; returns the run directory.
+def train(model: Path | ModelConfig | None, overrides: tuple[str, ...], backend: Backend, data_dir: Path,
+          runs_root: Path, resume: Path | None, echo: Callable[[str], None],
+          callbacks: Sequence[Callback] = ()) -> RunDir:
+    """Train a new run of `model` (a model file with `overrides`, or a resolved model), or continue the run
+    directory `resume`; returns the run directory.
 
     `echo` receives each line of the run's log as it is written; `callbacks` are told of every batch and epoch.
     """
@@ -242,7 +244,7 @@ def train(model: Path | None, overrides: tuple[str, ...], backend: Backend, data
         cfg = load_model(run.config_path, overrides)
         session = prepare(cfg, backend, data_dir, run)
     elif model is not None:
-        cfg = load_model(model, overrides)
+        cfg = model if isinstance(model, ModelConfig) else load_model(model, overrides)
         session = prepare(cfg, backend, data_dir, None)
         session.run = run = RunDir.create(runs_root, cfg.name)
         run.write_config(to_toml(cfg))

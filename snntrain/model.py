@@ -1,0 +1,184 @@
+"""`snntrain.Model`: a model file and its weights as one Python object, for notebooks and scripts.
+
+It sits beside the command line, on the same pieces: `fit` writes the same run directory as `snntrain train`,
+`evaluate` gives what `snntrain eval` prints, and `save` writes the same self-describing checkpoint.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from snntrain.backends import get_backend
+from snntrain.config import load_model, to_toml
+from snntrain.config.model import ModelConfig
+from snntrain.data.encoding import latency_encode
+from snntrain.errors import SnntrainError
+from snntrain.network.build import build_network, describe_layers
+from snntrain.network.loss import Loss
+from snntrain.network.spikes import SpikeTrains, spike_trains_from_times
+from snntrain.runs import Checkpoint, RunDir, check_weights_match, load_checkpoint, save_checkpoint
+from snntrain.training.callbacks import Callback
+from snntrain.training.evaluate import Evaluation, score
+from snntrain.training.trainer import train
+
+
+@dataclass
+class LayerSpikes:
+    """One layer's output for a set of inputs: `times` [N, neurons, max_spikes] in seconds (+inf padding) and
+    `counts` [N, neurons]."""
+
+    name: str
+    times: np.ndarray
+    counts: np.ndarray
+
+
+def encode(images: np.ndarray, t_window: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Latency-encode uint8 images (N, ...) as the input spike trains a model takes: times [N, n_in, 1] (float32
+    seconds, +inf where a pixel is 0 and never fires) and counts [N, n_in]. Pixel v fires at t_window (1 - v/255);
+    inputs are numbered in numpy's reshape(N, -1) order."""
+    return spike_trains_from_times(latency_encode(np.asarray(images), t_window))
+
+
+class Model:
+    """A spiking network: its resolved model file (`config`) and weights, on a device ("auto", "cpu", "cuda").
+
+    Make one with `Model.from_toml` (fresh weights from the model's seed) or `Model.from_run` (trained ones).
+    """
+
+    def __init__(self, config: ModelConfig, weights: Sequence[np.ndarray] | None = None, device: str = "auto") -> None:
+        self.config = config
+        self.device = device
+        self._backend = get_backend(device)
+        self._network = build_network(config, self._backend, np.random.default_rng(config.training.seed))
+        if weights is not None:
+            self.set_weights(weights)
+
+    # making and saving ---------------------------------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, path: str | Path, overrides: Sequence[str] = (), device: str = "auto") -> "Model":
+        """The model of a TOML file, with `overrides` ("key=value", as `--set` takes them) and initial weights."""
+        return cls(load_model(Path(path), tuple(overrides)), device=device)
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, which: str = "best", device: str = "auto") -> "Model":
+        """The model of a run directory with the weights of its `which` ("best" or "last") checkpoint."""
+        if which not in ("best", "last"):
+            raise SnntrainError(f"which={which!r}: allowed are best, last")
+        run = RunDir.open(Path(run_dir))
+        return cls.from_checkpoint(run.best_path if which == "best" else run.last_path, device)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Model":
+        """The model a checkpoint (best.h5, last.h5, or one `save` wrote) holds, with its weights."""
+        ckpt = load_checkpoint(Path(path))
+        model = cls(_config_from_text(ckpt.config_toml, Path(path)), device=device)
+        check_weights_match(ckpt, model.layer_names, [layer.weight_shape for layer in model._network.layers], str(path))
+        model.set_weights(ckpt.weights)
+        return model
+
+    def save(self, path: str | Path) -> None:
+        """Write the weights and the resolved model to a self-describing HDF5 checkpoint (atomically)."""
+        network_attrs, layer_attrs = describe_layers(self.config)
+        save_checkpoint(Path(path), Checkpoint(
+            layer_names=self.layer_names, weights=self.weights, config_toml=to_toml(self.config), epoch=0,
+            test_accuracy=float("nan"), seed=self.config.training.seed, network_attrs=network_attrs,
+            layer_attrs=layer_attrs))
+
+    # weights -------------------------------------------------------------------------------------------------
+    @property
+    def layer_names(self) -> list[str]:
+        """Layer names, as in checkpoints and metrics (dense0, conv0, pool1, ...)."""
+        return list(self._network.names)
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """Host copies of every layer's weights (see the checkpoint layout in the README for the axes)."""
+        return [layer.weights for layer in self._network.layers]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Replace every layer's weights (shapes as `weights` gives them)."""
+        if len(weights) != len(self._network.layers):
+            raise SnntrainError(f"{len(weights)} weight arrays for {len(self._network.layers)} layers")
+        for layer, array in zip(self._network.layers, weights):
+            layer.set_weights(np.asarray(array))
+
+    # training and scoring ------------------------------------------------------------------------------------
+    def fit(self, data_dir: str | Path = "data", epochs: int | None = None, runs_dir: str | Path = "runs",
+            callbacks: Sequence[Callback] = (), echo: Callable[[str], None] = print) -> list[dict[str, float]]:
+        """Train from the model's seed as `snntrain train` does, writing a run directory under `runs_dir`; returns
+        the history (one metrics row per epoch). Afterwards the model holds the weights of best.h5 and `run_dir`
+        names the run."""
+        cfg = self.config
+        if epochs is not None:
+            cfg = _with_epochs(cfg, epochs)
+        run = train(cfg, (), self._backend, Path(data_dir), Path(runs_dir), None, echo, callbacks)
+        self.run_dir = run.path
+        self.set_weights(load_checkpoint(run.best_path).weights)
+        return run.read_metrics()
+
+    def evaluate(self, split: str = "test", data_dir: str | Path = "data") -> Evaluation:
+        """Accuracy, loss, confusion matrix and mean spikes on `split` ("train" or "test") of the model's dataset."""
+        return score(self.config, self._network, self._backend, Path(data_dir), split)
+
+    def spikes(self, inputs: np.ndarray | tuple[np.ndarray, np.ndarray], batch_size: int = 0) -> list[LayerSpikes]:
+        """Every layer's output spikes for `inputs`: uint8 images (N, ...) of the model's dataset, or input spike
+        trains (times [N, n_in, S], counts [N, n_in]) such as `encode` gives."""
+        return self._run(inputs, batch_size)[0]
+
+    def predict(self, inputs: np.ndarray | tuple[np.ndarray, np.ndarray], batch_size: int = 0) -> np.ndarray:
+        """The predicted class of each input (as `spikes` takes them), by the loss's rule (earliest output spike
+        for ttfs and time losses, most spikes for the count loss); -1 where the rule picks none (all silent)."""
+        return self._run(inputs, batch_size)[1]
+
+    def _run(self, inputs: Any, batch_size: int) -> tuple[list[LayerSpikes], np.ndarray]:
+        times, counts = self._input_trains(inputs)
+        be, real = self._backend, np.dtype(self.config.precision)
+        batch = batch_size or self.config.training.test_batch_size
+        loss = Loss(be, self.config.loss, self.config.t_max)
+        parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in self._network.layers]
+        preds = []
+        for begin in range(0, len(times), batch):
+            trains = SpikeTrains(be.to_device(times[begin:begin + batch].astype(real)),
+                                 be.to_device(counts[begin:begin + batch]))
+            out = self._network.forward(trains)
+            # the prediction does not depend on the label: any label serves
+            preds.append(be.to_host(loss(out, be.to_device(np.zeros(out.batch, np.int32)))[2]).copy())
+            for part, layer_out in zip(parts, self._network.outputs):
+                part.append((be.to_host(layer_out.times).copy(), be.to_host(layer_out.counts).copy()))
+        layers = [LayerSpikes(name, np.concatenate([t for t, _ in part]), np.concatenate([c for _, c in part]))
+                  for name, part in zip(self.layer_names, parts)]
+        return layers, np.concatenate(preds).astype(np.int64)
+
+    def _input_trains(self, inputs: Any) -> tuple[np.ndarray, np.ndarray]:
+        inp = self.config.input
+        n_in = int(np.prod(inp.shape))
+        if isinstance(inputs, tuple):
+            times, counts = (np.asarray(a) for a in inputs)
+        elif inp.encoding != "latency":
+            raise SnntrainError(f"{inp.dataset} is an event dataset: pass (times, counts) spike trains")
+        else:
+            times, counts = encode(inputs, inp.t_window)
+        if times.ndim != 3 or times.shape[1] != n_in or counts.shape != times.shape[:2] or not len(times):
+            raise SnntrainError(f"inputs: expected N >= 1 samples of {n_in} inputs, got spike trains of shape "
+                                f"{times.shape} with counts {counts.shape}")
+        return times, counts.astype(np.int32)
+
+
+def _config_from_text(text: str, checkpoint: Path) -> ModelConfig:
+    """Resolve the model file a checkpoint holds as text (/config) through the normal loader; messages name the
+    checkpoint."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "config.toml"
+        path.write_text(text, encoding="utf-8")
+        cfg = load_model(path)
+    return replace(cfg, source=str(checkpoint))
+
+
+def _with_epochs(cfg: ModelConfig, epochs: int) -> ModelConfig:
+    if epochs < 1:
+        raise SnntrainError(f"epochs={epochs}: must be >= 1")
+    return replace(cfg, training=replace(cfg.training, epochs=epochs))

@@ -1,0 +1,91 @@
+"""The public Python API (`snntrain.Model`, `snntrain.datasets`, `snntrain.encode`) on the shipped digits."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import snntrain
+from snntrain.errors import SnntrainError
+from snntrain.runs import RunDir, load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = ROOT / "models" / "default.toml"
+SMALL = ["training.train_samples=300", "training.test_samples=100", "training.epochs=2"]
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("api")
+    model = snntrain.Model.from_toml(DEFAULT, SMALL, device="cpu")
+    lines: list[str] = []
+    history = model.fit(data_dir=runs / "data", runs_dir=runs, echo=lines.append)
+    return model, history, lines
+
+
+def test_fit_writes_the_run_directory_and_keeps_best(fitted):
+    model, history, lines = fitted
+    run = RunDir.open(model.run_dir)
+    assert history == run.read_metrics() and len(history) == 2
+    for mine, saved in zip(model.weights, load_checkpoint(run.best_path).weights):
+        np.testing.assert_array_equal(mine, saved)
+    assert any(line.startswith("done: best.h5 is epoch") for line in lines)
+
+
+def test_predict_agrees_with_evaluate(fitted):
+    model, _, _ = fitted
+    images, labels = snntrain.datasets.load("digits").split("test")
+    predictions = model.predict(images[:100])
+    assert predictions.shape == (100,) and predictions.dtype == np.int64
+    assert model.evaluate("test").accuracy == pytest.approx(np.mean(predictions == labels[:100]))
+    # the count loss predicts the output neuron with the most spikes (the first on ties, -1 when all silent)
+    counts = model.spikes(images[:100])[-1].counts
+    expected = np.where(counts.max(axis=1) > 0, counts.argmax(axis=1), -1)
+    np.testing.assert_array_equal(predictions, expected)
+
+
+def test_spikes_are_per_layer_and_spike_trains_work_as_inputs(fitted):
+    model, _, _ = fitted
+    images, _ = snntrain.datasets.load("digits").split("test")
+    layers = model.spikes(images[:7], batch_size=3)
+    assert [layer.name for layer in layers] == ["dense0", "dense1"]
+    assert layers[0].times.shape == (7, 128, model.config.layers[0].max_spikes) and layers[0].counts.shape == (7, 128)
+    finite = np.isfinite(layers[0].times)
+    np.testing.assert_array_equal(finite.sum(axis=2), layers[0].counts)
+    trains = snntrain.encode(images[:7], model.config.input.t_window)
+    assert trains[0].shape == (7, 64, 1)
+    np.testing.assert_array_equal(model.predict(trains), model.predict(images[:7]))
+
+
+def test_save_and_load_give_the_same_model(fitted, tmp_path):
+    model, _, _ = fitted
+    model.save(tmp_path / "model.h5")
+    with h5py.File(tmp_path / "model.h5") as f:
+        assert f["layers/dense0"].attrs["weight_layout"].startswith("[out, in]")
+    again = snntrain.Model.from_checkpoint(tmp_path / "model.h5", device="cpu")
+    images, _ = snntrain.datasets.load("digits").split("test")
+    np.testing.assert_array_equal(again.predict(images[:50]), model.predict(images[:50]))
+    last = snntrain.Model.from_run(model.run_dir, which="last", device="cpu")
+    for mine, saved in zip(last.weights, load_checkpoint(Path(model.run_dir) / "last.h5").weights):
+        np.testing.assert_array_equal(mine, saved)
+
+
+def test_bad_arguments_are_clear_errors(fitted):
+    model, _, _ = fitted
+    with pytest.raises(SnntrainError, match="which='middle': allowed are best, last"):
+        snntrain.Model.from_run(model.run_dir, which="middle")
+    with pytest.raises(SnntrainError, match="expected N >= 1 samples of 64 inputs"):
+        model.predict(np.zeros((2, 5, 5, 1), np.uint8))
+    with pytest.raises(SnntrainError, match="2 weight arrays for 2 layers|1 weight arrays for 2 layers"):
+        model.set_weights(model.weights[:1])
+
+
+def test_importing_snntrain_does_not_load_numba():
+    """`snntrain --help` and `import snntrain` stay quick: the API loads the engine on first use."""
+    code = "import sys, snntrain; print('numba' in sys.modules, snntrain.__version__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[0] == "False"
