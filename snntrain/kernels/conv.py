@@ -42,40 +42,39 @@ def conv_gather(i, in_t, in_cnt, size_y, channels, ky, out_x, out_y, rf_t, rf_cn
     copy_train(in_t, in_cnt, b, ((xo + dx) * size_y + yo + dy) * channels + c, rf_t, rf_cnt, row, r)
 
 
-def sorted_sources(b, sp, sn, size_y, channels, sx, sy, sc):
-    """(x, y, c) of the source neuron of each of sample b's time-sorted input spikes (`sp`: neuron indices)."""
-    for m in range(sn[b]):
-        x, y, c = split_index(sp[b, m], size_y, channels)
-        sx[b, m] = x
-        sy[b, m] = y
-        sc[b, m] = c
+def conv_deal_sorted(b, st, sp, sn, se1, se2, sfr, size_y, channels, kx, ky, out_x, out_y, rf_st, rf_sp, rf_sn,
+                     rf_se1, rf_se2, rf_sfr):
+    """The time-sorted input spikes of every receptive field of sample b (rows b * P + pos) and their
+    exponentials: sample b's sorted spikes dealt out in order to each field that holds their source neuron,
+    renumbered to field slots r.
 
-
-def conv_gather_sorted(row, st, sn, se1, se2, sfr, sx, sy, sc, channels, kx, ky, out_x, out_y, rf_st, rf_sp,
-                       rf_sn, rf_se1, rf_se2, rf_sfr):
-    """The time-sorted input spikes of receptive field `row` (= b * P + pos) and their exponentials, taken in
-    order from sample b's sorted spikes: those whose source lies in the field, renumbered to field slots r.
-
-    The same list as sorting the gathered field (`conv_gather`, then a stable merge): within a field, r orders
-    neurons as their index in the layer does ((x, y, c) against (dx, dy, c)), so ties keep their order too.
+    The same lists as sorting each gathered field (`conv_gather`, then a stable merge): spikes arrive in time
+    order, and within a field r orders neurons as their index in the layer does ((x, y, c) against (dx, dy, c)),
+    so ties keep their order too. Each spike goes to at most kx * ky fields, with no search and no test per field.
     """
     positions = out_x * out_y
-    b = row // positions
-    xo, yo, _ = split_index(row - b * positions, out_y, 1)
-    k = 0
+    first = b * positions
+    for pos in range(positions):
+        rf_sn[first + pos] = 0
     for m in range(sn[b]):
-        dx = sx[b, m] - xo
-        dy = sy[b, m] - yo
-        if 0 <= dx < kx and 0 <= dy < ky:
-            rf_st[row, k] = st[b, m]
-            rf_sp[row, k] = (dx * ky + dy) * channels + sc[b, m]
-            rf_se1[row, k] = se1[b, m]
-            rf_se2[row, k] = se2[b, m]
-            rf_sfr[row, k] = sfr[b, m]
-            k += 1
-    rf_sn[row] = k
-    for r in range(k, rf_st.shape[1]):
-        rf_st[row, r] = INF
+        x, y, c = split_index(sp[b, m], size_y, channels)
+        for dx in range(kx):
+            xo = x - dx
+            if 0 <= xo < out_x:
+                for dy in range(ky):
+                    yo = y - dy
+                    if 0 <= yo < out_y:
+                        row = first + xo * out_y + yo
+                        k = rf_sn[row]
+                        rf_st[row, k] = st[b, m]
+                        rf_sp[row, k] = (dx * ky + dy) * channels + c
+                        rf_se1[row, k] = se1[b, m]
+                        rf_se2[row, k] = se2[b, m]
+                        rf_sfr[row, k] = sfr[b, m]
+                        rf_sn[row] = k + 1
+    for pos in range(positions):
+        for r in range(rf_sn[first + pos], rf_st.shape[1]):
+            rf_st[first + pos, r] = INF
 
 
 def conv_scatter_errors(i, rf_err, size_y, channels, kx, ky, out_x, out_y, err_in):
@@ -140,5 +139,5 @@ def pool_scatter_errors(i, win_err, size_y, channels, pool, out_x, out_y, err_in
         err_in[b, p, s] = win_err[row, r, s] if inside else 0.0
 
 
-ENTRY_POINTS = (conv_gather, sorted_sources, conv_gather_sorted, conv_scatter_errors, pool_gather, pool_route_errors,
+ENTRY_POINTS = (conv_gather, conv_deal_sorted, conv_scatter_errors, pool_gather, pool_route_errors,
                 pool_scatter_errors)

@@ -54,8 +54,8 @@ class ConvLayer(LifCore):
         return SpikeTrains(t.reshape(batch, self.neurons, s_out), cnt.reshape(batch, self.neurons))
 
     def _forward_from_sorted_samples(self, inputs: SpikeTrains, rf_t: Any, rf_cnt: Any) -> tuple[Any, Any]:
-        """The CPU's forward: sort each sample's input spikes and take their exponentials once, then hand every
-        receptive field its part in order, instead of sorting each field (every spike lies in up to kx * ky
+        """The CPU's forward: sort each sample's input spikes and take their exponentials once, then deal them out
+        in order to the receptive fields, instead of sorting each field (every spike lies in up to kx * ky
         fields) and taking the same exponentials again in each."""
         be, (batch, n_in, in_spikes) = self.backend, inputs.times.shape
         m = n_in * in_spikes
@@ -63,15 +63,13 @@ class ConvLayer(LifCore):
         if self._samples is None or self._samples[0].shape != (batch, m):
             self._samples = (be.empty((batch, m), f), be.empty((batch, m), i32), be.empty((batch,), i32),
                              be.empty((batch, m), f), be.empty((batch, m), i32), be.empty((batch, m), f),
-                             be.empty((batch, m), f), be.empty((batch, m), i32), be.empty((batch, m), i32),
-                             be.empty((batch, m), i32), be.empty((batch, m), i32))
-        st, sp, sn, tmp_t, tmp_p, se1, se2, sfr, sx, sy, sc = self._samples
+                             be.empty((batch, m), f), be.empty((batch, m), i32))
+        st, sp, sn, tmp_t, tmp_p, se1, se2, sfr = self._samples
         sort_spikes(be, inputs.times, inputs.counts, st, sp, sn, tmp_t, tmp_p)
         self._exp_factors(st, se1, se2, sfr)
-        be.launch("sorted_sources", batch, sp, sn, self.in_shape[1], self.in_shape[2], sx, sy, sc)
         buf = self._ensure_buffers(rf_t.shape[0], in_spikes)
         _, kx, ky, in_c = self.weight_shape
-        be.launch("conv_gather_sorted", rf_t.shape[0], st, sn, se1, se2, sfr, sx, sy, sc, in_c, kx, ky,
+        be.launch("conv_deal_sorted", batch, st, sp, sn, se1, se2, sfr, self.in_shape[1], in_c, kx, ky,
                   self.out_shape[0], self.out_shape[1], buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
                   buf["sfr"])
         return self._lif_forward_sorted(rf_t, rf_cnt)
