@@ -28,6 +28,7 @@ class Backend:
     host_memory = False  # whether device arrays are host arrays (reading them back costs nothing)
     sort_by_row = False  # sort spikes with one thread per row (few cores) instead of one per slot and pass
     sort_fan_in = 2  # runs merged per sort pass: more per pass means fewer launches but more searches per slot
+    cores = 1  # threads a launch runs on at once (the CPU's schedules size their work to it)
     row_schedules = False  # LIF forward and weight gradient with one element per row (few cores), not per
     # neuron and per synapse: inner loops over contiguous post neurons
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numba
 import numpy as np
 
 from snntrain.backends.base import Backend
@@ -18,6 +19,10 @@ class CpuBackend(Backend):
     host_memory = True
     sort_by_row = True  # a few cores: a sequential merge per row does the least work
     row_schedules = True  # whole rows per core, inner loops over contiguous post neurons
+
+    @property
+    def cores(self) -> int:  # type: ignore[override]
+        return numba.get_num_threads()
 
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable, precision: str) -> Callable:
         # through the compile cache when there is one: later processes load the machine code instead of compiling

@@ -412,20 +412,23 @@ def lif_weight_grad_sweep(i, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, out_t, cnt
     and the row's post spikes likewise (`pt`, `pn`, `pcnt`: sorted times and neurons). `h1`, `h2`, `hf` [groups, N]
     hold each neuron's suffix sums and frame at its first spike after the current time (0 once none is left), and
     move on as the sweep passes that neuron's spikes (`kk`: spikes passed). Each input then adds one vector over
-    the chunk to its weight row of `acc` (float64 [groups * P, N]): no per-pair search, and contiguous, branch-free
+    the chunk to its weight row of `acc` ([groups * P, chunks * stride]: each chunk's columns start a `stride` of
+    whole cache lines, so no two cores ever write one line): no per-pair search, and contiguous, branch-free
     inner loops (a term of 0 where no spike follows, which leaves the sum as it is).
     """
     n_post = cnt.shape[1]
     n_pre = acc.shape[0] // grad.shape[0]
     chunks = (n_post + chunk - 1) // chunk
     g = i // chunks
-    n0 = (i - g * chunks) * chunk
+    c = i - g * chunks
+    n0 = c * chunk
     n1 = min(n0 + chunk, n_post)
+    base = c * (acc.shape[1] // chunks)  # the chunk's first column in acc
     per_group = cnt.shape[0] // grad.shape[0]
     framed = not single_frame(t_max, tau_s)
     for p in range(n_pre):
         for n in range(n0, n1):
-            acc[g * n_pre + p, n] = 0.0
+            acc[g * n_pre + p, base + n - n0] = 0.0
     for b in range(g * per_group, (g + 1) * per_group):
         for n in range(n0, n1):
             sweep_start(b, g, n, g1, g2, out_f, kk, h1, h2, hf)
@@ -443,18 +446,18 @@ def lif_weight_grad_sweep(i, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, out_t, cnt
             if framed:  # frame factors differ per neuron, and none may meet a neuron with no spike left
                 for n in range(n0, n1):
                     if kk[g, n] < cnt[b, n]:
-                        acc[row, n] += weight_term(h1[g, n], h2[g, n], e1, e2, hf[g, n] - fj, True)
+                        acc[row, base + n - n0] += weight_term(h1[g, n], h2[g, n], e1, e2, hf[g, n] - fj, True)
             else:
                 # views indexed from 0: numba then knows no index is negative and drops its wraparound test, which
                 # otherwise keeps this loop from being vectorised
-                acc_row = acc[row, n0:n1]
+                acc_row = acc[row, base:base + n1 - n0]
                 h1_chunk = h1[g, n0:n1]
                 h2_chunk = h2[g, n0:n1]
                 for k in range(n1 - n0):
                     acc_row[k] += weight_term(h1_chunk[k], h2_chunk[k], e1, e2, 0, False)
     for p in range(n_pre):
         for n in range(n0, n1):
-            grad[g, p, n] = acc[g * n_pre + p, n]
+            grad[g, p, n] = acc[g * n_pre + p, base + n - n0]
 
 
 def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, out_f, tau_s, t_max, err_in):

@@ -25,10 +25,11 @@ class LifParams:
     max_spikes: int
 
 
-# The CPU weight-gradient sweep (multi-spike layers) hands out a layer's post neurons in SWEEP_CHUNKS chunks per
-# group (at least a cache line each): long vector loops, and a few chunks per core. Layers with fewer than
-# SWEEP_MIN_NEURONS neurons (outputs) would leave cores idle, and single-spike layers need no search: both hand out
-# weight rows instead. (conv.toml's 40 filters take 3 chunks: 3.2x faster than its weight rows on 2 cores.)
+# The CPU weight-gradient sweep (multi-spike layers) hands out a layer's post neurons in chunks per group: as many
+# as the cores or a multiple (SWEEP_CHUNKS if 16 neurons or more each remain), so that every core gets the same
+# share; long vector loops. Layers with fewer than SWEEP_MIN_NEURONS neurons (outputs) would leave cores idle, and
+# single-spike layers need no search: both hand out weight rows instead. (conv.toml's 40 filters: 2 chunks of 20 on
+# 2 cores.)
 SWEEP_CHUNKS = 8
 SWEEP_MIN_NEURONS = 32
 
@@ -115,7 +116,7 @@ class LifCore:
         batch, posts, per_neuron = self._buffer_key[0], self.n_out * self.params.max_spikes, (self.groups, self.n_out)
         f = self.dtype
         shapes = {"sum_a": ((batch, self.n_out), f), "sum_b": ((batch, self.n_out), f),
-                  "hit": ((batch, self.n_out), np.uint8), "wacc": ((self.groups * self.n_in, self.n_out), f),
+                  "hit": ((batch, self.n_out), np.uint8), "wacc": ((self.groups * self.n_in, self._sweep_plan()[1] if self.sweeps_only else self.n_out), f),
                   "pt": ((batch, posts), f), "pn": ((batch, posts), np.int32), "pcnt": ((batch,), np.int32),
                   "ptmp_t": ((batch, posts), f), "ptmp_p": ((batch, posts), np.int32),
                   "kk": (per_neuron, np.int32), "h1": (per_neuron, f), "h2": (per_neuron, f),
@@ -159,6 +160,15 @@ class LifCore:
         self._rows = (times, counts)
         return buf["t"], buf["cnt"]
 
+    def _sweep_plan(self) -> tuple[int, int]:
+        """(neurons per chunk, accumulator columns) of the CPU weight-gradient sweep: a multiple of the cores in
+        chunks, each chunk's columns padded to whole cache lines so that no two cores write one line."""
+        cores = max(1, self.backend.cores)
+        chunks = -(-max(cores, min(SWEEP_CHUNKS, self.n_out // 16)) // cores) * cores
+        chunk = -(-self.n_out // chunks)
+        line = 64 // self.dtype.itemsize
+        return chunk, -(-self.n_out // chunk) * (-(-chunk // line) * line)
+
     @property
     def sweeps_only(self) -> bool:
         """Whether backward runs the CPU's time sweeps alone (multi-spike layers of SWEEP_MIN_NEURONS neurons or
@@ -194,8 +204,7 @@ class LifCore:
             post = self._scratch("pt", "pn", "pcnt", "ptmp_t", "ptmp_p")
             sort_spikes(be, buf["t"], buf["cnt"], *post)
         if grad_sweep:
-            line = 64 // self.dtype.itemsize
-            chunk = (-(-self.n_out // SWEEP_CHUNKS) + line - 1) // line * line  # whole cache lines per chunk
+            chunk = self._sweep_plan()[0]
             be.launch("lif_weight_grad_sweep", self.groups * -(-self.n_out // chunk), buf["st"], buf["sp"], buf["sn"],
                       buf["se1"], buf["se2"], buf["sfr"], *post[:3], *spikes[5:], chunk,
                       *self._scratch("kk", "h1", "h2", "hf", "wacc"), self.grad, precision=real)
