@@ -82,7 +82,9 @@ def test_show_bad_model_is_one_line_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args, expected", [
-    (("--model", "does/not/exist.toml"), "error: does/not/exist.toml: no such model file\n"),
+    (("--model", "does/not/exist.toml"), "error: does/not/exist.toml: no such model file (or name a packaged one: "
+                                         "conv, conv-small, count, default, emnist, fashion, fashion-small, nmnist, "
+                                         "shd, ttfs)\n"),
     (("--model", str(DEFAULT), "--set", "optimizer.lr"), "expected KEY=VALUE"),
     (("--model", str(DEFAULT), "--set", "optimizer.lr=-1"), "--set optimizer.lr = -1: must be in (0, 1]"),
 ])

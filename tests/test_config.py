@@ -329,7 +329,8 @@ def test_long_time_windows_are_accepted(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.toml"
-    assert error_of(path) == f"{path}: no such model file"
+    assert error_of(path) == (f"{path}: no such model file (or name a packaged one: conv, conv-small, count, default, "
+                              "emnist, fashion, fashion-small, nmnist, shd, ttfs)")
 
 
 def test_directory_is_not_a_model(tmp_path: Path) -> None:
@@ -535,3 +536,13 @@ def test_round_trip_other_variants(tmp_path: Path) -> None:
     assert _round_trip(tmp_path, cfg) == cfg
     ttfs = load_model(write(tmp_path, model_text()), ['loss={ type = "ttfs" }', 'optimizer.type="nadam"'])
     assert _round_trip(tmp_path, ttfs) == ttfs
+
+
+def test_packaged_models_load_by_name_from_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference models come with the package: a bare name finds them outside a clone; a file of that name
+    in the working directory, or any path, is still read as given."""
+    monkeypatch.chdir(tmp_path)
+    assert load_model("ttfs").name == "ttfs" and load_model("fashion").layers[0].neurons == 400
+    (tmp_path / "ttfs").write_text(model_text(), encoding="utf-8")  # a local file wins over the packaged name
+    assert load_model("ttfs").name == "base"
+    assert "no such model file" in error_of(tmp_path / "nope")

@@ -14,8 +14,8 @@ from snntrain.config import load_model
 
 
 @main.command()
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default="models/ttfs.toml",
-              show_default=True, help="Model file (TOML) to measure.")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default="ttfs", show_default=True,
+              help="Model file (TOML) to measure, or the name of a packaged one (ttfs, fashion, conv, ...).")
 @set_option
 @device_option
 @click.option("--sweep", type=click.Choice(["neurons", "batch", "spikes", "layers"]),

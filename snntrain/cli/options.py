@@ -30,5 +30,6 @@ def add_model_options(command: F) -> F:
     """
     command = set_option(command)
     return click.option(
-        "--model", "model", required=True, metavar="PATH", help="Model file (TOML), e.g. models/default.toml.",
+        "--model", "model", required=True, metavar="PATH",
+        help="Model file (TOML), e.g. models/default.toml, or the name of a packaged one (ttfs, fashion, ...).",
     )(command)

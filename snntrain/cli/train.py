@@ -16,7 +16,8 @@ from snntrain.errors import UsageError
 
 
 @main.command()
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Model file (TOML) for a new run.")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
+              help="Model file (TOML) for a new run, or the name of a packaged one (default, ttfs, fashion, ...).")
 @set_option
 @device_option
 @data_dir_option

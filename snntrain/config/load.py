@@ -42,6 +42,24 @@ _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)((?:\[-?[0-9]+\])*)")
 _TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
 
 
+#: The reference model files, installed with the package (the clone's `models/` links here).
+PACKAGED_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def packaged_models() -> list[str]:
+    """Names of the model files that come with snntrain (`ttfs`, `fashion`, ...), usable wherever a path is."""
+    return sorted(path.stem for path in PACKAGED_MODELS.glob("*.toml"))
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """`path` itself, or for a bare name that is not a file here (no folder, no suffix: "ttfs"), the packaged
+    model file of that name, so that the reference models work outside a clone."""
+    path = Path(path)
+    if not path.exists() and path.parent == Path(".") and not path.suffix and (PACKAGED_MODELS / f"{path}.toml").exists():
+        return PACKAGED_MODELS / f"{path}.toml"
+    return path
+
+
 def load_model(path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
     """Load a model file, apply `--set KEY=VALUE` overrides in order, validate, and resolve every default.
 
@@ -49,8 +67,9 @@ def load_model(path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
     TOML (`0.1`, `[3, 3]`, `{ type = "none" }`), or taken as a bare string when they are not TOML.
     Raises ConfigError (one line) for a missing or malformed file and for any invalid key or value.
     """
+    path = resolve_model_path(path)
     source = str(path)
-    raw = _read(Path(path), source)
+    raw = _read(path, source)
     overridden = _apply_overrides(raw, overrides, source)
     return _Resolver(source, overridden).model(raw, Path(path).stem)
 
@@ -72,7 +91,8 @@ def _read(path: Path, source: str) -> dict[str, Any]:
             raise ConfigError(f"{source}: {info.st_size} bytes; a model file is TOML text of at most 1 MiB")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{source}: no such model file") from None
+        raise ConfigError(f"{source}: no such model file (or name a packaged one: "
+                          f"{', '.join(packaged_models())})") from None
     except OSError as err:
         raise ConfigError(f"{source}: cannot read the model file: {err.strerror}") from None
     try:
