@@ -75,10 +75,15 @@ class Model:
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Model":
         """The model a checkpoint (best.h5, last.h5, or one `save` wrote) holds, with its weights."""
         ckpt = load_checkpoint(Path(path))
-        model = cls(_config_from_text(ckpt.config_toml, Path(path)), device=device)
-        check_weights_match(ckpt, model.layer_names, [layer.weight_shape for layer in model._network.layers], str(path))
-        model.set_weights(ckpt.weights)
-        return model
+        return cls(_config_from_text(ckpt.config_toml, Path(path)), device=device).load_weights(path, ckpt)
+
+    def load_weights(self, path: str | Path, checkpoint: Checkpoint | None = None) -> "Model":
+        """Take the weights of a checkpoint file (one-line error unless its layers match this model's and are
+        finite); returns the model."""
+        ckpt = checkpoint or load_checkpoint(Path(path))
+        check_weights_match(ckpt, self.layer_names, [layer.weight_shape for layer in self._network.layers], str(path))
+        self.set_weights(ckpt.weights)
+        return self
 
     def save(self, path: str | Path) -> None:
         """Write the weights and the resolved model to a self-describing HDF5 checkpoint (atomically)."""

@@ -78,14 +78,14 @@ def evaluate(run_dir: Path | None, weights: Path | None, model: Path | None, ove
              device: str, data_dir: Path, as_json: bool) -> None:
     """Score saved weights: RUN_DIR (its best.h5 and config.toml), or --weights with --model."""
     from snntrain.runs import RunDir
-    from snntrain.training.evaluate import evaluate as run_evaluation
+    from snntrain.model import Model
 
     if run_dir is not None:
         run = RunDir.open(run_dir)
         weights, model = weights or run.best_path, model or run.config_path
     if weights is None or model is None:
         raise UsageError("give a run directory, or both --weights FILE.h5 and --model FILE.toml")
-    result = run_evaluation(load_model(model, overrides), weights, get_backend(device), data_dir, split)
+    result = Model(load_model(model, overrides), device=device).load_weights(weights).evaluate(split, data_dir)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return

@@ -1,4 +1,4 @@
-"""`snntrain eval`: score saved weights on a dataset split."""
+"""Scoring a network on a dataset split (what `snntrain eval` and `Model.evaluate` print)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,10 +9,8 @@ import numpy as np
 from snntrain.backends import Backend
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import load_dataset
-from snntrain.network.build import build_network
 from snntrain.network.loss import Loss
 from snntrain.network.network import Network
-from snntrain.runs import check_weights_match, load_checkpoint
 from snntrain.training.epoch import run_epoch
 from snntrain.training.inputs import encode_split
 
@@ -42,22 +40,6 @@ class Evaluation:
                 "silent_labels": self.silent_labels, "mean_spikes": self.mean_spikes,
                 "per_class_accuracy": [None if np.isnan(a) else float(a) for a in self.per_class_accuracy],
                 "confusion": self.confusion.tolist()}
-
-
-def load_network(cfg: ModelConfig, weights_path: Path, backend: Backend) -> Network:
-    """The network of `cfg` with the weights of the checkpoint `weights_path` (one-line error on a mismatch)."""
-    ckpt = load_checkpoint(weights_path)
-    network = build_network(cfg, backend, np.random.default_rng(0))
-    check_weights_match(ckpt, network.names, [layer.weight_shape for layer in network.layers], str(weights_path))
-    for layer, weights in zip(network.layers, ckpt.weights):
-        layer.set_weights(weights)
-    return network
-
-
-def evaluate(cfg: ModelConfig, weights_path: Path, backend: Backend, data_dir: Path, split: str = "test",
-             batch_size: int = 0) -> Evaluation:
-    """Load `weights_path` into the network of `cfg` and score `split` ("train" or "test")."""
-    return score(cfg, load_network(cfg, weights_path, backend), backend, data_dir, split, batch_size)
 
 
 def score(cfg: ModelConfig, network: Network, backend: Backend, data_dir: Path, split: str = "test",
