@@ -80,8 +80,10 @@ def compare(ours, theirs, t_max, depth):
     return checked
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_spike_times_match_brian2(seed):
+def test_spike_times_match_brian2(seed, dtype):
+    """Both precisions: float32's error on these times (below 1e-7 s) is far inside brian2's grid tolerance."""
     rng = np.random.default_rng(seed)
     tau_s, t_max = 0.01, 0.04
     params = [LifParams(tau_s, 0.04, 0.04, 40), LifParams(tau_s, 0.06, 0.05, 40)]
@@ -90,7 +92,7 @@ def test_spike_times_match_brian2(seed):
     t, counts = random_inputs(rng, batch=3, n_in=10, spikes=4, t_max=0.035)
     t = np.round(t / DT) * DT
     be = get_backend("cpu")
-    ours = run(be, build(be, weights, params, t_max), t, counts)
+    ours = run(be, build(be, weights, params, t_max, dtype), t.astype(dtype), counts)
     assert ours[0][1].max() >= 3 and ours[1][1].max() >= 2, "the test needs neurons with several spikes"
     assert (ours[0][0][np.isfinite(ours[0][0])] > t_max - 0.008).any(), "the test needs spikes near the end"
     theirs = brian_network(weights, params, t, counts, t_max)

@@ -131,8 +131,9 @@ def test_one_conv_neuron_matches_brian2():
     assert compare(ours, theirs, t_max, depth=1) >= 3
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("filters, ties", [(32, False), (32, True), (5, True)])
-def test_cpu_conv_schedules_agree_bit_for_bit(filters, ties):
+def test_cpu_conv_schedules_agree_bit_for_bit(filters, ties, dtype):
     """The CPU's conv path (each sample sorted once and handed out to the fields in order; with 32 filters or more
     the weight-gradient and input-error sweeps, which skip the fields' own layout) against the per-neuron and
     per-synapse kernels on the gathered fields: identical spikes, weight gradients and input errors."""
@@ -146,9 +147,10 @@ def test_cpu_conv_schedules_agree_bit_for_bit(filters, ties):
     for by_row in (True, False):
         be.row_schedules = by_row
         try:
-            layer = ConvLayer(be, weights, IN_SHAPE, LifParams(0.05, 0.2, 0.15, 3), T_MAX, np.float64)
-            out = layer.forward(SpikeTrains(t.astype(np.float64), counts))
-            errors = np.where(np.isfinite(out.times), np.cos(np.arange(out.times.size)).reshape(out.times.shape), 0)
+            layer = ConvLayer(be, weights, IN_SHAPE, LifParams(0.05, 0.2, 0.15, 3), T_MAX, dtype)
+            out = layer.forward(SpikeTrains(t.astype(dtype), counts))
+            errors = np.where(np.isfinite(out.times), np.cos(np.arange(out.times.size)).reshape(out.times.shape),
+                              0).astype(dtype)
             err_in = layer.backward(errors).copy()
         finally:
             be.row_schedules = True

@@ -176,3 +176,28 @@ def test_gradients_at_an_input_time_crossing_are_one_sided_derivatives(dtype):
 
         assert one_sided_matches(grad[q], by_weight, weights[0, q], h), f"weight {q}: {grad[q]}"
         assert one_sided_matches(err_in[q], by_time, in_t[q], h), f"input time {q}: {err_in[q]}"
+
+
+def test_float32_gradients_at_an_input_time_crossing_are_one_sided_derivatives():
+    """In float32 the same kink: the gradients must be those of one of its two sides, as float64 computes them
+    with the second input moved 1e-7 s later (the spike comes before it) or earlier (after it). The kink's
+    position differs between the precisions by float32 rounding (an ulp of t is 7.5e-9 s here), so float32 may
+    take the other side than float64 does at the same inputs; each side is an exact derivative, and float64's are
+    checked against finite differences above. Tolerance 1e-4 relative: float32 arithmetic (test_precision.py)
+    plus the 1e-7 s shift, which moves a side's derivative by about 1e-6 of itself."""
+    weights = np.array([[25.0, 5.0]])
+    in_t = np.array([0.0, MINIMAL[np.float32]])
+
+    def gradients(dtype, t):
+        net = build(BE, [weights], [P_MINIMAL], 0.2, dtype)
+        out = run(BE, net, t.astype(dtype)[None, :, None], np.ones((1, 2), np.int32))[0]
+        assert out[1].sum() == 1
+        err = np.zeros_like(out[0])
+        err[0, 0, 0] = 1.0  # L = t of the spike
+        err_in = BE.to_host(net.backward(BE.to_device(err), input_errors=True))[0, :, 0]
+        return np.concatenate([net.layers[0].gradient[0], err_in]).astype(np.float64)
+
+    ours = gradients(np.float32, in_t)
+    sides = [gradients(np.float64, in_t + np.array([0.0, shift])) for shift in (1e-7, -1e-7)]
+    assert not np.allclose(sides[0], sides[1], rtol=1e-2)  # the two sides really differ here
+    assert any(np.allclose(ours, side, rtol=1e-4, atol=1e-7) for side in sides), (ours, sides)

@@ -102,17 +102,21 @@ def test_float32_stays_finite_and_close_to_float64_over_10000_tau_s():
 
 @pytest.mark.cudasim
 @pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU and the CUDA simulator is off")
-def test_cuda_matches_cpu_far_from_zero():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cuda_matches_cpu_far_from_zero(dtype):
+    """Framed sums (inputs 200 frames from zero) on both targets; float32 within the CPU-vs-CUDA tolerances of
+    test_cpu_vs_cuda.py, whose justification holds here (frame rescaling adds one rounded factor per gap)."""
     weights, t, counts = burst_inputs(5)
     t = t + OFFSET
     t_max = OFFSET + BURST + 0.01
-    cpu = forward_backward(get_backend("cpu"), weights, t, counts, t_max)
-    gpu = forward_backward(get_backend("cuda"), weights, t, counts, t_max)
+    cpu = forward_backward(get_backend("cpu"), weights, t, counts, t_max, dtype)
+    gpu = forward_backward(get_backend("cuda"), weights, t, counts, t_max, dtype)
+    wide = dtype == np.float32
     for (tc, cc), (tg, cg) in zip(cpu[0], gpu[0]):
         np.testing.assert_array_equal(cc, cg)
-        np.testing.assert_allclose(tg, tc, rtol=1e-12)
+        np.testing.assert_allclose(tg, tc, rtol=1e-5 if wide else 1e-12)
     for a, b in zip(cpu[1] + [cpu[2]], gpu[1] + [gpu[2]]):
-        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b, a, rtol=1e-4 if wide else 1e-9, atol=1e-6 * np.abs(a).max() if wide else 1e-12)
 
 
 def test_single_frame_fast_path_equals_the_framed_path():
