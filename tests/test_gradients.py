@@ -57,7 +57,8 @@ def test_cpu_row_schedules_agree_bit_for_bit(case, dtype):
     weight gradients."""
     be = get_backend("cpu")
     rng = np.random.default_rng(4)
-    # 7 neurons: weight rows per core; 70 multi-spike neurons: the time sweep over neuron chunks
+    # multi-spike layers take the time sweep over neuron chunks (7 neurons: 2 chunks on 2 cores; 70: 4); single-spike
+    # ones the weight rows
     spikes_in, spikes_out, t_scale, groups, n_out = {
         "single spike": (1, 1, 1.0, 1, 70), "multi-spike": (3, 5, 1.0, 1, 7), "long window (framed)": (3, 4, 40.0, 1, 7),
         "groups": (2, 3, 1.0, 3, 7), "ties": (2, 4, 1.0, 1, 7), "sweep": (3, 5, 1.0, 1, 70),

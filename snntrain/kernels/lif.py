@@ -336,16 +336,16 @@ def lif_weight_grad(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out
 
 
 def lif_weight_grad_row(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2, out_f, tau_s, t_max, acc, grad):
-    """dL/dw[g, p, :] for pre neuron p = i % P of group g = i // P: the sums of `lif_weight_grad`, term by term
-    and in the same order, in the CPU's schedule.
+    """dL/dw[g, p, :] of a single-spike layer (one post spike per neuron) for pre neuron p = i % P of group
+    g = i // P: the sums of `lif_weight_grad`, term by term and in the same order, in the CPU's schedule
+    (multi-spike layers take `lif_weight_grad_sweep`).
 
     One element per weight row, so a core owns whole rows and no two write one cache line; the inner loop runs
     over post neurons, whose spikes, suffix sums and accumulators lie contiguous, while the input spike's
-    factors stay in registers. `acc[i, :]` is float64 scratch, so float32 storage rounds once, as on the GPU.
+    factors stay in registers (`acc[i, :]`: scratch in the layer's precision).
     """
     n_pre = in_cnt.shape[1]
     n_post = cnt.shape[1]
-    s_post = out_t.shape[2]
     per_group = cnt.shape[0] // grad.shape[0]
     g = i // n_pre
     p = i - g * n_pre
@@ -353,22 +353,7 @@ def lif_weight_grad_row(i, in_t, in_cnt, in_e1, in_e2, in_f, out_t, cnt, g1, g2,
     for n in range(n_post):
         acc[i, n] = 0.0
     for b in range(g * per_group, (g + 1) * per_group):
-        if s_post > 1:  # several post spikes: one merge of p's and n's spike lists per neuron
-            # (the merge of lif_weight_grad, written out again: as a shared helper it ran 4-7x slower here, 334-562 vs
-            # 82 ms per conv.toml step, since the running sum no longer stays in a register)
-            for n in range(n_post):
-                c_post = cnt[b, n]
-                k = 0
-                for s in range(in_cnt[b, p]):
-                    tj = in_t[b, p, s]
-                    while k < c_post and out_t[b, n, k] <= tj:
-                        k += 1
-                    if k == c_post:
-                        break
-                    acc[i, n] += weight_term(g1[b, n, k], g2[b, n, k], in_e1[b, p, s], in_e2[b, p, s],
-                                             out_f[b, n, k] - in_f[b, p, s], framed)
-            continue
-        for s in range(in_cnt[b, p]):  # one post spike: a branch-free test per neuron, vectorised over n
+        for s in range(in_cnt[b, p]):  # a branch-free test per neuron, vectorised over n
             tj = in_t[b, p, s]
             e1 = in_e1[b, p, s]
             e2 = in_e2[b, p, s]

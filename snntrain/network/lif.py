@@ -27,11 +27,9 @@ class LifParams:
 
 # The CPU weight-gradient sweep (multi-spike layers) hands out a layer's post neurons in chunks per group: as many
 # as the cores or a multiple (SWEEP_CHUNKS if 16 neurons or more each remain), so that every core gets the same
-# share; long vector loops. Layers with fewer than SWEEP_MIN_NEURONS neurons (outputs) would leave cores idle, and
-# single-spike layers need no search: both hand out weight rows instead. (conv.toml's 40 filters: 2 chunks of 20 on
-# 2 cores.)
+# share; long vector loops. (conv.toml's 40 filters: 2 chunks of 20 on 2 cores.) Single-spike layers need no
+# search: they hand out weight rows instead.
 SWEEP_CHUNKS = 8
-SWEEP_MIN_NEURONS = 32
 
 
 class LifCore:
@@ -171,9 +169,9 @@ class LifCore:
 
     @property
     def sweeps_only(self) -> bool:
-        """Whether backward runs the CPU's time sweeps alone (multi-spike layers of SWEEP_MIN_NEURONS neurons or
-        more): they read the inputs only in time order, so the rows' own layout need not be filled in."""
-        return self.backend.row_schedules and self.params.max_spikes > 1 and self.n_out >= SWEEP_MIN_NEURONS
+        """Whether backward runs the CPU's time sweeps (multi-spike layers): they read the inputs only in time
+        order, so the rows' own layout need not be filled in."""
+        return self.backend.row_schedules and self.params.max_spikes > 1
 
     def sorted_inputs(self) -> tuple[Any, Any, Any]:
         """The last forward's input rows in time order: times, source neurons and counts per row."""
@@ -192,9 +190,8 @@ class LifCore:
         batch = times.shape[0]
         be.launch("lif_backward_neuron", batch * self.n_out, errors, buf["cnt"], buf["a"], buf["x"], buf["z"],
                   buf["f"], self._tau_s, self._theta, self._delta_theta, buf["g1"], buf["g2"], precision=real)
-        sweep = be.row_schedules and self.params.max_spikes > 1  # time sweeps instead of searching post spikes
-        grad_sweep = self.sweeps_only
-        if not grad_sweep:  # the per-input factors in the inputs' own layout (the sweeps read the sorted ones)
+        sweep = self.sweeps_only  # time sweeps instead of searching post spikes
+        if not sweep:  # the per-input factors in the inputs' own layout (the sweeps read the sorted ones)
             self._exp_factors(times, buf["in_e1"], buf["in_e2"], buf["in_f"])
         spikes = (times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"],
                   buf["f"], self._tau_s, self._t_max)
@@ -203,12 +200,12 @@ class LifCore:
         elif sweep:
             post = self._scratch("pt", "pn", "pcnt", "ptmp_t", "ptmp_p")
             sort_spikes(be, buf["t"], buf["cnt"], *post)
-        if grad_sweep:
+        if sweep:
             chunk = self._sweep_plan()[0]
             be.launch("lif_weight_grad_sweep", self.groups * -(-self.n_out // chunk), buf["st"], buf["sp"], buf["sn"],
                       buf["se1"], buf["se2"], buf["sfr"], *post[:3], *spikes[5:], chunk,
                       *self._scratch("kk", "h1", "h2", "hf", "wacc"), self.grad, precision=real)
-        elif be.row_schedules:  # few neurons (a conv layer's filters): share out the weight rows instead
+        elif be.row_schedules:  # one spike per neuron: share out the weight rows
             be.launch("lif_weight_grad_row", self.groups * self.n_in, *spikes, *self._scratch("wacc"), self.grad,
                       precision=real)
         else:
