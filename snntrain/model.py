@@ -5,7 +5,6 @@ It sits beside the command line, on the same pieces: `fit` writes the same run d
 """
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -13,7 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from snntrain.backends import get_backend
-from snntrain.config import load_model, to_toml
+from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.data.encoding import latency_encode
 from snntrain.errors import SnntrainError
@@ -75,7 +74,7 @@ class Model:
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Model":
         """The model a checkpoint (best.h5, last.h5, or one `save` wrote) holds, with its weights."""
         ckpt = load_checkpoint(Path(path))
-        return cls(_config_from_text(ckpt.config_toml, Path(path)), device=device).load_weights(path, ckpt)
+        return cls(load_model_text(ckpt.config_toml, str(path)), device=device).load_weights(path, ckpt)
 
     def load_weights(self, path: str | Path, checkpoint: Checkpoint | None = None) -> "Model":
         """Take the weights of a checkpoint file (one-line error unless its layers match this model's and are
@@ -144,14 +143,14 @@ class Model:
         be, real = self._backend, np.dtype(self.config.precision)
         batch = batch_size or self.config.training.test_batch_size
         loss = Loss(be, self.config.loss, self.config.t_max)
+        any_labels = be.to_device(np.zeros(batch, np.int32))  # the prediction does not depend on the label
         parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in self._network.layers]
         preds = []
         for begin in range(0, len(times), batch):
             trains = SpikeTrains(be.to_device(times[begin:begin + batch].astype(real)),
                                  be.to_device(counts[begin:begin + batch]))
             out = self._network.forward(trains)
-            # the prediction does not depend on the label: any label serves
-            preds.append(be.to_host(loss(out, be.to_device(np.zeros(out.batch, np.int32)))[2]).copy())
+            preds.append(be.to_host(loss(out, any_labels[:out.batch])[2]).copy())
             for part, layer_out in zip(parts, self._network.outputs):
                 part.append((be.to_host(layer_out.times).copy(), be.to_host(layer_out.counts).copy()))
         layers = [LayerSpikes(name, np.concatenate([t for t, _ in part]), np.concatenate([c for _, c in part]))
@@ -171,16 +170,6 @@ class Model:
             raise SnntrainError(f"inputs: expected N >= 1 samples of {n_in} inputs, got spike trains of shape "
                                 f"{times.shape} with counts {counts.shape}")
         return times, counts.astype(np.int32)
-
-
-def _config_from_text(text: str, checkpoint: Path) -> ModelConfig:
-    """Resolve the model file a checkpoint holds as text (/config) through the normal loader; messages name the
-    checkpoint."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "config.toml"
-        path.write_text(text, encoding="utf-8")
-        cfg = load_model(path)
-    return replace(cfg, source=str(checkpoint))
 
 
 def _with_epochs(cfg: ModelConfig, epochs: int) -> ModelConfig:

@@ -1,6 +1,6 @@
 """Model files: load and validate them (`load_model`), write them back (`to_toml`), and derive layer shapes."""
 from snntrain.config.emit import to_toml
-from snntrain.config.load import load_model
+from snntrain.config.load import load_model, load_model_text
 from snntrain.config.model import (
     InitConfig,
     InputConfig,
@@ -25,6 +25,7 @@ __all__ = [
     "format_shape",
     "layer_shapes",
     "load_model",
+    "load_model_text",
     "parameter_count",
     "to_toml",
 ]

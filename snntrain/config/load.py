@@ -68,10 +68,17 @@ def load_model(path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
     Raises ConfigError (one line) for a missing or malformed file and for any invalid key or value.
     """
     path = resolve_model_path(path)
-    source = str(path)
-    raw = _read(path, source)
+    return _resolve(_parse(_read(path, str(path)), str(path)), str(path), overrides)
+
+
+def load_model_text(text: str, source: str, overrides: Sequence[str] = ()) -> ModelConfig:
+    """`load_model` of a model held as text (a checkpoint's /config); messages name `source`."""
+    return _resolve(_parse(text, source), source, overrides)
+
+
+def _resolve(raw: dict[str, Any], source: str, overrides: Sequence[str]) -> ModelConfig:
     overridden = _apply_overrides(raw, overrides, source)
-    return _Resolver(source, overridden).model(raw, Path(path).stem)
+    return _Resolver(source, overridden).model(raw, Path(source).stem)
 
 
 # Longest simulation in units of a layer's tau_s: float32 times near t_max step by t_max * 6e-8, which must stay
@@ -80,7 +87,8 @@ MAX_WINDOW_TAU_S = 1e5
 MAX_MODEL_BYTES = 1 << 20  # a model file is a few kB; this refuses /dev/zero-like inputs before reading them
 
 
-def _read(path: Path, source: str) -> dict[str, Any]:
+def _read(path: Path, source: str) -> str:
+    """The text of a model file (one-line errors for what cannot be one)."""
     try:
         info = path.stat()  # follows symlinks, so a link to a model file is fine
         if stat.S_ISDIR(info.st_mode):
@@ -100,6 +108,11 @@ def _read(path: Path, source: str) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise ConfigError(f"{source}:{line}: not UTF-8 text; a model file is TOML") from None
+    return text
+
+
+def _parse(text: str, source: str) -> dict[str, Any]:
+    """Model-file TOML as a dict; invalid TOML is a one-line error naming `source`, line and column."""
     try:
         return tomllib.loads(text)
     except RecursionError:
