@@ -43,7 +43,7 @@ def conv_gather(i, in_t, in_cnt, size_y, channels, ky, out_x, out_y, rf_t, rf_cn
 
 
 def conv_deal_sorted(b, st, sp, sn, se1, se2, sfr, size_y, channels, kx, ky, out_x, out_y, rf_st, rf_sp, rf_sn,
-                     rf_se1, rf_se2, rf_sfr):
+                     rf_se1, rf_se2, rf_sfr, layout, rf_t, rf_cnt):
     """The time-sorted input spikes of every receptive field of sample b (rows b * P + pos) and their
     exponentials: sample b's sorted spikes dealt out in order to each field that holds their source neuron,
     renumbered to field slots r.
@@ -51,11 +51,21 @@ def conv_deal_sorted(b, st, sp, sn, se1, se2, sfr, size_y, channels, kx, ky, out
     The same lists as sorting each gathered field (`conv_gather`, then a stable merge): spikes arrive in time
     order, and within a field r orders neurons as their index in the layer does ((x, y, c) against (dx, dy, c)),
     so ties keep their order too. Each spike goes to at most kx * ky fields, with no search and no test per field.
+
+    With `layout`, the fields are also written in their own layout `rf_t`, `rf_cnt`, as `conv_gather` writes them:
+    a source neuron's spikes arrive in its own time order, so each lands in its next slot (this costs a few
+    stores per spike, where `conv_gather` decodes an (x, y, c) index per slot).
     """
     positions = out_x * out_y
     first = b * positions
     for pos in range(positions):
         rf_sn[first + pos] = 0
+    if layout:
+        for row in range(first, first + positions):
+            for r in range(rf_cnt.shape[1]):
+                rf_cnt[row, r] = 0
+                for s in range(rf_t.shape[2]):
+                    rf_t[row, r, s] = INF
     for m in range(sn[b]):
         x, y, c = split_index(sp[b, m], size_y, channels)
         for dx in range(kx):
@@ -72,6 +82,10 @@ def conv_deal_sorted(b, st, sp, sn, se1, se2, sfr, size_y, channels, kx, ky, out
                         rf_se2[row, k] = se2[b, m]
                         rf_sfr[row, k] = sfr[b, m]
                         rf_sn[row] = k + 1
+                        if layout:
+                            slot = rf_cnt[row, rf_sp[row, k]]
+                            rf_t[row, rf_sp[row, k], slot] = st[b, m]
+                            rf_cnt[row, rf_sp[row, k]] = slot + 1
     for pos in range(positions):
         for r in range(rf_sn[first + pos], rf_st.shape[1]):
             rf_st[first + pos, r] = INF
@@ -95,6 +109,13 @@ def conv_scatter_errors(i, rf_err, size_y, channels, kx, ky, out_x, out_y, err_i
         err_in[b, p, s] = acc
 
 
+def pool_source(xq, yq, c, r, size_y, channels, pool):
+    """The input neuron in window slot r (r = dx * pool + dy) of the pooled neuron at (xq, yq, c)."""
+    dx = r // pool
+    dy = r - dx * pool
+    return ((xq * pool + dx) * size_y + yq * pool + dy) * channels + c
+
+
 def pool_gather(i, in_t, in_cnt, size_y, channels, pool, out_x, out_y, win_t, win_cnt):
     """Window slot r of pooled neuron q, sample b (element i = (b * Q + q) * pool^2 + r)."""
     n_win = pool * pool
@@ -103,8 +124,21 @@ def pool_gather(i, in_t, in_cnt, size_y, channels, pool, out_x, out_y, win_t, wi
     pooled = out_x * out_y * channels
     b = row // pooled
     xq, yq, c = split_index(row - b * pooled, out_y, channels)
-    dx, dy, _ = split_index(r, pool, 1)
-    copy_train(in_t, in_cnt, b, ((xq * pool + dx) * size_y + yq * pool + dy) * channels + c, win_t, win_cnt, row, r)
+    copy_train(in_t, in_cnt, b, pool_source(xq, yq, c, r, size_y, channels, pool), win_t, win_cnt, row, r)
+
+
+def pool_gather_sample(b, in_t, in_cnt, size_y, channels, pool, out_x, out_y, win_t, win_cnt):
+    """`pool_gather` of every window slot of sample b, in the CPU's schedule: the pooled neurons are walked in
+    order, so no index is decoded by division."""
+    n_win = pool * pool
+    row = b * out_x * out_y * channels
+    for xq in range(out_x):
+        for yq in range(out_y):
+            for c in range(channels):
+                for r in range(n_win):
+                    copy_train(in_t, in_cnt, b, pool_source(xq, yq, c, r, size_y, channels, pool), win_t, win_cnt,
+                               row, r)
+                row += 1
 
 
 def pool_route_errors(row, err, sp, sn, win_err):
@@ -130,6 +164,22 @@ def pool_scatter_errors(i, win_err, size_y, channels, pool, out_x, out_y, err_in
     b = i // n_in
     p = i - b * n_in
     x, y, c = split_index(p, size_y, channels)
+    pool_error(b, p, x, y, c, win_err, channels, pool, out_x, out_y, err_in)
+
+
+def pool_scatter_errors_sample(b, win_err, size_y, channels, pool, out_x, out_y, err_in):
+    """`pool_scatter_errors` of every input neuron of sample b, in the CPU's schedule (neurons walked in order,
+    no index decoded by division)."""
+    p = 0
+    for x in range(err_in.shape[1] // (size_y * channels)):
+        for y in range(size_y):
+            for c in range(channels):
+                pool_error(b, p, x, y, c, win_err, channels, pool, out_x, out_y, err_in)
+                p += 1
+
+
+def pool_error(b, p, x, y, c, win_err, channels, pool, out_x, out_y, err_in):
+    """The errors of input neuron p = (x, y, c) of sample b: those of its window slot, 0 outside every window."""
     xq = x // pool
     yq = y // pool
     inside = xq < out_x and yq < out_y
@@ -139,5 +189,5 @@ def pool_scatter_errors(i, win_err, size_y, channels, pool, out_x, out_y, err_in
         err_in[b, p, s] = win_err[row, r, s] if inside else 0.0
 
 
-ENTRY_POINTS = (conv_gather, conv_deal_sorted, conv_scatter_errors, pool_gather, pool_route_errors,
-                pool_scatter_errors)
+ENTRY_POINTS = (conv_gather, conv_deal_sorted, conv_scatter_errors, pool_gather, pool_gather_sample,
+                pool_route_errors, pool_scatter_errors, pool_scatter_errors_sample)

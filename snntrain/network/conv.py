@@ -43,12 +43,11 @@ class ConvLayer(LifCore):
         rf_t, rf_cnt, _ = self._rf
         _, kx, ky, in_c = self.weight_shape
         be = self.backend
-        if not self.sweeps_only:  # the fields in their own layout (the CPU's sweeps never read them)
-            be.launch("conv_gather", rows * self.n_in, inputs.times, inputs.counts, self.in_shape[1], in_c, ky,
-                      self.out_shape[0], self.out_shape[1], rf_t, rf_cnt)
         if be.row_schedules:
             t, cnt = self._forward_from_sorted_samples(inputs, rf_t, rf_cnt)
         else:
+            be.launch("conv_gather", rows * self.n_in, inputs.times, inputs.counts, self.in_shape[1], in_c, ky,
+                      self.out_shape[0], self.out_shape[1], rf_t, rf_cnt)
             t, cnt = self._lif_forward(rf_t, rf_cnt)
         s_out = self.params.max_spikes
         return SpikeTrains(t.reshape(batch, self.neurons, s_out), cnt.reshape(batch, self.neurons))
@@ -69,9 +68,10 @@ class ConvLayer(LifCore):
         self._exp_factors(st, se1, se2, sfr)
         buf = self._ensure_buffers(rf_t.shape[0], in_spikes)
         _, kx, ky, in_c = self.weight_shape
+        # the fields in their own layout too, unless backward runs the sweeps (they never read it)
         be.launch("conv_deal_sorted", batch, st, sp, sn, se1, se2, sfr, self.in_shape[1], in_c, kx, ky,
                   self.out_shape[0], self.out_shape[1], buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
-                  buf["sfr"])
+                  buf["sfr"], not self.sweeps_only, rf_t, rf_cnt)
         return self._lif_forward_sorted(rf_t, rf_cnt)
 
     def backward(self, errors: Any, input_errors: bool = True) -> Any:

@@ -54,8 +54,10 @@ class PoolLayer:
                 "err_in": be.empty((batch, self.n_in, in_spikes), f),
             }
         buf, be = self._buffers, self.backend
-        be.launch("pool_gather", rows * window, inputs.times, inputs.counts, self.in_shape[1], self.in_shape[2],
-                  self.size, self.out_shape[0], self.out_shape[1], buf["win_t"], buf["win_cnt"])
+        # the CPU walks whole samples (no index decoded by division), the GPU one thread per window slot
+        name, total = ("pool_gather_sample", batch) if be.row_schedules else ("pool_gather", rows * window)
+        be.launch(name, total, inputs.times, inputs.counts, self.in_shape[1], self.in_shape[2], self.size,
+                  self.out_shape[0], self.out_shape[1], buf["win_t"], buf["win_cnt"])
         sort_spikes(be, buf["win_t"], buf["win_cnt"], buf["st"], buf["sp"], buf["sn"], buf["tmp_t"], buf["tmp_p"])
         return SpikeTrains(buf["st"].reshape(batch, self.neurons, m), buf["sn"].reshape(batch, self.neurons))
 
@@ -68,6 +70,8 @@ class PoolLayer:
         be.launch("pool_route_errors", rows, errors.reshape(rows, errors.shape[2]), buf["sp"], buf["sn"],
                   buf["win_err"])
         err_in = buf["err_in"]
-        be.launch("pool_scatter_errors", err_in.shape[0] * err_in.shape[1], buf["win_err"], self.in_shape[1],
-                  self.in_shape[2], self.size, self.out_shape[0], self.out_shape[1], err_in)
+        name, total = (("pool_scatter_errors_sample", err_in.shape[0]) if be.row_schedules
+                       else ("pool_scatter_errors", err_in.shape[0] * err_in.shape[1]))
+        be.launch(name, total, buf["win_err"], self.in_shape[1], self.in_shape[2], self.size, self.out_shape[0],
+                  self.out_shape[1], err_in)
         return err_in
