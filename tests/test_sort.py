@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from snntrain.backends import cuda_available, get_backend
-from snntrain.network.spikes import sort_spikes
+from snntrain.network.spikes import RADIX_MIN_SLOTS, sort_spikes
 
 
-def spike_rows(rng, rows, n_pre, s_max):
+def spike_rows(rng, rows, n_pre, s_max, dtype=np.float32):
     """Per-neuron time-ordered buffers on a coarse grid (so ties are common), with random counts."""
-    times = np.sort(rng.integers(0, 6, (rows, n_pre, s_max)) * 0.125, axis=2).astype(np.float32)
+    times = np.sort(rng.integers(0, 6, (rows, n_pre, s_max)) * 0.125, axis=2).astype(dtype)
     counts = rng.integers(0, s_max + 1, (rows, n_pre)).astype(np.int32)
     times[np.arange(s_max)[None, None, :] >= counts[:, :, None]] = np.inf
     return times, counts
@@ -19,7 +19,7 @@ def spike_rows(rng, rows, n_pre, s_max):
 def expected(times, counts):
     """Reference: a stable sort of each row's (time, neuron) pairs taken in neuron order."""
     rows, n_pre, s_max = times.shape
-    st = np.full((rows, n_pre * s_max), np.inf, np.float32)
+    st = np.full((rows, n_pre * s_max), np.inf, times.dtype)
     sp, sn = np.zeros((rows, n_pre * s_max), np.int32), np.zeros(rows, np.int32)
     for r in range(rows):
         p = np.repeat(np.arange(n_pre), counts[r])
@@ -33,8 +33,9 @@ def expected(times, counts):
 def run_sort(backend, times, counts):
     rows, n_pre, s_max = times.shape
     m = n_pre * s_max
-    out = [backend.empty((rows, m), np.float32), backend.empty((rows, m), np.int32), backend.empty((rows,), np.int32),
-           backend.empty((rows, m), np.float32), backend.empty((rows, m), np.int32)]
+    f = times.dtype
+    out = [backend.empty((rows, m), f), backend.empty((rows, m), np.int32), backend.empty((rows,), np.int32),
+           backend.empty((rows, m), f), backend.empty((rows, m), np.int32)]
     sort_spikes(backend, backend.to_device(times), backend.to_device(counts), *out)
     return [backend.to_host(a) for a in out[:3]]
 
@@ -54,10 +55,54 @@ def test_sort_is_a_stable_time_order(monkeypatch, by_row, fan_in, n_pre, s_max):
         np.testing.assert_array_equal(sp[r, :sn[r]], want_p[r, :sn[r]])
 
 
-def test_silent_rows_sort_to_nothing():
-    times = np.full((3, 5, 2), np.inf, np.float32)
-    st, _, sn = run_sort(get_backend("cpu"), times, np.zeros((3, 5), np.int32))
+@pytest.mark.parametrize("n_pre", [5, 50])  # a merge, a radix sort
+def test_silent_rows_sort_to_nothing(n_pre):
+    times = np.full((3, n_pre, 2), np.inf, np.float32)
+    st, _, sn = run_sort(get_backend("cpu"), times, np.zeros((3, n_pre), np.int32))
     assert (sn == 0).all() and np.isinf(st).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_pre, s_max", [(40, 2), (100, 3), (400, 5)])
+def test_radix_sort_is_the_merge(dtype, n_pre, s_max):
+    """The CPU's radix sort of long rows (float32 and float64 bit patterns) gives the merge's order, ties
+    included, and the rows with one spike, none, and every slot full."""
+    assert n_pre * s_max >= RADIX_MIN_SLOTS
+    rng = np.random.default_rng(n_pre)
+    times, counts = spike_rows(rng, 5, n_pre, s_max, dtype)
+    counts[1] = 0
+    counts[2] = np.where(np.arange(n_pre) == 7, 1, 0)
+    counts[3] = s_max
+    times[3] = np.sort(rng.integers(0, 6, (n_pre, s_max)) * 0.125, axis=1)
+    times[np.arange(s_max)[None, None, :] >= counts[:, :, None]] = np.inf
+    st, sp, sn = run_sort(get_backend("cpu"), times, counts)
+    want_t, want_p, want_n = expected(times, counts)
+    np.testing.assert_array_equal(sn, want_n)
+    np.testing.assert_array_equal(st, want_t)
+    for r in range(len(sn)):
+        np.testing.assert_array_equal(sp[r, :sn[r]], want_p[r, :sn[r]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_radix_sort_orders_signs_zeros_and_extremes(dtype):
+    """Bit patterns in the order of the numbers: negative times (before every positive one, larger magnitude
+    first), -0.0 tied with 0.0 (in neuron order, both coming out as 0.0), subnormals, the largest finite value."""
+    info = np.finfo(dtype)
+    values = np.array([-info.max, -1.0, -info.tiny, -0.0, 0.0, info.smallest_subnormal, info.tiny, 1e-3, 1.0,
+                       info.max], dtype)
+    rng = np.random.default_rng(5)
+    n_pre = 70
+    picks = rng.integers(0, len(values), (2, n_pre, 2))
+    times = np.sort(values[picks], axis=2)
+    counts = rng.integers(0, 3, (2, n_pre)).astype(np.int32)
+    times[np.arange(2)[None, None, :] >= counts[:, :, None]] = np.inf
+    st, sp, sn = run_sort(get_backend("cpu"), times, counts)
+    want_t, want_p, want_n = expected(times, counts)
+    np.testing.assert_array_equal(sn, want_n)
+    for r in range(2):
+        np.testing.assert_array_equal(st[r], want_t[r])
+        np.testing.assert_array_equal(sp[r, :sn[r]], want_p[r, :sn[r]])
+        assert not np.signbit(st[r][st[r] == 0]).any()
 
 
 @pytest.mark.cudasim

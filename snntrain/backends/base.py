@@ -34,6 +34,16 @@ class Backend:
 
     def __init__(self) -> None:
         self._launchers: dict[tuple[str, str], Callable] = {}
+        self._scratch: dict[tuple[str, tuple[int, ...], str], Any] = {}
+
+    def scratch(self, name: str, shape: tuple[int, ...], dtype: Any) -> Any:
+        """A device array a kernel works in, kept for the next call with the same name, shape and dtype. Only for
+        space no result lives in: launches on one backend run in order, so one call's use ends before the next."""
+        key = (name, tuple(shape), np.dtype(dtype).str)
+        array = self._scratch.get(key)
+        if array is None:
+            array = self._scratch[key] = self.empty(shape, dtype)
+        return array
 
     def _launcher(self, name: str, precision: str | None) -> Callable:
         """The launcher of entry point `name` for `precision` (made on first use; kernels that do not depend on

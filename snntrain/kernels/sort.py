@@ -5,10 +5,13 @@ width with +inf). Two schedules give the same result:
 - `merge_pass`: a pass merges `fan_in` neighbouring runs at once, and every spike slot finds its own place in the
   merged run (its position in its own run plus a binary search in each sibling run). A pass is one launch with one
   thread per slot: what a GPU needs, where one thread walking a whole sample serially was the slowest kernel.
-- `merge_row`: one thread merges a whole row pairwise, pass after pass: O(slots log neurons) simple steps, what a
-  few CPU cores do best.
-Ties go to the earlier run (a stable merge), so simultaneous spikes keep neuron order and every schedule and
-target gives identical results.
+- `merge_row`: one thread merges a whole row pairwise, pass after pass: O(slots log neurons) simple steps, for
+  the CPU's short rows (pooling windows).
+- `radix_sort_row`: the CPU's long rows. One thread packs a row's spikes (only those within the counts: most slots
+  of a multi-spike layer are padding) and sorts them by their IEEE bit patterns, a stable least-significant-digit
+  radix sort, 8 bits a pass: O(spikes) work per pass, no comparisons to mispredict.
+Ties go to the earlier run (a stable sort), so simultaneous spikes keep neuron order and every schedule and
+target gives identical results (-0.0 sorts as, and comes out as, +0.0: they are the same time).
 """
 from __future__ import annotations
 
@@ -103,4 +106,63 @@ def merge_row(b, width, passes, a_t, a_p, z_t, z_p, sn):
         sn[b] = search_sorted(z_t[b], 0, length, INF, False)
 
 
-ENTRY_POINTS = (load_slots, merge_pass, merge_row)
+def radix_pass(src_k, src_p, dst_k, dst_p, b, n, shift, hist):
+    """One stable counting pass of row b's n keys (and their sources) from src to dst, on the 8-bit digit at
+    `shift` (`hist[b]`: 256 counters). Returns False, and moves nothing, when every key has the same digit."""
+    for d in range(256):
+        hist[b, d] = 0
+    for j in range(n):
+        hist[b, (src_k[b, j] >> shift) & 255] += 1
+    total = 0
+    for d in range(256):
+        count = hist[b, d]
+        if count == n:
+            return False
+        hist[b, d] = total
+        total += count
+    for j in range(n):
+        d = (src_k[b, j] >> shift) & 255
+        o = hist[b, d]
+        dst_k[b, o] = src_k[b, j]
+        dst_p[b, o] = src_p[b, j]
+        hist[b, d] = o + 1
+    return True
+
+
+def radix_sort_row(b, in_bits, in_cnt, sign, inf_bits, st_bits, sp, sn, tmp_bits, tmp_p, hist):
+    """Row b's spikes in time order: the result of `merge_row` on the slots `load_slots` fills, for the CPU.
+
+    Times come and go as the unsigned integers of their bit patterns (`in_bits`, `st_bits`, `tmp_bits`: views of
+    the float arrays; `sign` the sign bit, `inf_bits` the pattern of +inf). Each is mapped to a key whose unsigned
+    order is the float order (flip the sign bit of a positive number, every bit of a negative one), sorted, and
+    mapped back. Slots past the count get +inf and source 0.
+    """
+    n = 0
+    for p in range(in_cnt.shape[1]):
+        for s in range(in_cnt[b, p]):
+            u = in_bits[b, p, s]
+            if u == sign:
+                u = u ^ sign  # -0.0 is the time 0.0
+            st_bits[b, n] = u ^ sign if u & sign == 0 else ~u
+            sp[b, n] = p
+            n += 1
+    in_st = True  # which buffer holds the keys
+    for shift in range(0, 8 * st_bits.itemsize, 8):
+        if in_st:
+            moved = radix_pass(st_bits, sp, tmp_bits, tmp_p, b, n, shift, hist)
+        else:
+            moved = radix_pass(tmp_bits, tmp_p, st_bits, sp, b, n, shift, hist)
+        if moved:
+            in_st = not in_st
+    for j in range(n):
+        k = st_bits[b, j] if in_st else tmp_bits[b, j]
+        st_bits[b, j] = k ^ sign if k & sign != 0 else ~k
+        if not in_st:
+            sp[b, j] = tmp_p[b, j]
+    for j in range(n, st_bits.shape[1]):
+        st_bits[b, j] = inf_bits
+        sp[b, j] = 0
+    sn[b] = n
+
+
+ENTRY_POINTS = (load_slots, merge_pass, merge_row, radix_sort_row)

@@ -34,6 +34,10 @@ def spike_trains_from_times(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return times[:, :, None].copy(), np.isfinite(times).astype(np.int32)
 
 
+# Below this many slots per row (pooling windows), a merge costs less than a radix sort's 256 counters per pass.
+RADIX_MIN_SLOTS = 64
+
+
 def sort_spikes(backend: Backend, times: Any, counts: Any, st: Any, sp: Any, sn: Any, tmp_t: Any,
                 tmp_p: Any) -> None:
     """Sort each row's spikes (`times[r, p, :counts[r, p]]` over all p) into time order.
@@ -42,8 +46,17 @@ def sort_spikes(backend: Backend, times: Any, counts: Any, st: Any, sp: Any, sn:
     `tmp_t`, `tmp_p` are scratch of the same shapes. Each neuron's buffer is one sorted run; runs are merged
     `backend.sort_fan_in` at a time, per pass one launch with a thread per slot, or, with `backend.sort_by_row`,
     pairwise by one thread per row. Passes alternate between the two buffers so that the last lands in `st`.
+    With `backend.sort_by_row`, rows of RADIX_MIN_SLOTS slots or more take the radix sort instead (one thread
+    per row too; see `snntrain.kernels.sort`).
     """
     rows, n_pre, s_max = times.shape
+    if backend.sort_by_row and n_pre * s_max >= RADIX_MIN_SLOTS:
+        bits = np.dtype(f"uint{8 * times.dtype.itemsize}")
+        sign = bits.type(1) << bits.type(8 * bits.itemsize - 1)
+        inf = np.array(np.inf, times.dtype).view(bits)[()]
+        backend.launch("radix_sort_row", rows, times.view(bits), counts, sign, inf, st.view(bits), sp, sn,
+                       tmp_t.view(bits), tmp_p, backend.scratch("radix_counts", (rows, 256), np.int32))
+        return
     fan_in = 2 if backend.sort_by_row else backend.sort_fan_in
     passes, runs = 1, fan_in
     while runs < n_pre:
