@@ -1,9 +1,10 @@
 """The backend interface that layers and the network talk to: memory, transfers, and kernel launches.
 
-A backend compiles the math of `snntrain.kernels` for its target; `backend.launch(name, total, *args)` runs the
-per-element function `name(i, *args)` for every i in range(total). Kernels whose arithmetic depends on the
-model's precision (those that use `real`) are launched with `precision="float32"` or `"float64"`, each compiled
-on first use.
+A backend compiles the math of `snntrain.kernels` for its target. Layers call a kernel by name with named
+arguments, `backend.kernels.NAME(total, arg=..., ...)` (see `snntrain.backends.calls`), which comes down to
+`backend.launch(name, total, *args)`: the per-element function `name(i, *args)` for every i in range(total).
+Kernels whose arithmetic depends on the model's precision (those that use `real`) are launched with
+`precision="float32"` or `"float64"`, each compiled on first use.
 """
 from __future__ import annotations
 
@@ -11,13 +12,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from snntrain.backends.calls import ENTRIES, PRECISION_KERNELS, kernel_calls
 from snntrain.backends.launch import compiled_math
-from snntrain.kernels import ENTRY_POINTS, FUNCTIONS
-from snntrain.kernels.onesource import PRECISIONS, reads_real
-
-_ENTRIES = {fn.__name__: fn for fn in ENTRY_POINTS}
-#: Entry points whose numbers depend on the precision they are compiled for: a launch must name one.
-PRECISION_KERNELS = frozenset(name for name, fn in _ENTRIES.items() if reads_real(fn, FUNCTIONS))
+from snntrain.kernels.onesource import PRECISIONS
 
 
 class Backend:
@@ -35,6 +32,9 @@ class Backend:
     def __init__(self) -> None:
         self._launchers: dict[tuple[str, str], Callable] = {}
         self._scratch: dict[tuple[str, tuple[int, ...], str], Any] = {}
+        #: `kernels.NAME(total, arg=..., ...)`: every entry point, called with its arguments by name (see
+        #: `snntrain.backends.calls`); layers use these rather than `launch`.
+        self.kernels = kernel_calls(self)
 
     def scratch(self, name: str, shape: tuple[int, ...], dtype: Any) -> Any:
         """A device array a kernel works in, kept for the next call with the same name, shape and dtype. Only for
@@ -56,7 +56,7 @@ class Backend:
         key = (name, precision)
         launcher = self._launchers.get(key)
         if launcher is None:
-            py_fn = _ENTRIES[name]
+            py_fn = ENTRIES[name]
             compiled = getattr(compiled_math(self.target, precision), name)
             launcher = self._launchers[key] = self._make_launcher(py_fn, compiled, precision)
         return launcher

@@ -46,8 +46,9 @@ class ConvLayer(LifCore):
         if be.row_schedules:
             t, cnt = self._forward_from_sorted_samples(inputs, rf_t, rf_cnt)
         else:
-            be.launch("conv_gather", rows * self.n_in, inputs.times, inputs.counts, self.in_shape[1], in_c, ky,
-                      self.out_shape[0], self.out_shape[1], rf_t, rf_cnt)
+            be.kernels.conv_gather(rows * self.n_in, in_t=inputs.times, in_cnt=inputs.counts, size_y=self.in_shape[1],
+                                   channels=in_c, ky=ky, out_x=self.out_shape[0], out_y=self.out_shape[1], rf_t=rf_t,
+                                   rf_cnt=rf_cnt)
             t, cnt = self._lif_forward(rf_t, rf_cnt)
         s_out = self.params.max_spikes
         return SpikeTrains(t.reshape(batch, self.neurons, s_out), cnt.reshape(batch, self.neurons))
@@ -69,9 +70,11 @@ class ConvLayer(LifCore):
         buf = self._ensure_buffers(rf_t.shape[0], in_spikes)
         _, kx, ky, in_c = self.weight_shape
         # the fields in their own layout too, unless backward runs the sweeps (they never read it)
-        be.launch("conv_deal_sorted", batch, st, sp, sn, se1, se2, sfr, self.in_shape[1], in_c, kx, ky,
-                  self.out_shape[0], self.out_shape[1], buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
-                  buf["sfr"], not self.sweeps_only, rf_t, rf_cnt)
+        be.kernels.conv_deal_sorted(batch, st=st, sp=sp, sn=sn, se1=se1, se2=se2, sfr=sfr, size_y=self.in_shape[1],
+                                    channels=in_c, kx=kx, ky=ky, out_x=self.out_shape[0], out_y=self.out_shape[1],
+                                    rf_st=buf["st"], rf_sp=buf["sp"], rf_sn=buf["sn"], rf_se1=buf["se1"],
+                                    rf_se2=buf["se2"], rf_sfr=buf["sfr"], layout=not self.sweeps_only, rf_t=rf_t,
+                                    rf_cnt=rf_cnt)
         return self._lif_forward_sorted(rf_t, rf_cnt)
 
     def backward(self, errors: Any, input_errors: bool = True) -> Any:
@@ -83,6 +86,7 @@ class ConvLayer(LifCore):
             return None
         err_in = self._rf[2]
         _, kx, ky, in_c = self.weight_shape
-        self.backend.launch("conv_scatter_errors", err_in.shape[0] * err_in.shape[1], rf_err, self.in_shape[1],
-                            in_c, kx, ky, self.out_shape[0], self.out_shape[1], err_in)
+        self.backend.kernels.conv_scatter_errors(err_in.shape[0] * err_in.shape[1], rf_err=rf_err,
+                                                 size_y=self.in_shape[1], channels=in_c, kx=kx, ky=ky,
+                                                 out_x=self.out_shape[0], out_y=self.out_shape[1], err_in=err_in)
         return err_in

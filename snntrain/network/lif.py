@@ -48,7 +48,6 @@ class LifCore:
         self.dtype = np.dtype(dtype)
         if self.dtype.name not in PRECISIONS:
             raise ValueError(f"layer dtype {self.dtype}: allowed are {', '.join(PRECISIONS)}")
-        self.precision = self.dtype.name  # storage and arithmetic
         real = self.dtype.type  # the kernels' scalars, cast once so that numba types them in the precision
         self._tau_s, self._theta, self._delta_theta, self._t_max = (real(params.tau_s), real(params.theta),
                                                                     real(params.delta_theta), real(t_max))
@@ -139,22 +138,22 @@ class LifCore:
 
     def _exp_factors(self, times: Any, e1: Any, e2: Any, frames: Any) -> None:
         """The exponentials and frames of every spike time in `times` (any layout; +inf padding gives 0)."""
-        self.backend.launch("exp_factors", times.size, times.reshape(-1), self._tau_s, e1.reshape(-1),
-                            e2.reshape(-1), frames.reshape(-1), precision=self.precision)
+        self.backend.kernels.exp_factors(times.size, t=times.reshape(-1), tau_s=self._tau_s, e1=e1.reshape(-1),
+                                         e2=e2.reshape(-1), fr=frames.reshape(-1))
 
     def _lif_forward_sorted(self, times: Any, counts: Any) -> tuple[Any, Any]:
         """`_lif_forward` once the rows' inputs are in time order, with their exponentials, in the buffers
         `st`, `sp`, `sn`, `se1`, `se2`, `sfr` (made for `times`' shape)."""
         batch = times.shape[0]
-        buf, be, real = self._buffers, self.backend, self.precision
-        inputs = (buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"], buf["sfr"], self.w, self._tau_s,
-                  self._theta, self._delta_theta, self._t_max)
-        outputs = (buf["t"], buf["cnt"], buf["a"], buf["x"], buf["z"], buf["f"])
+        buf, be = self._buffers, self.backend
+        args = dict(self._sorted_inputs(), w=self.w, tau_s=self._tau_s, theta=self._theta,
+                    delta_theta=self._delta_theta, t_max=self._t_max, out_t=buf["t"], cnt=buf["cnt"], sa=buf["a"],
+                    sx=buf["x"], sz=buf["z"], sf=buf["f"])
         if be.row_schedules:
-            be.launch("lif_forward_row", batch, *inputs, *self._scratch("sum_a", "sum_b", "hit"), *outputs,
-                      precision=real)
+            acc_a, acc_b, hit = self._scratch("sum_a", "sum_b", "hit")
+            be.kernels.lif_forward_row(batch, **args, acc_a=acc_a, acc_b=acc_b, hit=hit)
         else:
-            be.launch("lif_forward_neuron", batch * self.n_out, *inputs, *outputs, precision=real)
+            be.kernels.lif_forward_neuron(batch * self.n_out, **args)
         self._rows = (times, counts)
         return buf["t"], buf["cnt"]
 
@@ -173,6 +172,11 @@ class LifCore:
         order, so the rows' own layout need not be filled in."""
         return self.backend.row_schedules and self.params.max_spikes > 1
 
+    def _sorted_inputs(self) -> dict[str, Any]:
+        """The last forward's sorted inputs and their exponentials, named as the kernels name them."""
+        buf = self._buffers
+        return dict(st=buf["st"], sp=buf["sp"], sn=buf["sn"], se1=buf["se1"], se2=buf["se2"], sfr=buf["sfr"])
+
     def sorted_inputs(self) -> tuple[Any, Any, Any]:
         """The last forward's input rows in time order: times, source neurons and counts per row."""
         return self._buffers["st"], self._buffers["sp"], self._buffers["sn"]
@@ -186,40 +190,42 @@ class LifCore:
         """
         if self._rows is None:
             raise RuntimeError("backward() before forward()")
-        (times, counts), buf, be, real = self._rows, self._buffers, self.backend, self.precision
+        (times, counts), buf, be = self._rows, self._buffers, self.backend
         batch = times.shape[0]
-        be.launch("lif_backward_neuron", batch * self.n_out, errors, buf["cnt"], buf["a"], buf["x"], buf["z"],
-                  buf["f"], self._tau_s, self._theta, self._delta_theta, buf["g1"], buf["g2"], precision=real)
-        sweep = self.sweeps_only  # time sweeps instead of searching post spikes
-        if not sweep:  # the per-input factors in the inputs' own layout (the sweeps read the sorted ones)
-            self._exp_factors(times, buf["in_e1"], buf["in_e2"], buf["in_f"])
-        spikes = (times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"], buf["t"], buf["cnt"], buf["g1"], buf["g2"],
-                  buf["f"], self._tau_s, self._t_max)
-        if sweep and sorted_output is not None:
-            post = list(sorted_output)
-        elif sweep:
-            post = self._scratch("pt", "pn", "pcnt", "ptmp_t", "ptmp_p")
-            sort_spikes(be, buf["t"], buf["cnt"], *post)
-        if sweep:
+        be.kernels.lif_backward_neuron(batch * self.n_out, err=errors, cnt=buf["cnt"], sa=buf["a"], sx=buf["x"],
+                                       sz=buf["z"], sf=buf["f"], tau_s=self._tau_s, theta=self._theta,
+                                       delta_theta=self._delta_theta, g1=buf["g1"], g2=buf["g2"])
+        # the layer's output spikes and their suffix sums, as every gradient kernel reads them
+        post = dict(out_t=buf["t"], cnt=buf["cnt"], g1=buf["g1"], g2=buf["g2"], out_f=buf["f"], tau_s=self._tau_s,
+                    t_max=self._t_max)
+        if self.sweeps_only:  # time sweeps over the sorted inputs and output spikes instead of searches
+            if sorted_output is None:
+                pt, pn, pcnt, ptmp_t, ptmp_p = self._scratch("pt", "pn", "pcnt", "ptmp_t", "ptmp_p")
+                sort_spikes(be, buf["t"], buf["cnt"], pt, pn, pcnt, ptmp_t, ptmp_p)
+            else:
+                pt, pn, pcnt = sorted_output
+            sweep = dict(self._sorted_inputs(), pt=pt, pn=pn, pcnt=pcnt, **post)
             chunk = self._sweep_plan()[0]
-            be.launch("lif_weight_grad_sweep", self.groups * -(-self.n_out // chunk), buf["st"], buf["sp"], buf["sn"],
-                      buf["se1"], buf["se2"], buf["sfr"], *post[:3], *spikes[5:], chunk,
-                      *self._scratch("kk", "h1", "h2", "hf", "wacc"), self.grad, precision=real)
-        elif be.row_schedules:  # one spike per neuron: share out the weight rows
-            be.launch("lif_weight_grad_row", self.groups * self.n_in, *spikes, *self._scratch("wacc"), self.grad,
-                      precision=real)
+            kk, h1, h2, hf, acc = self._scratch("kk", "h1", "h2", "hf", "wacc")
+            be.kernels.lif_weight_grad_sweep(self.groups * -(-self.n_out // chunk), **sweep, chunk=chunk, kk=kk,
+                                             h1=h1, h2=h2, hf=hf, acc=acc, grad=self.grad)
+            if not input_errors:
+                return None
+            kk, h1, h2, hf, slot = self._scratch("ikk", "ih1", "ih2", "ihf", "slot")
+            be.kernels.lif_input_error_sweep(batch, **sweep, w=self.w, kk=kk, h1=h1, h2=h2, hf=hf, slot=slot,
+                                             err_in=buf["err_in"])
+            return buf["err_in"]
+        # the per-input factors in the inputs' own layout
+        self._exp_factors(times, buf["in_e1"], buf["in_e2"], buf["in_f"])
+        spikes = dict(in_t=times, in_cnt=counts, in_e1=buf["in_e1"], in_e2=buf["in_e2"], in_f=buf["in_f"], **post)
+        if be.row_schedules:  # one spike per neuron: share out the weight rows
+            acc, = self._scratch("wacc")
+            be.kernels.lif_weight_grad_row(self.groups * self.n_in, **spikes, acc=acc, grad=self.grad)
         else:
             share_post = self.params.max_spikes > times.shape[2]  # keep the larger spike buffers in cache
-            be.launch("lif_weight_grad", self.groups * self.n_in * self.n_out, *spikes, share_post, self.grad,
-                      precision=real)
+            be.kernels.lif_weight_grad(self.groups * self.n_in * self.n_out, **spikes, share_post=share_post,
+                                       grad=self.grad)
         if not input_errors:
             return None
-        if sweep:
-            be.launch("lif_input_error_sweep", batch, buf["st"], buf["sp"], buf["sn"], buf["se1"], buf["se2"],
-                      buf["sfr"], *post[:3], self.w, *spikes[5:], *self._scratch("ikk", "ih1", "ih2", "ihf", "slot"),
-                      buf["err_in"], precision=real)
-        else:
-            be.launch("lif_input_error", batch * self.n_in, times, counts, buf["in_e1"], buf["in_e2"], buf["in_f"],
-                      self.w, buf["t"], buf["cnt"], buf["g1"], buf["g2"], buf["f"], self._tau_s, self._t_max,
-                      buf["err_in"], precision=real)
+        be.kernels.lif_input_error(batch * self.n_in, **spikes, w=self.w, err_in=buf["err_in"])
         return buf["err_in"]

@@ -31,14 +31,15 @@ class Loss:
             self._buffers = (be.empty(out.times.shape, out.times.dtype), be.empty((batch,), np.float64),
                              be.empty((batch,), np.int32))
         err, loss, pred = self._buffers
-        cfg, scale = self.cfg, 1.0 / (mean_over or batch)
+        cfg, kernels = self.cfg, self.backend.kernels
+        common = dict(t=out.times, cnt=out.counts, labels=labels, scale=1.0 / (mean_over or batch), err=err,
+                      loss=loss, pred=pred)
         if cfg.type == "ttfs":
-            args = ("ttfs_loss", out.times, out.counts, labels, cfg.tau_loss, self.t_max)
+            kernels.ttfs_loss(batch, **common, tau_loss=cfg.tau_loss, t_max=self.t_max)
         elif cfg.type == "count":
-            args = ("count_loss", out.times, out.counts, labels, cfg.n_true, cfg.n_false)
+            kernels.count_loss(batch, **common, n_true=cfg.n_true, n_false=cfg.n_false)
         else:
-            args = ("time_loss", out.times, out.counts, labels, cfg.t_true, cfg.t_false)
-        self.backend.launch(args[0], batch, *args[1:], scale, err, loss, pred)
+            kernels.time_loss(batch, **common, t_true=cfg.t_true, t_false=cfg.t_false)
         return err, loss, pred
 
     def regularize(self, output_layer: Any, out: SpikeTrains, labels: Any, mean_over: int = 0) -> None:
@@ -46,5 +47,6 @@ class Loss:
         the model asks for it; `mean_over` as in `__call__`."""
         factor = self.cfg.silent_label_scaling
         if factor > 0:
-            self.backend.launch("silent_label_scaling", output_layer.w.size, output_layer.w, labels, out.counts,
-                                factor, 1.0 / (mean_over or out.batch), output_layer.grad)
+            self.backend.kernels.silent_label_scaling(output_layer.w.size, w=output_layer.w, labels=labels,
+                                                      cnt=out.counts, factor=factor,
+                                                      scale=1.0 / (mean_over or out.batch), grad=output_layer.grad)

@@ -38,16 +38,16 @@ class Optimizer:
             w, g = layer.w.reshape(-1), layer.grad.reshape(-1)
             # the scalars in the layer's precision, so that the update computes in it
             lr, beta1, beta2, eps, bc1, bc2, bc1_next = (w.dtype.type(x) for x in host)
+            kernels = self.backend.kernels
             if c.type == "sgd":
-                self.backend.launch("sgd_step", w.size, w, g, lr, precision=w.dtype.name)
+                kernels.sgd_step(w.size, w=w, g=g, lr=lr)
                 continue
-            m, v = self.m[index].reshape(-1), self.v[index].reshape(-1)
+            moments = dict(w=w, g=g, m=self.m[index].reshape(-1), v=self.v[index].reshape(-1), lr=lr, beta1=beta1,
+                           beta2=beta2, eps=eps, bc1=bc1, bc2=bc2)
             if c.type == "adam":
-                self.backend.launch("adam_step", w.size, w, g, m, v, lr, beta1, beta2, eps, bc1, bc2,
-                                    precision=w.dtype.name)
+                kernels.adam_step(w.size, **moments)
             else:
-                self.backend.launch("nadam_step", w.size, w, g, m, v, lr, beta1, beta2, eps, bc1, bc2, bc1_next,
-                                    precision=w.dtype.name)
+                kernels.nadam_step(w.size, **moments, bc1_next=bc1_next)
 
     def state(self) -> dict[str, np.ndarray]:
         """Host copy of the optimiser state (for last.h5)."""

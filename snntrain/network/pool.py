@@ -55,9 +55,10 @@ class PoolLayer:
             }
         buf, be = self._buffers, self.backend
         # the CPU walks whole samples (no index decoded by division), the GPU one thread per window slot
-        name, total = ("pool_gather_sample", batch) if be.row_schedules else ("pool_gather", rows * window)
-        be.launch(name, total, inputs.times, inputs.counts, self.in_shape[1], self.in_shape[2], self.size,
-                  self.out_shape[0], self.out_shape[1], buf["win_t"], buf["win_cnt"])
+        gather, total = ((be.kernels.pool_gather_sample, batch) if be.row_schedules
+                         else (be.kernels.pool_gather, rows * window))
+        gather(total, in_t=inputs.times, in_cnt=inputs.counts, **self._geometry(), win_t=buf["win_t"],
+               win_cnt=buf["win_cnt"])
         sort_spikes(be, buf["win_t"], buf["win_cnt"], buf["st"], buf["sp"], buf["sn"], buf["tmp_t"], buf["tmp_p"])
         return SpikeTrains(buf["st"].reshape(batch, self.neurons, m), buf["sn"].reshape(batch, self.neurons))
 
@@ -67,11 +68,15 @@ class PoolLayer:
             return None
         buf, be = self._buffers, self.backend
         rows = buf["st"].shape[0]
-        be.launch("pool_route_errors", rows, errors.reshape(rows, errors.shape[2]), buf["sp"], buf["sn"],
-                  buf["win_err"])
+        be.kernels.pool_route_errors(rows, err=errors.reshape(rows, errors.shape[2]), sp=buf["sp"], sn=buf["sn"],
+                                     win_err=buf["win_err"])
         err_in = buf["err_in"]
-        name, total = (("pool_scatter_errors_sample", err_in.shape[0]) if be.row_schedules
-                       else ("pool_scatter_errors", err_in.shape[0] * err_in.shape[1]))
-        be.launch(name, total, buf["win_err"], self.in_shape[1], self.in_shape[2], self.size, self.out_shape[0],
-                  self.out_shape[1], err_in)
+        scatter, total = ((be.kernels.pool_scatter_errors_sample, err_in.shape[0]) if be.row_schedules
+                          else (be.kernels.pool_scatter_errors, err_in.shape[0] * err_in.shape[1]))
+        scatter(total, win_err=buf["win_err"], **self._geometry(), err_in=err_in)
         return err_in
+
+    def _geometry(self) -> dict[str, int]:
+        """The pooling kernels' geometry arguments."""
+        return dict(size_y=self.in_shape[1], channels=self.in_shape[2], pool=self.size, out_x=self.out_shape[0],
+                    out_y=self.out_shape[1])

@@ -54,8 +54,9 @@ def sort_spikes(backend: Backend, times: Any, counts: Any, st: Any, sp: Any, sn:
         bits = np.dtype(f"uint{8 * times.dtype.itemsize}")
         sign = bits.type(1) << bits.type(8 * bits.itemsize - 1)
         inf = np.array(np.inf, times.dtype).view(bits)[()]
-        backend.launch("radix_sort_row", rows, times.view(bits), counts, sign, inf, st.view(bits), sp, sn,
-                       tmp_t.view(bits), tmp_p, backend.scratch("radix_counts", (rows, 256), np.int32))
+        backend.kernels.radix_sort_row(rows, in_bits=times.view(bits), in_cnt=counts, sign=sign, inf_bits=inf,
+                                       st_bits=st.view(bits), sp=sp, sn=sn, tmp_bits=tmp_t.view(bits), tmp_p=tmp_p,
+                                       hist=backend.scratch("radix_counts", (rows, 256), np.int32))
         return
     fan_in = 2 if backend.sort_by_row else backend.sort_fan_in
     passes, runs = 1, fan_in
@@ -63,12 +64,16 @@ def sort_spikes(backend: Backend, times: Any, counts: Any, st: Any, sp: Any, sn:
         passes, runs = passes + 1, runs * fan_in
     buffers = ((st, sp), (tmp_t, tmp_p))
     total = rows * n_pre * s_max
-    backend.launch("load_slots", total, times, counts, *buffers[passes % 2])
+    first_t, first_p = buffers[passes % 2]
+    backend.kernels.load_slots(total, in_t=times, in_cnt=counts, dst_t=first_t, dst_p=first_p)
     if backend.sort_by_row:
-        backend.launch("merge_row", rows, s_max, passes, *buffers[passes % 2], *buffers[(passes + 1) % 2], sn)
+        other_t, other_p = buffers[(passes + 1) % 2]
+        backend.kernels.merge_row(rows, width=s_max, passes=passes, a_t=first_t, a_p=first_p, z_t=other_t,
+                                  z_p=other_p, sn=sn)
         return
     width = s_max
     for k in range(passes):
-        backend.launch("merge_pass", total, width, fan_in, *buffers[(passes - k) % 2],
-                       *buffers[(passes - 1 - k) % 2], sn)
+        (src_t, src_p), (dst_t, dst_p) = buffers[(passes - k) % 2], buffers[(passes - 1 - k) % 2]
+        backend.kernels.merge_pass(total, width=width, fan_in=fan_in, src_t=src_t, src_p=src_p, dst_t=dst_t,
+                                   dst_p=dst_p, sn=sn)
         width *= fan_in

@@ -62,10 +62,11 @@ class _Outcomes:
     def record(self, offset: int, labels: Any, losses: Any, preds: Any, outputs: list[SpikeTrains]) -> None:
         """Store one batch's outcomes (device work only)."""
         be = self.backend
-        be.launch("record_outcome", len(preds), offset, labels, losses, preds, outputs[-1].counts, self.losses,
-                  self.preds, self.silent)
+        be.kernels.record_outcome(len(preds), offset=offset, labels=labels, losses=losses, preds=preds,
+                                  out_counts=outputs[-1].counts, all_losses=self.losses, all_preds=self.preds,
+                                  all_silent=self.silent)
         for spikes, totals in zip(outputs, self.totals):
-            be.launch("add_spike_counts", len(totals), spikes.counts, totals)
+            be.kernels.add_spike_counts(len(totals), counts=spikes.counts, totals=totals)
 
     def update(self, stats: EpochStats, true: np.ndarray, done: int) -> None:
         """Fold samples [read, done) into `stats` (`true`: host labels in pass order); waits for the device."""

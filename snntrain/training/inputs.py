@@ -93,6 +93,6 @@ class Batcher:
             self._buffers = (be.empty((batch,) + src.times.shape[1:], src.times.dtype),
                              be.empty((batch, src.counts.shape[1]), np.int32), be.empty((batch,), np.int32))
         times, counts, labels = self._buffers
-        self.backend.launch("gather_sample", batch, indices, src.times, src.counts, src.labels, times, counts,
-                            labels)
+        self.backend.kernels.gather_sample(batch, idx=indices, src_t=src.times, src_cnt=src.counts,
+                                           src_label=src.labels, dst_t=times, dst_cnt=counts, dst_label=labels)
         return SpikeTrains(times, counts), labels
