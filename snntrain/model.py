@@ -119,10 +119,27 @@ class Model:
         cfg = self.config
         if epochs is not None:
             cfg = _with_epochs(cfg, epochs)
-        run = train(cfg, (), self._backend, Path(data_dir), Path(runs_dir), None, echo, callbacks)
+        return self._trained(train(cfg, (), self._backend, Path(data_dir), Path(runs_dir), None, echo, callbacks))
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, data_dir: str | Path = "data", overrides: Sequence[str] = (),
+               device: str = "auto", callbacks: Sequence[Callback] = (),
+               echo: Callable[[str], None] = print) -> "Model":
+        """Continue an interrupted run from its last.h5 to its configured epochs, as `snntrain train --resume`
+        does (`overrides` as `--set`, for example more epochs); returns the model with the weights of best.h5,
+        `history` the metrics of every epoch and `run_dir` the run."""
+        run = train(None, tuple(overrides), get_backend(device), Path(data_dir), Path(run_dir).parent,
+                     Path(run_dir), echo, callbacks)
+        model = cls(load_model(run.config_path), device=device)
+        model._trained(run)
+        return model
+
+    def _trained(self, run: RunDir) -> list[dict[str, float]]:
+        """Take a finished run's best weights; returns (and keeps as `history`) its metrics."""
         self.run_dir = run.path
         self.set_weights(load_checkpoint(run.best_path).weights)
-        return run.read_metrics()
+        self.history = run.read_metrics()
+        return self.history
 
     def evaluate(self, split: str = "test", data_dir: str | Path = "data") -> Evaluation:
         """Accuracy, loss, confusion matrix and mean spikes on `split` ("train" or "test") of the model's dataset."""

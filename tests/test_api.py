@@ -36,6 +36,21 @@ def test_fit_writes_the_run_directory_and_keeps_best(fitted):
     assert any(line.startswith("done: best.h5 is epoch") for line in lines)
 
 
+def test_resume_continues_to_the_same_weights_as_one_fit(fitted, tmp_path):
+    """An interrupted fit (1 epoch of 2) resumed through the API ends where the uninterrupted one did."""
+    model, history, _ = fitted
+    first = snntrain.Model.from_toml(DEFAULT, SMALL[:-1] + ["training.epochs=1"], device="cpu")
+    first.fit(data_dir=tmp_path / "data", runs_dir=tmp_path, echo=lambda line: None)
+    resumed = snntrain.Model.resume(first.run_dir, tmp_path / "data", ["training.epochs=2"], device="cpu",
+                                    echo=lambda line: None)
+    assert resumed.run_dir == first.run_dir and len(resumed.history) == 2
+    for key in ("train_loss", "test_accuracy"):
+        assert [row[key] for row in resumed.history] == [row[key] for row in history]
+    last = load_checkpoint(RunDir.open(resumed.run_dir).last_path).weights
+    for mine, theirs in zip(last, load_checkpoint(RunDir.open(model.run_dir).last_path).weights):
+        np.testing.assert_array_equal(mine, theirs)
+
+
 def test_predict_agrees_with_evaluate(fitted):
     model, _, _ = fitted
     images, labels = snntrain.datasets.load("digits").split("test")

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from snntrain.backends import get_backend
 from snntrain.cli import main
 from snntrain.cli.options import data_dir_option, device_option, runs_dir_option, set_option
 from snntrain.config import load_model
@@ -27,9 +26,16 @@ from snntrain.errors import UsageError
 def train(model: Path | None, overrides: tuple[str, ...], device: str, data_dir: Path, runs_dir: Path,
           resume: Path | None) -> None:
     """Train a model; writes config, metrics, log, plots and best/last weights under runs/."""
-    from snntrain.training.trainer import train as run_training
+    from snntrain.model import Model
 
-    run_training(model, overrides, get_backend(device), data_dir, runs_dir, resume, click.echo, [_progress_bar()])
+    callbacks = [_progress_bar()]
+    if resume is not None:
+        Model.resume(resume, data_dir, overrides, device, callbacks, click.echo)
+    elif model is not None:
+        Model.from_toml(model, overrides, device).fit(data_dir, runs_dir=runs_dir, callbacks=callbacks,
+                                                      echo=click.echo)
+    else:
+        raise UsageError("give --model FILE.toml for a new run, or --resume runs/DIR to continue one")
 
 
 def _progress_bar() -> Any:
