@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: train test bench convergence install clean
+.PHONY: train test bench convergence reproduce install clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ bench: $(STAMP)
 
 convergence: $(STAMP)
 	$(BIN)/snntrain convergence
+
+# The reference configurations on every downloaded dataset, 3 seeds each, to their full schedules (hours on 2
+# cores; rerun to resume). Table: runs/reproduce-full/results.md.
+reproduce: $(STAMP)
+	$(BIN)/snntrain reproduce
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -84,6 +84,8 @@ def test_save_and_load_give_the_same_model(fitted, tmp_path):
     again = snntrain.Model.from_checkpoint(tmp_path / "model.h5", device="cpu")
     images, _ = snntrain.datasets.load("digits").split("test")
     np.testing.assert_array_equal(again.predict(images[:50]), model.predict(images[:50]))
+    best = snntrain.Model.from_run(model.run_dir, device="cpu")  # reloaded from the run: the same predictions
+    np.testing.assert_array_equal(best.predict(images[:50]), model.predict(images[:50]))
     last = snntrain.Model.from_run(model.run_dir, which="last", device="cpu")
     for mine, saved in zip(last.weights, load_checkpoint(Path(model.run_dir) / "last.h5").weights):
         np.testing.assert_array_equal(mine, saved)

@@ -1,6 +1,7 @@
 """The `snntrain` command line: help of every command, `--version`, `show`, and one-line errors."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,22 @@ def test_main_help_lists_commands() -> None:
     assert code == 0
     for name in main.commands:
         assert name in out
+    flat = " ".join(out.split())
+    for model in ("default", "ttfs", "fashion", "conv"):  # the shipped model names, and where the SPEC is
+        assert re.search(rf"\b{model}\b", flat.split("Shipped models", 1)[1])
+    assert flat.rstrip().endswith("SPEC.md")
+
+
+def test_the_spec_is_installed_with_the_package() -> None:
+    """The packaged SPEC.md (what `--help` points to) is the project's SPEC: the copy beside the checkout when
+    there is one (this project keeps it in ../shared), else at least the document it must be."""
+    from snntrain.cli import SPEC_PATH
+
+    text = SPEC_PATH.read_text(encoding="utf-8")
+    assert text.startswith("# snntrain") and "## " in text
+    shared = Path(__file__).resolve().parents[2] / "shared" / "SPEC.md"
+    if shared.exists():
+        assert text == shared.read_text(encoding="utf-8"), "snntrain/SPEC.md differs from ../shared/SPEC.md: copy it"
 
 
 @pytest.mark.parametrize("name", sorted(main.commands))

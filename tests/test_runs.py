@@ -1,6 +1,7 @@
 """The runs layer: atomic writes, run directories, checkpoints, metrics.csv and plots."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -268,3 +269,16 @@ def test_raster(tmp_path):
     out = tmp_path / "plots" / "raster.png"
     plot_raster([("dense0", hidden_t, hidden_n), ("dense1", silent_t, silent_n)], out, "test sample 0")
     _assert_png(out)
+
+
+def test_environment_records_append_and_keep_an_unreadable_file_aside(tmp_path):
+    run = RunDir.create(tmp_path, "m")
+    run.record_environment("cpu, 2 threads", 0)
+    run.record_environment("cuda: some GPU", 3)
+    sessions = json.loads(run.environment_path.read_text())
+    assert [(s["device"], s["after_epoch"]) for s in sessions] == [("cpu, 2 threads", 0), ("cuda: some GPU", 3)]
+    assert sessions[0]["python"] and "numba" in sessions[0]["packages"]
+    run.environment_path.write_bytes(b"\xff{ half")
+    run.record_environment("cpu, 2 threads", 4)
+    assert len(json.loads(run.environment_path.read_text())) == 1
+    assert (run.path / "environment.json.bad").read_bytes() == b"\xff{ half"

@@ -190,6 +190,12 @@ def test_resume_matches_uninterrupted_run(reference, one_epoch, tmp_path):
     assert_same_run(run, reference)
     assert len((run / "log.txt").read_text().splitlines()) == 2
     assert not (tmp_path / "unused").exists()  # resuming creates no new run directory
+    # the start and the resume each recorded what they ran on
+    sessions = json.loads((run / "environment.json").read_text())
+    assert [s["after_epoch"] for s in sessions] == [0, 1]
+    for session in sessions:
+        assert session["device"].startswith("cpu, ") and session["packages"]["numpy"] == np.__version__
+        assert session["commit"] is None or re.fullmatch(r"[0-9a-f]{40}(-dirty)?", session["commit"])
 
 
 def kill_after_write(monkeypatch, writes: int) -> None:

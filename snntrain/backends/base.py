@@ -69,6 +69,10 @@ class Backend:
         depends on one (`PRECISION_KERNELS`)."""
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """The device in words, for the records of a run (the CPU's threads, the GPU's name)."""
+        return self.name
+
     # memory -----------------------------------------------------------------------------------------
     def to_device(self, array: np.ndarray) -> Any:
         """Copy a host array to the device (the CPU backend returns a contiguous array)."""

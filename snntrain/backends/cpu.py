@@ -24,6 +24,9 @@ class CpuBackend(Backend):
     def cores(self) -> int:  # type: ignore[override]
         return numba.get_num_threads()
 
+    def describe(self) -> str:
+        return f"cpu, {self.cores} threads"
+
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable, precision: str) -> Callable:
         # through the compile cache when there is one: later processes load the machine code instead of compiling
         return cached_cpu_launcher(py_fn, precision) or cpu_launcher(py_fn, compiled_fn)

@@ -27,6 +27,12 @@ class CudaBackend(Backend):
         self._configs: dict[tuple[str, str | None, int], Any] = {}
         self._direct = None if cuda.config.ENABLE_CUDASIM else _DirectLauncher()
 
+    def describe(self) -> str:
+        if self._direct is None:
+            return "cuda: numba's CUDA simulator"
+        name = self._cuda.get_current_device().name
+        return f"cuda: {name.decode() if isinstance(name, bytes) else name}"
+
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable, precision: str) -> Callable:
         return cuda_launcher(py_fn, compiled_fn)
 

@@ -6,7 +6,10 @@ import sys
 import click
 
 from snntrain import __version__
+from snntrain.config.load import PACKAGED_MODELS, packaged_models
 from snntrain.errors import SnntrainError
+
+SPEC_PATH = PACKAGED_MODELS.parent / "SPEC.md"
 
 
 class _Group(click.Group):
@@ -23,7 +26,9 @@ class _Group(click.Group):
             sys.exit(130)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=f"Shipped models (a name works wherever a model file does, e.g. --model ttfs): "
+                    f"{', '.join(packaged_models())}. The neuron model, equations and losses: {SPEC_PATH}")
 @click.version_option(__version__, prog_name="snntrain")
 def main() -> None:
     """Train spiking neural networks with exact, event-based gradients (BATS)."""

@@ -7,6 +7,7 @@
         best.h5         weights of the epoch with the best test accuracy
         last.h5         weights, optimiser and RNG state after the last completed epoch (for `--resume`)
         plots/          loss.png, accuracy.png, spike_counts.png, raster.png
+        environment.json  per session (the start, each resume): device, versions, command line, commit
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from snntrain.errors import SnntrainError
 from snntrain.runs import metrics
 from snntrain.runs.atomic import atomic_write_text, os_reason
+from snntrain.runs.environment import describe_environment, record_environment
 from snntrain.runs.metrics import Row
 
 
@@ -31,19 +33,26 @@ class RunDir:
         self.best_path = self.path / "best.h5"
         self.last_path = self.path / "last.h5"
         self.plots_dir = self.path / "plots"
+        self.environment_path = self.path / "environment.json"
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
     @classmethod
-    def create(cls, root: Path, model_name: str) -> RunDir:
-        """A new, empty run directory `root/<model_name>-<YYYYmmdd-HHMMSS>` (with `-2`, `-3`, ... if taken)."""
+    def create(cls, root: Path, model_name: str, name: str | None = None) -> RunDir:
+        """A new, empty run directory `root/<model_name>-<YYYYmmdd-HHMMSS>` (with `-2`, `-3`, ... if taken), or
+        `root/<name>` when a name is given (an error if it exists: a caller that names its runs finds them again)."""
         root = Path(root)
         stem = f"{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if name is not None and (root / name).exists():
+            raise SnntrainError(f"run directory {root / name} already exists")
         try:
             root.mkdir(parents=True, exist_ok=True)
+            if name is not None:
+                path = root / name
+                path.mkdir()
             suffix = 1
-            while True:
+            while name is None:
                 path = root / (stem if suffix == 1 else f"{stem}-{suffix}")
                 # mkdir without exist_ok claims the name atomically, so two runs started together never share it.
                 try:
@@ -95,6 +104,14 @@ class RunDir:
             raise SnntrainError(f"cannot read {self.config_path}: {os_reason(exc)}") from None
         except UnicodeDecodeError:
             raise SnntrainError(f"cannot read {self.config_path}: not UTF-8 text") from None
+
+    def record_environment(self, device: str, epoch: int) -> None:
+        """Add this session (starting after `epoch`, on `device` as the backend describes it) to
+        environment.json."""
+        try:
+            record_environment(self.environment_path, describe_environment(device, epoch))
+        except OSError as exc:
+            raise SnntrainError(f"cannot write {self.environment_path}: {os_reason(exc)}") from None
 
     def log(self, line: str) -> None:
         """Append one line to log.txt, on disk before returning (the log is the one file written in place)."""

@@ -232,9 +232,10 @@ def train_epochs(session: Session, echo: Callable[[str], None], callback: Callba
 
 def train(model: Path | ModelConfig | None, overrides: tuple[str, ...], backend: Backend, data_dir: Path,
           runs_root: Path, resume: Path | None, echo: Callable[[str], None],
-          callbacks: Sequence[Callback] = ()) -> RunDir:
+          callbacks: Sequence[Callback] = (), run_name: str | None = None) -> RunDir:
     """Train a new run of `model` (a model file with `overrides`, or a resolved model), or continue the run
-    directory `resume`; returns the run directory.
+    directory `resume`; returns the run directory (a new one is `runs_root/<model>-<time>`, or
+    `runs_root/<run_name>`).
 
     `echo` receives each line of the run's log as it is written; `callbacks` are told of every batch and epoch.
     """
@@ -246,13 +247,14 @@ def train(model: Path | ModelConfig | None, overrides: tuple[str, ...], backend:
     elif model is not None:
         cfg = model if isinstance(model, ModelConfig) else load_model(model, overrides)
         session = prepare(cfg, backend, data_dir, None)
-        session.run = run = RunDir.create(runs_root, cfg.name)
+        session.run = run = RunDir.create(runs_root, cfg.name, run_name)
         run.write_config(to_toml(cfg))
     else:
         raise SnntrainError("give --model FILE.toml for a new run, or --resume runs/DIR to continue one")
     if resume is not None and run.last_path.exists():
         restore(session)
         echo(f"resuming {run.path} after epoch {session.epoch}")
+    run.record_environment(backend.describe(), session.epoch)
     if resume is not None and overrides:
         # Keep config.toml the model being trained: a later plain `--resume` (what Ctrl-C suggests) needs them.
         run.write_config(to_toml(cfg))

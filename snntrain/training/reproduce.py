@@ -1,0 +1,223 @@
+"""`snntrain reproduce`: the paper's reference configurations (SPEC §7) trained to their full schedules, several
+seeds each, and one results table.
+
+Every (configuration, seed) is an ordinary run directory with a fixed name under the reproduction's folder, so
+running the same command again finds it: a finished run is kept, an interrupted one resumes from its last.h5,
+and a configuration whose dataset is not downloaded is listed as needing it. The table (`results.md`,
+`results.csv`) is rebuilt from the run directories after every run, so it always says what is on disk.
+
+Model selection follows the library's rule: `best.h5` is the epoch of highest validation accuracy, on
+VALIDATION samples held out from the end of the training split; the test set is only scored.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from snntrain.backends import Backend
+from snntrain.config import load_model
+from snntrain.config.load import resolve_model_path
+from snntrain.data.store import canonical_path
+from snntrain.errors import SnntrainError, UsageError
+from snntrain.runs import RunDir, atomic_write_text
+from snntrain.training.callbacks import Callback
+from snntrain.training.trainer import train
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One reference configuration: a packaged model file trained on a dataset."""
+
+    model: str
+    dataset: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}-{self.dataset}"
+
+
+#: Fashion-MNIST first (it installs offline here), then the rows that wait for their datasets.
+EXPERIMENTS = (Experiment("ttfs", "fashion-mnist"), Experiment("fashion", "fashion-mnist"),
+               Experiment("conv", "fashion-mnist"), Experiment("ttfs", "mnist"), Experiment("count", "mnist"),
+               Experiment("conv", "mnist"), Experiment("emnist", "emnist"))
+SEEDS = (0, 1, 2)
+VALIDATION = 5000  # held out of the 60,000 (EMNIST: 112,800) training images; the paper selects on the test set
+# --smoke: one short epoch per configuration on a subset, to check the whole path in minutes (CI)
+SMOKE = ("training.epochs=1", "training.train_samples=2000", "training.validation=200",
+         "training.test_samples=500")
+
+
+@dataclass
+class SeedResult:
+    """What one (configuration, seed) run directory holds."""
+
+    experiment: Experiment
+    seed: int
+    status: str  # "done", "epoch k/N", "not started", "needs the dataset"
+    epochs: int = 0
+    epochs_done: int = 0
+    best_epoch: int = 0
+    best_val_accuracy: float = math.nan
+    selected_test_accuracy: float = math.nan  # test accuracy of the validation-selected epoch
+    test_accuracy_per_epoch: list[float] = field(default_factory=list)
+    seconds_per_epoch: float = math.nan  # training time per epoch (mean)
+    devices: list[str] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+    run_dir: str = ""
+
+
+def select(only: Sequence[str]) -> list[Experiment]:
+    """The experiments named by `only` (a model name such as "ttfs", or model-dataset such as
+    "ttfs-fashion-mnist"); all of them when `only` is empty."""
+    chosen = [e for e in EXPERIMENTS if not only or e.model in only or e.name in only]
+    unknown = [name for name in only if not any(name in (e.model, e.name) for e in EXPERIMENTS)]
+    if unknown:
+        raise UsageError(f"--only {unknown[0]}: allowed are {', '.join(sorted({e.model for e in EXPERIMENTS}))} "
+                         f"or one of {', '.join(e.name for e in EXPERIMENTS)}")
+    return chosen
+
+
+def overrides(experiment: Experiment, seed: int, smoke: bool) -> list[str]:
+    """The `--set` values of one run: the dataset, the seed, the validation split (and the smoke subset)."""
+    sets = [f'input.dataset="{experiment.dataset}"', f"training.seed={seed}", f"training.validation={VALIDATION}"]
+    return sets + list(SMOKE if smoke else ())
+
+
+def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: Backend, data_dir: Path,
+              out_dir: Path, echo: Callable[[str], None], callbacks: Sequence[Callback] = ()) -> list[SeedResult]:
+    """Train (or resume, or keep) every selected configuration and seed in `out_dir`, rewriting the results table
+    after each; returns the table's rows."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for experiment in select(only):
+        if not canonical_path(experiment.dataset, data_dir).exists():
+            echo(f"{experiment.name}: needs the dataset (snntrain download {experiment.dataset})")
+            continue
+        for seed in seeds:
+            _run_one(experiment, seed, smoke, backend, data_dir, out_dir, echo, callbacks)
+            write_results(out_dir, collect(seeds, out_dir, data_dir))
+    results = collect(seeds, out_dir, data_dir)
+    write_results(out_dir, results)
+    echo(f"results: {out_dir / 'results.md'}")
+    return results
+
+
+def _run_one(experiment: Experiment, seed: int, smoke: bool, backend: Backend, data_dir: Path, out_dir: Path,
+             echo: Callable[[str], None], callbacks: Sequence[Callback]) -> None:
+    path = out_dir / f"{experiment.name}-seed{seed}"
+    if path.exists() and not (path / "config.toml").exists():
+        if any(p.is_file() for p in path.rglob("*")):
+            raise SnntrainError(f"{path} holds files but no config.toml: not a run this command made; move it away")
+        shutil.rmtree(path)  # a start that stopped before writing anything
+    if not path.exists():
+        echo(f"{path.name}: training")
+        train(resolve_model_path(experiment.model), tuple(overrides(experiment, seed, smoke)), backend, data_dir,
+              out_dir, None, echo, callbacks, run_name=path.name)
+        return
+    run = RunDir.open(path)
+    epochs = load_model(run.config_path).training.epochs
+    if len(run.read_metrics()) >= epochs:
+        echo(f"{path.name}: done ({epochs} epochs), kept")
+        return
+    echo(f"{path.name}: resuming")
+    train(None, (), backend, data_dir, out_dir, path, echo, callbacks)
+
+
+def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path) -> list[SeedResult]:
+    """One row per configuration and seed, from what the run directories hold: every configuration, and the
+    `seeds` asked for as well as any other seed already on disk (a call with --only or --seeds rewrites the table
+    without dropping the rest)."""
+    results = []
+    for experiment in EXPERIMENTS:
+        found = {int(p.name.rsplit("-seed", 1)[1]) for p in out_dir.glob(f"{experiment.name}-seed*")
+                 if p.name.rsplit("-seed", 1)[1].isdigit() and (p / "config.toml").exists()}
+        for seed in sorted(set(seeds) | found):
+            path = out_dir / f"{experiment.name}-seed{seed}"
+            if not (path / "config.toml").exists():
+                missing = not canonical_path(experiment.dataset, data_dir).exists()
+                results.append(SeedResult(experiment, seed, "needs the dataset" if missing else "not started"))
+                continue
+            results.append(_read_run(experiment, seed, RunDir.open(path)))
+    return results
+
+
+def _read_run(experiment: Experiment, seed: int, run: RunDir) -> SeedResult:
+    epochs = load_model(run.config_path).training.epochs
+    rows = run.read_metrics()
+    result = SeedResult(experiment, seed, "done" if len(rows) >= epochs else f"epoch {len(rows)}/{epochs}",
+                        epochs=epochs, epochs_done=len(rows), run_dir=str(run.path))
+    if rows:
+        best = max(rows, key=lambda row: row["val_accuracy"])  # the first epoch of highest, as the trainer keeps
+        result.best_epoch, result.best_val_accuracy = int(best["epoch"]), best["val_accuracy"]
+        result.selected_test_accuracy = best["test_accuracy"]
+        result.test_accuracy_per_epoch = [row["test_accuracy"] for row in rows]
+        result.seconds_per_epoch = statistics.mean(row["epoch_seconds"] for row in rows)
+    if run.environment_path.exists():
+        sessions = json.loads(run.environment_path.read_text(encoding="utf-8"))
+        result.devices = sorted({s["device"] for s in sessions})
+        result.commits = sorted({_short(s["commit"]) for s in sessions})
+    return result
+
+
+def _short(commit: str | None) -> str:
+    """A commit as the table shows it: 12 hex digits, and whether the source differed from it."""
+    if not commit:
+        return "none"
+    return commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{100 * values[0]:.2f}%"
+    return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}% (n={len(values)})"
+
+
+def write_results(out_dir: Path, results: list[SeedResult]) -> None:
+    """results.csv (one row per configuration and seed) and results.md (per configuration, the mean and standard
+    deviation over finished seeds, then every seed), both atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["model", "dataset", "seed", "status", "epochs", "epochs_done", "best_epoch",
+                     "best_val_accuracy", "selected_test_accuracy", "test_accuracy_per_epoch", "seconds_per_epoch",
+                     "devices", "commits", "run_dir"])
+    for r in results:
+        writer.writerow([r.experiment.model, r.experiment.dataset, r.seed, r.status, r.epochs, r.epochs_done,
+                         r.best_epoch, f"{r.best_val_accuracy:.4f}", f"{r.selected_test_accuracy:.4f}",
+                         ";".join(f"{a:.4f}" for a in r.test_accuracy_per_epoch), f"{r.seconds_per_epoch:.1f}",
+                         ";".join(r.devices), ";".join(r.commits), r.run_dir])
+    atomic_write_text(out_dir / "results.csv", buffer.getvalue())
+
+    lines = ["# snntrain reproduce: results", "",
+             f"Test accuracy of the weights selected on validation accuracy ({VALIDATION} training images held "
+             "out), mean ± standard deviation over the finished seeds.", "",
+             "| model | dataset | epochs | seeds done | best val accuracy | test accuracy (selected) | "
+             "s/epoch (train) | device | commit |", "|---|---|---|---|---|---|---|---|---|"]
+    for experiment in dict.fromkeys(r.experiment for r in results):
+        mine = [r for r in results if r.experiment == experiment]
+        done = [r for r in mine if r.status == "done"]
+        if not any(r.epochs_done for r in mine):
+            status = mine[0].status
+            lines.append(f"| {experiment.model} | {experiment.dataset} | | {status} | | | | | |")
+            continue
+        lines.append(f"| {experiment.model} | {experiment.dataset} | {mine[0].epochs} | {len(done)}/{len(mine)} | "
+                     f"{_mean_std([r.best_val_accuracy for r in done])} | "
+                     f"{_mean_std([r.selected_test_accuracy for r in done])} | "
+                     f"{statistics.mean(r.seconds_per_epoch for r in mine if r.epochs_done):.0f} | "
+                     f"{', '.join(sorted({d for r in mine for d in r.devices}))} | "
+                     f"{', '.join(sorted({c for r in mine for c in r.commits}))} |")
+    lines += ["", "## Every seed", "", "| run | status | best epoch | val accuracy | test accuracy (selected) | "
+              "test accuracy per epoch |", "|---|---|---|---|---|---|"]
+    for r in results:
+        if r.epochs_done:
+            per_epoch = " ".join(f"{100 * a:.1f}" for a in r.test_accuracy_per_epoch)
+            lines.append(f"| {r.experiment.name}-seed{r.seed} | {r.status} | {r.best_epoch} | "
+                         f"{100 * r.best_val_accuracy:.2f}% | {100 * r.selected_test_accuracy:.2f}% | {per_epoch} |")
+    atomic_write_text(out_dir / "results.md", "\n".join(lines) + "\n")

@@ -1,0 +1,81 @@
+"""`snntrain reproduce`: its plan, its errors, and (with real Fashion-MNIST) the --smoke path end to end: runs,
+results table, keeping finished runs and resuming an interrupted one."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from snntrain.cli import main
+from snntrain.training.reproduce import EXPERIMENTS, overrides, select
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def run(*args: str):
+    result = CliRunner().invoke(main, ["reproduce", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_selection_and_overrides():
+    assert [e.name for e in select(["ttfs"])] == ["ttfs-fashion-mnist", "ttfs-mnist"]
+    assert [e.name for e in select(["conv-fashion-mnist", "emnist"])] == ["conv-fashion-mnist", "emnist-emnist"]
+    assert select([]) == list(EXPERIMENTS)
+    sets = overrides(EXPERIMENTS[0], 2, smoke=False)
+    assert sets == ['input.dataset="fashion-mnist"', "training.seed=2", "training.validation=5000"]
+    assert overrides(EXPERIMENTS[0], 2, smoke=True)[:3] == sets and "training.epochs=1" in overrides(
+        EXPERIMENTS[0], 2, smoke=True)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--only", "resnet"), "--only resnet: allowed are conv, count, emnist, fashion, ttfs or one of"),
+    (("--seeds", "a,b"), "--seeds 'a,b': give integers separated by commas"),
+    (("--seeds", ","), "--seeds: give at least one seed"),
+])
+def test_bad_arguments_are_one_line_usage_errors(args, message, tmp_path):
+    code, _, err = run(*args, "--runs-dir", str(tmp_path), "--data-dir", str(tmp_path))
+    assert code == 2 and err.startswith(f"error: {message}") and err.count("\n") == 1
+
+
+def test_datasets_not_downloaded_are_listed_as_needed(tmp_path):
+    code, out, _ = run("--only", "ttfs-mnist", "--runs-dir", str(tmp_path), "--data-dir", str(tmp_path / "data"))
+    assert code == 0 and "ttfs-mnist: needs the dataset (snntrain download mnist)" in out
+    rows = [r for r in csv.DictReader(open(tmp_path / "reproduce-full" / "results.csv")) if r["dataset"] == "mnist"]
+    assert [(r["model"], r["seed"], r["status"]) for r in rows] == [(m, str(s), "needs the dataset")
+                                                                    for m in ("ttfs", "count", "conv")
+                                                                    for s in (0, 1, 2)]
+    assert "| ttfs | mnist | | needs the dataset |" in (tmp_path / "reproduce-full" / "results.md").read_text()
+
+
+@pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(),
+                    reason="real Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_smoke_trains_every_configuration_keeps_finished_runs_and_resumes(tmp_path):
+    data, runs = tmp_path / "data", tmp_path / "runs"
+    download = CliRunner().invoke(main, ["download", "fashion-mnist", "--from", str(FASHION), "--data-dir",
+                                         str(data)])
+    assert download.exit_code == 0, download.output
+    args = ("--smoke", "--seeds", "0", "--data-dir", str(data), "--runs-dir", str(runs))
+    code, out, err = run(*args)
+    assert code == 0, err
+    out_dir = runs / "reproduce-smoke"
+    rows = {r["model"] + "-" + r["dataset"]: r for r in csv.DictReader(open(out_dir / "results.csv"))}
+    for name in ("ttfs-fashion-mnist", "fashion-fashion-mnist", "conv-fashion-mnist"):
+        assert rows[name]["status"] == "done" and rows[name]["devices"].startswith("cpu, ")
+        assert float(rows[name]["selected_test_accuracy"]) > 0.1  # above chance: 10 classes
+        assert (out_dir / f"{name}-seed0" / "best.h5").exists()
+    assert rows["ttfs-mnist"]["status"] == "needs the dataset"
+    # again: nothing is retrained
+    code, out, _ = run(*args, "--only", "ttfs")
+    assert code == 0 and "ttfs-fashion-mnist-seed0: done (1 epochs), kept" in out and "epoch 1/1" not in out
+    # a run interrupted before its first epoch ended (config written, no records) resumes where it stands
+    run_dir = out_dir / "ttfs-fashion-mnist-seed0"
+    for name in ("metrics.csv", "best.h5", "last.h5"):
+        (run_dir / name).unlink()
+    code, out, _ = run(*args, "--only", "ttfs")
+    assert code == 0 and "ttfs-fashion-mnist-seed0: resuming" in out and "epoch 1/1" in out
+    again = {r["model"] + "-" + r["dataset"]: r for r in csv.DictReader(open(out_dir / "results.csv"))}
+    assert again["conv-fashion-mnist"] == rows["conv-fashion-mnist"]  # a call with --only keeps the other rows
+    assert again["ttfs-fashion-mnist"]["selected_test_accuracy"] == rows["ttfs-fashion-mnist"][
+        "selected_test_accuracy"]  # the same seed gives the same run
