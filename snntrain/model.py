@@ -92,6 +92,24 @@ class Model:
             test_accuracy=float("nan"), seed=self.config.training.seed, network_attrs=network_attrs,
             layer_attrs=layer_attrs))
 
+    def to_nir(self, path: str | Path) -> None:
+        """Write the model and its weights as a NIR graph (HDF5; see `snntrain.interop.nir_graph` for the
+        mapping): Linear or Conv2d + CubaLIF per dense or conv layer, SumPool2d per pooling layer."""
+        from snntrain.interop import nir_graph
+
+        nir_graph.write(Path(path), self.config, self.weights)
+
+    @classmethod
+    def from_nir(cls, path: str | Path, dataset: str | None = None, t_max: float | None = None,
+                 max_spikes: int | None = None, device: str = "auto") -> "Model":
+        """The model of a NIR file, with its weights. A file snntrain wrote comes back as it was; a foreign one
+        needs what NIR does not say: `dataset` (guessed from the input size otherwise), `t_max` (0.2 s) and
+        `max_spikes` (30)."""
+        from snntrain.interop import nir_graph
+
+        config, weights = nir_graph.read(Path(path), dataset, t_max, max_spikes)
+        return cls(config, weights, device)
+
     # weights -------------------------------------------------------------------------------------------------
     @property
     def layer_names(self) -> list[str]:

@@ -1,0 +1,1 @@
+"""Exchange with other tools: NIR graphs (`nir_graph`)."""
