@@ -682,3 +682,27 @@ def test_bad_validation_sizes_are_one_line_errors(tmp_path, value, message):
     result = train(tmp_path / "runs", "--set", "training.train_samples=300", "--set", f"training.validation={value}")
     assert result.exit_code == 2
     assert message in result.error_line()
+
+
+def test_training_in_a_thread_other_than_main(tmp_path):
+    """A fit in a worker thread (a Ray Tune trial, a notebook's background thread) trains and writes its records:
+    the Ctrl-C deferral around record writes steps aside where Python allows no signal handler."""
+    import threading
+
+    import snntrain
+
+    errors, models = [], []
+
+    def work():
+        try:
+            model = snntrain.Model.from_toml(DEFAULT, ["training.train_samples=100", "training.test_samples=50",
+                                                       "training.epochs=1"], device="cpu")
+            model.fit(data_dir=tmp_path / "data", runs_dir=tmp_path / "runs", echo=lambda line: None)
+            models.append(model)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert errors == [] and len(models[0].history) == 1

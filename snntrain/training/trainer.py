@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,12 @@ def restore(session: Session) -> None:
 
 @contextmanager
 def deferred_interrupt() -> Iterator[None]:
-    """Let a file write finish before Ctrl-C takes effect (the write itself is atomic either way)."""
+    """Let a file write finish before Ctrl-C takes effect (the write itself is atomic either way). Outside the
+    main thread (a Ray Tune trial, a notebook's worker thread) there is no Ctrl-C to defer, and Python allows no
+    signal handler there."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     received: list[Any] = []
     previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
     try:
