@@ -5,6 +5,7 @@ A run directory's `environment.json` is a list: its first entry is the session t
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -39,9 +40,11 @@ def cpu_model() -> str:
     return platform.machine()
 
 
+@functools.lru_cache(maxsize=1)
 def source_commit() -> str | None:
     """The git commit of the checkout the package runs from (with "-dirty" when files differ from it), or None
-    for an installed package or when git is not there."""
+    for an installed package or when git is not there. Read once per process: a long process (a sweep, a
+    reproduction) runs the code it started with, whatever the checkout holds later."""
     if not (_SOURCE / ".git").exists():
         return None
     try:
