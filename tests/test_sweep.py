@@ -52,6 +52,14 @@ def test_an_invalid_trial_stops_the_sweep_before_it_starts(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+def test_without_ray_the_sweep_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    result = sweep(tmp_path, "--grid", "training.seed=0..1")
+    assert result.exit_code == 1
+    assert result.stderr == "error: snntrain sweep needs Ray Tune: pip install 'snntrain[sweep]' (or pip install " \
+                            "'ray[tune]')\n"
+
+
 ray = pytest.importorskip("ray")
 
 
