@@ -75,17 +75,18 @@ def conv_deal_sorted(b, st, sp, sn, se1, se2, sfr, size_y, channels, kx, ky, out
                     yo = y - dy
                     if 0 <= yo < out_y:
                         row = first + xo * out_y + yo
+                        r = (dx * ky + dy) * channels + c
                         k = rf_sn[row]
                         rf_st[row, k] = st[b, m]
-                        rf_sp[row, k] = (dx * ky + dy) * channels + c
+                        rf_sp[row, k] = r
                         rf_se1[row, k] = se1[b, m]
                         rf_se2[row, k] = se2[b, m]
                         rf_sfr[row, k] = sfr[b, m]
                         rf_sn[row] = k + 1
                         if layout:
-                            slot = rf_cnt[row, rf_sp[row, k]]
-                            rf_t[row, rf_sp[row, k], slot] = st[b, m]
-                            rf_cnt[row, rf_sp[row, k]] = slot + 1
+                            slot = rf_cnt[row, r]
+                            rf_t[row, r, slot] = st[b, m]
+                            rf_cnt[row, r] = slot + 1
     for pos in range(positions):
         for r in range(rf_sn[first + pos], rf_st.shape[1]):
             rf_st[first + pos, r] = INF

@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import math
-import shutil
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +24,10 @@ from snntrain.backends import Backend
 from snntrain.config import load_model
 from snntrain.config.load import resolve_model_path
 from snntrain.data.store import canonical_path
-from snntrain.errors import SnntrainError, UsageError
+from snntrain.errors import UsageError
 from snntrain.runs import RunDir, atomic_write_text
 from snntrain.training.callbacks import Callback
-from snntrain.training.trainer import train
+from snntrain.training.trainer import run_finished, train_named
 
 
 @dataclass(frozen=True)
@@ -111,22 +110,12 @@ def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: B
 def _run_one(experiment: Experiment, seed: int, smoke: bool, backend: Backend, data_dir: Path, out_dir: Path,
              echo: Callable[[str], None], callbacks: Sequence[Callback]) -> None:
     path = out_dir / f"{experiment.name}-seed{seed}"
-    if path.exists() and not (path / "config.toml").exists():
-        if any(p.is_file() for p in path.rglob("*")):
-            raise SnntrainError(f"{path} holds files but no config.toml: not a run this command made; move it away")
-        shutil.rmtree(path)  # a start that stopped before writing anything
-    if not path.exists():
-        echo(f"{path.name}: training")
-        train(resolve_model_path(experiment.model), tuple(overrides(experiment, seed, smoke)), backend, data_dir,
-              out_dir, None, echo, callbacks, run_name=path.name)
+    if run_finished(path):
+        echo(f"{path.name}: done ({load_model(path / 'config.toml').training.epochs} epochs), kept")
         return
-    run = RunDir.open(path)
-    epochs = load_model(run.config_path).training.epochs
-    if len(run.read_metrics()) >= epochs:
-        echo(f"{path.name}: done ({epochs} epochs), kept")
-        return
-    echo(f"{path.name}: resuming")
-    train(None, (), backend, data_dir, out_dir, path, echo, callbacks)
+    echo(f"{path.name}: {'resuming' if (path / 'config.toml').exists() else 'training'}")
+    train_named(path, resolve_model_path(experiment.model), tuple(overrides(experiment, seed, smoke)), backend,
+                data_dir, echo, callbacks)
 
 
 def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path) -> list[SeedResult]:

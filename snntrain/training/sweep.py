@@ -23,6 +23,7 @@ from snntrain.config import load_model
 from snntrain.config.load import resolve_model_path
 from snntrain.errors import SnntrainError, UsageError
 from snntrain.runs import RunDir, atomic_write_text
+from snntrain.training.trainer import run_finished, train_named
 
 INSTALL = "snntrain sweep needs Ray Tune: pip install 'snntrain[sweep]' (or pip install 'ray[tune]')"
 
@@ -85,13 +86,6 @@ def trial_dir(folder: Path, index: int) -> Path:
     return folder / "trials" / f"t{index:03d}"
 
 
-def _finished(path: Path) -> bool:
-    if not (path / "config.toml").exists():
-        return False
-    run = RunDir.open(path)
-    return len(run.read_metrics()) >= load_model(run.config_path).training.epochs
-
-
 def run_trial(config: dict, spec: SweepSpec) -> dict:
     """One trial, in a Ray worker: train (or resume, or keep) its run directory, reporting every epoch to Tune."""
     from ray import tune
@@ -100,7 +94,6 @@ def run_trial(config: dict, spec: SweepSpec) -> dict:
 
     from snntrain.backends import get_backend
     from snntrain.training.callbacks import Callback
-    from snntrain.training.trainer import train
 
     numba.set_num_threads(max(1, min(spec.threads, numba.config.NUMBA_NUM_THREADS)))
     index = config["trial"]
@@ -110,21 +103,12 @@ def run_trial(config: dict, spec: SweepSpec) -> dict:
         def on_epoch_end(self, epoch: int, row: dict[str, float]) -> None:
             tune.report({**row, "epoch": epoch})
 
-    if _finished(path):
+    if run_finished(path):
         rows = RunDir.open(path).read_metrics()
         return {**rows[-1], "epoch": len(rows), "kept": 1}
-    backend = get_backend(spec.device)
-    echo = lambda line: None  # noqa: E731 - each trial's own log.txt holds its lines
-    if (path / "config.toml").exists():
-        train(None, (), backend, Path(spec.data_dir), path.parent, path, echo, [Report()])
-    else:
-        if path.exists():  # a start that stopped before writing its config: nothing to keep
-            import shutil
-
-            shutil.rmtree(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        train(Path(spec.model), spec.sets + spec.trials[index], backend, Path(spec.data_dir), path.parent, None,
-              echo, [Report()], run_name=path.name)
+    # each trial's own log.txt holds its lines
+    train_named(path, Path(spec.model), spec.sets + spec.trials[index], get_backend(spec.device),
+                Path(spec.data_dir), lambda line: None, [Report()])
     return {}
 
 
@@ -157,7 +141,7 @@ def run_sweep(model: str, sets: Sequence[str], grid_specs: Sequence[str], runs_r
         spec = SweepSpec(str(Path(model_path).resolve()), tuple(sets), tuple(trials), str(folder),
                          str(Path(data_dir).resolve()), "cuda" if use_gpu else "cpu", cpus_per_trial)
         folder.mkdir(parents=True, exist_ok=True)
-        kept = sum(_finished(trial_dir(folder, i)) for i in range(len(trials)))
+        kept = sum(run_finished(trial_dir(folder, i)) for i in range(len(trials)))
         echo(f"sweep {folder}: {len(trials)} trials ({kept} finished earlier), {cpus_per_trial} CPU"
              f"{' and 1 GPU' if use_gpu else ''} each, on {address or 'a local Ray instance'}")
         resources = {"cpu": cpus_per_trial, **({"gpu": 1} if use_gpu else {})}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import threading
 from contextlib import contextmanager
@@ -280,3 +281,31 @@ def train(model: Path | ModelConfig | None, overrides: tuple[str, ...], backend:
          f"{session.best_accuracy:.2%}), test accuracy {float(chosen.get('test_accuracy', 'nan')):.2%}; "
          f"weights in {run.best_path}")
     return run
+
+
+def run_finished(path: Path) -> bool:
+    """Whether `path` is a run directory whose records cover every configured epoch."""
+    if not (Path(path) / "config.toml").exists():
+        return False
+    run = RunDir.open(Path(path))
+    return len(run.read_metrics()) >= load_model(run.config_path).training.epochs
+
+
+def train_named(path: Path, model: Path, overrides: tuple[str, ...], backend: Backend, data_dir: Path,
+                echo: Callable[[str], None], callbacks: Sequence[Callback] = ()) -> str:
+    """Bring the run directory `path` (a name a caller chose, so that it finds it again) to its last epoch: keep it
+    when finished, resume it from its last.h5 when started, else train `model` with `overrides` into it. Returns
+    "kept", "resumed" or "trained"."""
+    path = Path(path)
+    if run_finished(path):
+        return "kept"
+    if (path / "config.toml").exists():
+        train(None, (), backend, data_dir, path.parent, path, echo, callbacks)
+        return "resumed"
+    if path.exists():  # a start that stopped before writing its config leaves only empty folders
+        if any(p.is_file() for p in path.rglob("*")):
+            raise SnntrainError(f"{path} holds files but no config.toml: not a run started here; move it away")
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    train(model, overrides, backend, data_dir, path.parent, None, echo, callbacks, run_name=path.name)
+    return "trained"
