@@ -3,12 +3,14 @@ results table, keeping finished runs and resuming an interrupted one."""
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from snntrain.cli import main
+from snntrain.runs import RunDir
 from snntrain.training.reproduce import EXPERIMENTS, overrides, select
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -73,6 +75,11 @@ def test_smoke_trains_every_configuration_keeps_finished_runs_and_resumes(tmp_pa
     run_dir = out_dir / "ttfs-fashion-mnist-seed0"
     for name in ("metrics.csv", "best.h5", "last.h5"):
         (run_dir / name).unlink()
+    # a run another process is training is left to it: a second `snntrain reproduce` takes the next run
+    with RunDir.open(run_dir).hold():
+        code, out, _ = run(*args, "--only", "ttfs", "--seeds", "0")
+    assert code == 0 and (f"ttfs-fashion-mnist-seed0: skipped, {run_dir} is being trained by another process "
+                          f"(pid {os.getpid()})") in out
     code, out, _ = run(*args, "--only", "ttfs")
     assert code == 0 and "ttfs-fashion-mnist-seed0: resuming" in out and "epoch 1/1" in out
     again = {r["model"] + "-" + r["dataset"]: r for r in csv.DictReader(open(out_dir / "results.csv"))}

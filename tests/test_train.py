@@ -476,6 +476,37 @@ def test_failed_data_load_leaves_no_run_directory(tmp_path):
     assert not runs.exists() or not any(runs.iterdir())
 
 
+HOLD = """
+import sys, time
+from pathlib import Path
+from snntrain.runs import RunDir
+held = RunDir.open(Path(sys.argv[1])).hold()  # kept: a collected generator would let go
+held.__enter__()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_run_being_trained_is_not_resumed_by_a_second_process(one_epoch, tmp_path):
+    """Two processes writing one run would interleave their epochs; the second is refused in one line, and the
+    lock of a killed holder goes with it."""
+    run = copy_run(one_epoch, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+        assert result.exit_code == 1
+        assert result.error_line() == (f"error: {run} is being trained by another process (pid {holder.pid}); "
+                                       "wait for it to finish or stop it")
+        assert len(metrics(run)) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+    assert result.exit_code == 0, result.output
+    assert len(metrics(run)) == 2
+
+
 def test_resume_removes_temp_files_of_dead_writers(one_epoch, tmp_path):
     run = copy_run(one_epoch, tmp_path)
     stale, live = run / ".best.h5.tmp-999999999", run / f".metrics.csv.tmp-{os.getppid()}"

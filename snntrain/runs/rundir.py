@@ -8,18 +8,30 @@
         last.h5         weights, optimiser and RNG state after the last completed epoch (for `--resume`)
         plots/          loss.png, accuracy.png, spike_counts.png, raster.png
         environment.json  per session (the start, each resume): device, versions, command line, commit
+        .lock           locked by the process training the run (holds its pid)
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from snntrain.errors import SnntrainError
 from snntrain.runs import metrics
 from snntrain.runs.atomic import atomic_write_text, os_reason
 from snntrain.runs.environment import describe_environment, record_environment
 from snntrain.runs.metrics import Row
+
+
+#: The file a training process locks in its run directory; the lock goes with the process, however it ends.
+LOCK_NAME = ".lock"
+
+
+class RunInUse(SnntrainError):
+    """Another process is training this run directory."""
 
 
 class RunDir:
@@ -34,6 +46,7 @@ class RunDir:
         self.last_path = self.path / "last.h5"
         self.plots_dir = self.path / "plots"
         self.environment_path = self.path / "environment.json"
+        self.lock_path = self.path / LOCK_NAME
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -77,6 +90,28 @@ class RunDir:
         if not run.config_path.is_file():
             raise SnntrainError(f"{run.path} is not a run directory (it has no config.toml)")
         return run
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the run for training: an exclusive lock on .lock, so that two processes (a second `--resume`, two
+        `snntrain reproduce` sharing the work) never write one run. The OS drops the lock when the process ends,
+        crash included, so a lock is never stale. RunInUse when another process holds it."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise SnntrainError(f"cannot create {self.lock_path}: {os_reason(exc)}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                raise RunInUse(f"{self.path} is being trained by another process (pid {holder}); wait for it to "
+                               "finish or stop it") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def remove_stale_temps(self) -> list[Path]:
         """Delete the temporary files of atomic writes whose writing process is gone (a crash or kill mid-write

@@ -25,7 +25,7 @@ from snntrain.config import load_model
 from snntrain.config.load import resolve_model_path
 from snntrain.data.store import canonical_path
 from snntrain.errors import UsageError
-from snntrain.runs import RunDir, atomic_write_text
+from snntrain.runs import RunDir, RunInUse, atomic_write_text
 from snntrain.training.callbacks import Callback
 from snntrain.training.trainer import run_finished, train_named
 
@@ -114,8 +114,11 @@ def _run_one(experiment: Experiment, seed: int, smoke: bool, backend: Backend, d
         echo(f"{path.name}: done ({load_model(path / 'config.toml').training.epochs} epochs), kept")
         return
     echo(f"{path.name}: {'resuming' if (path / 'config.toml').exists() else 'training'}")
-    train_named(path, resolve_model_path(experiment.model), tuple(overrides(experiment, seed, smoke)), backend,
-                data_dir, echo, callbacks)
+    try:
+        train_named(path, resolve_model_path(experiment.model), tuple(overrides(experiment, seed, smoke)), backend,
+                    data_dir, echo, callbacks)
+    except RunInUse as err:  # a second `snntrain reproduce` shares the work: it takes the next run
+        echo(f"{path.name}: skipped, {err}")
 
 
 def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path) -> list[SeedResult]:

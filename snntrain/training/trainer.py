@@ -5,7 +5,7 @@ import json
 import shutil
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -24,6 +24,7 @@ from snntrain.network.network import Network
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import Checkpoint, RunDir, load_checkpoint, plot_curves, plot_raster, plot_spike_counts
 from snntrain.runs import check_weights_match, save_checkpoint
+from snntrain.runs.rundir import LOCK_NAME
 from snntrain.training.callbacks import Callback, CallbackList
 from snntrain.training.epoch import EpochStats, run_epoch
 from snntrain.training.inputs import EncodedSplit, encode_host, encode_split, upload_split, validation_size
@@ -246,23 +247,34 @@ def train(model: Path | ModelConfig | None, overrides: tuple[str, ...], backend:
 
     `echo` receives each line of the run's log as it is written; `callbacks` are told of every batch and epoch.
     """
-    if resume is not None:
-        run = RunDir.open(resume)
-        run.remove_stale_temps()
-        cfg = load_model(run.config_path, overrides)
-        session = prepare(cfg, backend, data_dir, run)
-    elif model is not None:
-        cfg = model if isinstance(model, ModelConfig) else load_model(model, overrides)
-        session = prepare(cfg, backend, data_dir, None)
-        session.run = run = RunDir.create(runs_root, cfg.name, run_name)
-        run.write_config(to_toml(cfg))
-    else:
-        raise SnntrainError("give --model FILE.toml for a new run, or --resume runs/DIR to continue one")
-    if resume is not None and run.last_path.exists():
+    with ExitStack() as lock:
+        if resume is not None:
+            run = RunDir.open(resume)
+            lock.enter_context(run.hold())
+            run.remove_stale_temps()
+            cfg = load_model(run.config_path, overrides)
+            session = prepare(cfg, backend, data_dir, run)
+        elif model is not None:
+            cfg = model if isinstance(model, ModelConfig) else load_model(model, overrides)
+            session = prepare(cfg, backend, data_dir, None)
+            session.run = run = RunDir.create(runs_root, cfg.name, run_name)
+            lock.enter_context(run.hold())
+            run.write_config(to_toml(cfg))
+        else:
+            raise SnntrainError("give --model FILE.toml for a new run, or --resume runs/DIR to continue one")
+        return _train_held(session, resume is not None, overrides, backend, echo, callbacks)
+
+
+def _train_held(session: Session, resumed: bool, overrides: tuple[str, ...], backend: Backend,
+                echo: Callable[[str], None], callbacks: Sequence[Callback]) -> RunDir:
+    """`train` once the run directory is held: restore, record the environment, train the remaining epochs."""
+    run, cfg = session.run, session.cfg
+    assert run is not None
+    if resumed and run.last_path.exists():
         restore(session)
         echo(f"resuming {run.path} after epoch {session.epoch}")
     run.record_environment(backend.describe(), session.epoch)
-    if resume is not None and overrides:
+    if resumed and overrides:
         # Keep config.toml the model being trained: a later plain `--resume` (what Ctrl-C suggests) needs them.
         run.write_config(to_toml(cfg))
     held = f", {session.validation.size} validation" if session.validation is not None else ""
@@ -303,7 +315,7 @@ def train_named(path: Path, model: Path, overrides: tuple[str, ...], backend: Ba
         train(None, (), backend, data_dir, path.parent, path, echo, callbacks)
         return "resumed"
     if path.exists():  # a start that stopped before writing its config leaves only empty folders
-        if any(p.is_file() for p in path.rglob("*")):
+        if any(p.is_file() and p.name != LOCK_NAME for p in path.rglob("*")):
             raise SnntrainError(f"{path} holds files but no config.toml: not a run started here; move it away")
         shutil.rmtree(path)
     path.parent.mkdir(parents=True, exist_ok=True)
