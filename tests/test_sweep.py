@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from snntrain.cli import main
 from snntrain.errors import UsageError
 from snntrain.runs import RunDir
-from snntrain.training.sweep import parse_grid, trial_overrides
+from snntrain.config.sweep import SweepPlan, load_sweep, merge_command_line, parse_grid
 
 TINY = ("--set", "training.train_samples=100", "--set", "training.test_samples=50", "--set", "training.epochs=2")
 
@@ -35,8 +35,8 @@ def table(tmp_path):
 
 def test_grid_parsing_and_trials():
     grid = parse_grid(["optimizer.lr=0.001, 0.002", "training.seed=0..2"])
-    assert grid == [("optimizer.lr", ["0.001", "0.002"]), ("training.seed", ["0", "1", "2"])]
-    trials = trial_overrides(grid)
+    assert grid == [("optimizer.lr", ("0.001", "0.002")), ("training.seed", ("0", "1", "2"))]
+    trials = SweepPlan(grid=tuple(grid)).trials()
     assert len(trials) == 6 and trials[1] == ("optimizer.lr=0.001", "training.seed=1")
     for bad, message in [("lr", "give KEY=V1,V2"), ("training.seed=a..b", "A..B takes integers"),
                          ("training.seed=3..1", "is empty"), ("optimizer.lr=0.1,,0.2", "an empty value")]:
@@ -44,6 +44,126 @@ def test_grid_parsing_and_trials():
             parse_grid([bad])
     with pytest.raises(UsageError, match="given twice"):
         parse_grid(["training.seed=0", "training.seed=1"])
+
+
+SWEEP_FILE = """
+[sweep]
+model = "default"
+set = ["training.epochs=2"]
+metric = "val_loss"
+samples = 3
+seed = 7
+scheduler = "asha"
+grace_epochs = 1
+time_budget = "90m"
+
+[sweep.grid]
+"training.seed" = "0..1"
+
+[sweep.random]
+"optimizer.lr" = { loguniform = [1e-4, 1e-2] }
+"layers[0].theta" = { uniform = [0.5, 2.0] }
+"layers[0].neurons" = { randint = [16, 32] }
+"loss.type" = { choice = ["ttfs", "count"] }
+"""
+
+
+def write(tmp_path, text: str, name: str = "sweep.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_sweep_file_gives_a_fixed_list_of_trials(tmp_path):
+    plan = load_sweep(write(tmp_path, SWEEP_FILE))
+    assert (plan.model, plan.sets, plan.metric, plan.scheduler, plan.time_budget_s) == (
+        "default", ("training.epochs=2",), "val_loss", "asha", 5400.0)
+    trials = plan.trials()
+    assert trials == load_sweep(write(tmp_path, SWEEP_FILE, "again.toml")).trials()  # the same on every call
+    assert len(trials) == 2 * 3 and plan.keys == ["training.seed", "optimizer.lr", "layers[0].theta",
+                                                  "layers[0].neurons", "loss.type"]
+    values = [dict(o.split("=", 1) for o in trial) for trial in trials]
+    assert [v["training.seed"] for v in values] == ["0", "1"] * 3
+    for a, b in zip(values[::2], values[1::2]):  # each draw is combined with every grid point
+        assert {k: v for k, v in a.items() if k != "training.seed"} == {k: v for k, v in b.items()
+                                                                      if k != "training.seed"}
+    draws = values[::2]
+    assert len({v["optimizer.lr"] for v in draws}) == 3
+    for v in draws:
+        assert 1e-4 <= float(v["optimizer.lr"]) <= 1e-2 and 0.5 <= float(v["layers[0].theta"]) <= 2.0
+        assert 16 <= int(v["layers[0].neurons"]) <= 32 and v["loss.type"] in ('"ttfs"', '"count"')
+    other = load_sweep(write(tmp_path, SWEEP_FILE.replace("seed = 7", "seed = 8"), "other.toml"))
+    assert other.trials() != trials and other.identity() != plan.identity()
+
+
+def test_the_command_line_goes_on_top_of_the_sweep_file(tmp_path):
+    plan = merge_command_line(load_sweep(write(tmp_path, SWEEP_FILE)), "ttfs", ("optimizer.lr=0.1",),
+                              ("training.seed=3,4,5",), metric="val_accuracy", scheduler=None, time_budget_s=None,
+                              cpus_per_trial=2, max_failures=None)
+    assert (plan.model, plan.metric, plan.scheduler, plan.cpus_per_trial) == ("ttfs", "val_accuracy", "asha", 2)
+    assert plan.sets == ("training.epochs=2", "optimizer.lr=0.1") and plan.grid == (
+        ("training.seed", ("3", "4", "5")),)
+    with pytest.raises(UsageError, match="draws it at random"):
+        merge_command_line(plan, None, (), ("optimizer.lr=0.1",))
+    with pytest.raises(UsageError, match="give --model"):
+        merge_command_line(SweepPlan(), None, (), ("training.seed=0..1",))
+    with pytest.raises(UsageError, match="nothing to sweep"):
+        merge_command_line(SweepPlan(), "default", (), ())
+
+
+def test_a_model_path_is_taken_from_the_sweep_files_folder(tmp_path):
+    (tmp_path / "sweeps").mkdir()
+    path = write(tmp_path / "sweeps", '[sweep]\nmodel = "../mine.toml"\n[sweep.grid]\n"training.seed" = [1]\n')
+    assert load_sweep(path).model == str(tmp_path / "sweeps" / "../mine.toml")
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[sweep]\nmodels = "x"', 'sweep.models = "x": unknown key; allowed: model, set,'),
+    ('[other]\nx = 1', "a sweep file holds one [sweep] table"),
+    ('[sweep]\nsamples = 0', "sweep.samples = 0: give an integer >= 1"),
+    ('[sweep]\nmetric = "test_accuracy"', 'sweep.metric = "test_accuracy": allowed: val_accuracy, val_loss,'),
+    ('[sweep]\nscheduler = "hyperband"', 'sweep.scheduler = "hyperband": allowed: none, asha'),
+    ('[sweep]\ntime_budget = "soon"', 'sweep.time_budget = "soon": give seconds, or a duration such as "90m"'),
+    ('[sweep]\ntime_budget = 0', "sweep.time_budget = 0: give a positive duration"),
+    ('[sweep]\nset = ["epochs"]', 'sweep.set = ["epochs"]: give a list of "KEY=VALUE" strings'),
+    ('[sweep.grid]\n"training.seed" = []', 'sweep.grid.training.seed = []: give a non-empty list'),
+    ('[sweep.grid]\n"training.seed" = "2..1"', "sweep.grid.training.seed = \"2..1\": the range 2..1 is empty"),
+    ('[sweep.random]\n"optimizer.lr" = { loguniform = [0, 1] }', "sweep.random.optimizer.lr = { loguniform = [0, 1] "
+                                                                 "}: give one of { choice = [values] }"),
+    ('[sweep.random]\n"training.seed" = { randint = [0.5, 3] }', "sweep.random.training.seed = { randint"),
+    ('[sweep.random]\nlr = { normal = [0, 1] }', "sweep.random.lr = { normal = [0, 1] }: give one of"),
+    ('[sweep.random]\nlr = { uniform = [2, 1] }', "sweep.random.lr = { uniform = [2, 1] }: give one of"),
+    ('[sweep.grid]\nlr = [1]\n[sweep.random]\nlr = { choice = [2] }', "sweep.random.lr: also in [sweep.grid]"),
+    ("[sweep\n", "invalid TOML"),
+])
+def test_a_bad_sweep_file_is_a_one_line_error_naming_file_and_key(tmp_path, text, message):
+    path = write(tmp_path, text)
+    result = CliRunner().invoke(main, ["sweep", str(path), "--model", "default", "--dry-run"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert result.stderr.startswith(f"error: {path}") and message in result.stderr, result.stderr
+
+
+def test_bad_command_lines_are_one_line_usage_errors(tmp_path):
+    for args, message in [(("--grid", "training.seed=0..1"), "give --model"),
+                          (("--model", "default"), "nothing to sweep"),
+                          (("--model", "default", "--grid", "training.seed=0", "--time-budget", "later"),
+                           "--time-budget 'later': give seconds"),
+                          ((str(tmp_path / "none.toml"),), "none.toml: no such sweep file"),
+                          (("--model", "default", "--grid", "training.seed=0", "--metric", "val_loss", "--set",
+                            "training.validation=0"), "metric val_loss: the trials hold out no validation")]:
+        result = CliRunner().invoke(main, ["sweep", *args, "--dry-run", "--runs-dir", str(tmp_path)])
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.output
+
+
+def test_dry_run_lists_the_trials_without_training(tmp_path):
+    result = CliRunner().invoke(main, ["sweep", str(write(tmp_path, SWEEP_FILE)), "--dry-run", "--runs-dir",
+                                       str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 7 and lines[-1] == "6 trials, judged on val_loss"
+    assert re.fullmatch(r".*/sweep-default-[0-9a-f]{10}/trials/t000: training.seed=0 optimizer.lr=\S+ "
+                        r"layers\[0\].theta=\S+ layers\[0\].neurons=\d+ loss.type=\"(ttfs|count)\"", lines[0])
+    assert not (tmp_path / "runs").exists()
 
 
 def test_an_invalid_trial_stops_the_sweep_before_it_starts(tmp_path):
@@ -137,3 +257,47 @@ def test_a_ray_cluster_through_address(tmp_path):
         assert [row["status"] for row in rows] == ["done", "done"]
     finally:
         subprocess.run([ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def test_asha_stops_a_trailing_trial_and_a_rerun_keeps_it_stopped(tmp_path):
+    """One trial at a time (2 CPUs each on 2), the good learning rate first: at epoch 1, ASHA's rung holds the
+    good trial's validation loss, and the trial that barely learns trails it and is stopped."""
+    args = ("--grid", "optimizer.lr=0.01,0.00001", "--scheduler", "asha", "--metric", "val_loss",
+            "--cpus-per-trial", "2", "--set", "training.epochs=3", "--set", "training.train_samples=300")
+    result = sweep(tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    assert "1 trials finished, 1 stopped early, 0 failed; results:" in result.output
+    folder, rows = table(tmp_path)
+    assert [(row["status"], row["epochs"]) for row in rows][0] == ("done", "3")
+    assert rows[1]["status"] == "stopped early" and int(rows[1]["epochs"]) < 3
+    stopped = json.loads((Path(rows[1]["run_dir"]) / "stopped.json").read_text())
+    assert stopped["epoch"] == 1
+    metrics = RunDir.open(Path(rows[1]["run_dir"])).read_metrics()
+    assert float(rows[1]["best_val_loss"]) == min(r["val_loss"] for r in metrics)  # losses are minimised
+    assert stopped["val_loss"] > float(rows[0]["best_val_loss"])
+    assert (folder / "plots" / "optimizer.lr.png").exists()
+
+    before = (Path(rows[1]["run_dir"]) / "metrics.csv").stat().st_mtime_ns
+    result = sweep(tmp_path, *args)
+    assert result.exit_code == 0 and "1 trials finished, 1 stopped early" in result.output, result.output
+    assert (Path(rows[1]["run_dir"]) / "metrics.csv").stat().st_mtime_ns == before  # not resumed
+
+
+def test_a_time_budget_stops_the_sweep_and_the_same_command_goes_on(tmp_path):
+    args = ("--grid", "training.seed=0..3", "--set", "training.epochs=3")
+    result = sweep(tmp_path, *args, "--time-budget", "1")
+    assert result.exit_code == 0, result.output
+    assert "for at most 1 s" in result.output and "unfinished (run the same command again to go on)" in result.output
+    _, rows = table(tmp_path)
+    assert [row["status"] for row in rows] != ["done"] * 4
+    result = sweep(tmp_path, *args)
+    assert result.exit_code == 0, result.output
+    _, rows = table(tmp_path)
+    assert [row["status"] for row in rows] == ["done"] * 4 and [row["epochs"] for row in rows] == ["3"] * 4
+
+
+def test_the_example_sweep_file_is_valid(tmp_path):
+    result = CliRunner().invoke(main, ["sweep", str(Path(__file__).parent.parent / "examples" / "sweep_ttfs.toml"),
+                                       "--dry-run", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0 and result.stdout.splitlines()[-1] == "24 trials, judged on val_accuracy", \
+        result.output

@@ -68,7 +68,7 @@ def load_model(path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
     Raises ConfigError (one line) for a missing or malformed file and for any invalid key or value.
     """
     path = resolve_model_path(path)
-    return _resolve(_parse(_read(path, str(path)), str(path)), str(path), overrides)
+    return _resolve(read_toml(path, str(path)), str(path), overrides)
 
 
 def load_model_text(text: str, source: str, overrides: Sequence[str] = ()) -> ModelConfig:
@@ -87,32 +87,38 @@ MAX_WINDOW_TAU_S = 1e5
 MAX_MODEL_BYTES = 1 << 20  # a model file is a few kB; this refuses /dev/zero-like inputs before reading them
 
 
-def _read(path: Path, source: str) -> str:
-    """The text of a model file (one-line errors for what cannot be one)."""
+def read_toml(path: Path, source: str, kind: str = "model file") -> dict[str, Any]:
+    """A TOML file (a model file, a sweep file) as a dict; one-line ConfigErrors naming `source` for what cannot
+    be read or parsed."""
+    return _parse(_read(path, source, kind), source)
+
+
+def _read(path: Path, source: str, kind: str) -> str:
+    """The text of a TOML file of `kind` (one-line errors for what cannot be one)."""
     try:
         info = path.stat()  # follows symlinks, so a link to a model file is fine
         if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"{source}: is a directory, not a model file")
+            raise ConfigError(f"{source}: is a directory, not a {kind}")
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-            raise ConfigError(f"{source}: not a regular file; a model file is a TOML text file")
+            raise ConfigError(f"{source}: not a regular file; a {kind} is a TOML text file")
         if info.st_size > MAX_MODEL_BYTES:
-            raise ConfigError(f"{source}: {info.st_size} bytes; a model file is TOML text of at most 1 MiB")
+            raise ConfigError(f"{source}: {info.st_size} bytes; a {kind} is TOML text of at most 1 MiB")
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{source}: no such model file (or name a packaged one: "
-                          f"{', '.join(packaged_models())})") from None
+        hint = f" (or name a packaged one: {', '.join(packaged_models())})" if kind == "model file" else ""
+        raise ConfigError(f"{source}: no such {kind}{hint}") from None
     except OSError as err:
-        raise ConfigError(f"{source}: cannot read the model file: {err.strerror}") from None
+        raise ConfigError(f"{source}: cannot read the {kind}: {err.strerror}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise ConfigError(f"{source}:{line}: not UTF-8 text; a model file is TOML") from None
+        raise ConfigError(f"{source}:{line}: not UTF-8 text; a {kind} is TOML") from None
     return text
 
 
 def _parse(text: str, source: str) -> dict[str, Any]:
-    """Model-file TOML as a dict; invalid TOML is a one-line error naming `source`, line and column."""
+    """TOML text as a dict; invalid TOML is a one-line error naming `source`, line and column."""
     try:
         return tomllib.loads(text)
     except RecursionError:

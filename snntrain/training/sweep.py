@@ -1,10 +1,10 @@
-"""`snntrain sweep`: one model trained over a grid of `--set` values, the trials scheduled by Ray Tune on this
-machine (an embedded local Ray instance) or on a Ray cluster (`address`).
+"""`snntrain sweep`: one model trained over a grid and random draws of `--set` values (a SweepPlan), the trials
+scheduled by Ray Tune on this machine (an embedded local Ray instance) or on a Ray cluster (`address`).
 
-Every trial is an ordinary run directory, `<sweep>/trials/t000`, `t001`, ... in grid order, whose config.toml holds
-its overrides. The sweep's folder is named from a hash of the model file and every --set and --grid, so running
-the same command again finds it: finished trials are kept, unfinished ones resume from their last.h5, and failed
-ones are tried again. Ray retries a trial whose worker died (`max_failures`); a trial that still fails is marked
+Every trial is an ordinary run directory, `<sweep>/trials/t000`, `t001`, ... in the plan's order, whose config.toml
+holds its overrides. The sweep's folder is named from a hash of the model file and the plan's trials, so running
+the same command again finds it: finished trials are kept, unfinished ones resume from their last.h5, failed ones
+are tried again, and (with ASHA) the ones it stopped early stay stopped. Ray retries a trial whose worker died (`max_failures`); a trial that still fails is marked
 failed in the table and the others go on. `results.csv` (one row per trial, rebuilt from the trials' own
 metrics.csv) and a plot of the metric against each swept key are written at the end.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import itertools
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +21,13 @@ from typing import Any, Callable, Sequence
 
 from snntrain.config import load_model
 from snntrain.config.load import resolve_model_path
+from snntrain.config.sweep import SweepPlan, maximised
 from snntrain.errors import SnntrainError, UsageError
 from snntrain.runs import RunDir, atomic_write_text
 from snntrain.training.trainer import run_finished, train_named
 
+#: Written in a trial's run directory when the early-stopping scheduler stops it (the epoch and the metric).
+STOPPED = "stopped.json"
 INSTALL = "snntrain sweep needs Ray Tune: pip install 'snntrain[sweep]' (or pip install 'ray[tune]')"
 
 
@@ -34,51 +37,18 @@ class SweepSpec:
 
     model: str  # the model file's absolute path
     sets: tuple[str, ...]  # --set values common to every trial
-    trials: tuple[tuple[str, ...], ...]  # each trial's grid overrides, in grid order
+    trials: tuple[tuple[str, ...], ...]  # each trial's own overrides, in order
     folder: str  # the sweep's folder (absolute)
     data_dir: str  # absolute
     device: str
     threads: int  # numba threads per trial
+    early_stopping: bool  # honour the stopped.json of a trial ASHA stopped
 
 
-def parse_grid(specs: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """`key=v1,v2,...` or `key=a..b` (integers a to b inclusive) per --grid; UsageError for anything else."""
-    grid = []
-    for spec in specs:
-        key, sep, values = spec.partition("=")
-        key = key.strip()
-        if not sep or not key or not values.strip():
-            raise UsageError(f"--grid {spec!r}: give KEY=V1,V2,... or KEY=A..B, e.g. 'optimizer.lr=0.001,0.002'")
-        if ".." in values and "," not in values:
-            low, _, high = values.partition("..")
-            try:
-                items = [str(v) for v in range(int(low), int(high) + 1)]
-            except ValueError:
-                raise UsageError(f"--grid {spec!r}: A..B takes integers, e.g. training.seed=0..4") from None
-            if not items:
-                raise UsageError(f"--grid {spec!r}: the range {low}..{high} is empty")
-        else:
-            items = [v.strip() for v in values.split(",")]
-            if not all(items):
-                raise UsageError(f"--grid {spec!r}: an empty value between commas")
-        if key in (k for k, _ in grid):
-            raise UsageError(f"--grid {key}: given twice; put every value in one --grid")
-        grid.append((key, items))
-    if not grid:
-        raise UsageError("give at least one --grid KEY=V1,V2,...")
-    return grid
-
-
-def trial_overrides(grid: list[tuple[str, list[str]]]) -> list[tuple[str, ...]]:
-    """Every combination of the grid's values as `--set` strings, the last key varying fastest."""
-    keys = [key for key, _ in grid]
-    return [tuple(f"{k}={v}" for k, v in zip(keys, combo)) for combo in itertools.product(*(v for _, v in grid))]
-
-
-def sweep_folder(runs_root: Path, model_path: Path, sets: Sequence[str], grid: list[tuple[str, list[str]]]) -> Path:
-    """`runs_root/sweep-<model>-<hash>`: the same model file, --set and --grid values give the same folder."""
+def sweep_folder(runs_root: Path, model_path: Path, plan: SweepPlan) -> Path:
+    """`runs_root/sweep-<model>-<hash>`: the same model file and the same trials give the same folder."""
     digest = hashlib.sha256(model_path.read_bytes())
-    digest.update(repr((tuple(sets), grid)).encode())
+    digest.update(plan.identity().encode())
     return runs_root / f"sweep-{model_path.stem}-{digest.hexdigest()[:10]}"
 
 
@@ -86,8 +56,10 @@ def trial_dir(folder: Path, index: int) -> Path:
     return folder / "trials" / f"t{index:03d}"
 
 
-def run_trial(config: dict, spec: SweepSpec) -> dict:
-    """One trial, in a Ray worker: train (or resume, or keep) its run directory, reporting every epoch to Tune."""
+def run_trial(config: dict, spec: SweepSpec) -> None:
+    """One trial, in a Ray worker: report the epochs its run directory already holds (so that an early-stopping
+    scheduler sees a resumed trial's whole history), then train or resume it to its end, reporting every epoch.
+    A finished trial, or one the scheduler stopped, is kept as it is."""
     from ray import tune
 
     import numba
@@ -103,31 +75,62 @@ def run_trial(config: dict, spec: SweepSpec) -> dict:
         def on_epoch_end(self, epoch: int, row: dict[str, float]) -> None:
             tune.report({**row, "epoch": epoch})
 
-    if run_finished(path):
-        rows = RunDir.open(path).read_metrics()
-        return {**rows[-1], "epoch": len(rows), "kept": 1}
+    if (path / "config.toml").exists():
+        for row in RunDir.open(path).read_metrics():
+            tune.report({**row, "epoch": int(row["epoch"])})
+    if run_finished(path) or (spec.early_stopping and (path / STOPPED).exists()):
+        return
     # each trial's own log.txt holds its lines
     train_named(path, Path(spec.model), spec.sets + spec.trials[index], get_backend(spec.device),
                 Path(spec.data_dir), lambda line: None, [Report()])
-    return {}
 
 
-def run_sweep(model: str, sets: Sequence[str], grid_specs: Sequence[str], runs_root: Path, data_dir: Path,
-              address: str | None, device: str, cpus_per_trial: int, max_failures: int, metric: str,
-              echo: Callable[[str], None]) -> Path:
-    """Run (or resume) the sweep; returns its folder, holding results.csv and the plots."""
-    grid = parse_grid(grid_specs)
-    model_path = resolve_model_path(model)
-    trials = trial_overrides(grid)
-    configs = [load_model(model_path, tuple(sets) + overrides) for overrides in trials]  # all valid, first
-    if metric == "val_accuracy" and not configs[0].training.validation:
-        metric = "train_accuracy"  # what best.h5 is chosen on without a validation split
-    folder = sweep_folder(runs_root, Path(model_path), sets, grid).resolve()
+def _early_stopping(plan: SweepPlan, metric: str, folder: Path, epochs: Sequence[int]) -> Any:
+    """Ray's ASHA scheduler on `metric` per epoch, recording each trial it stops in the trial's stopped.json, so
+    that rerunning the sweep keeps it stopped instead of resuming it."""
+    from ray.tune.schedulers import AsyncHyperBandScheduler, TrialScheduler
+
+    class RecordingASHA(AsyncHyperBandScheduler):
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+            action = super().on_trial_result(tune_controller, trial, result)
+            index = int(trial.config["trial"])
+            if action == TrialScheduler.STOP and result.get("epoch", 0) < epochs[index]:
+                atomic_write_text(trial_dir(folder, index) / STOPPED, json.dumps(
+                    {"epoch": int(result["epoch"]), metric: float(result[metric])}) + "\n")
+            return action
+
+    if plan.grace_epochs > max(epochs):
+        raise UsageError(f"grace_epochs = {plan.grace_epochs}: more than the trials' {max(epochs)} epochs")
+    return RecordingASHA(time_attr="epoch", metric=metric, mode="max" if maximised(metric) else "min",
+                         max_t=max(epochs), grace_period=plan.grace_epochs, reduction_factor=plan.reduction_factor)
+
+
+def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | None, device: str,
+              echo: Callable[[str], None], dry_run: bool = False) -> Path:
+    """Run (or resume) the sweep; returns its folder, holding results.csv and the plots. `dry_run` lists the
+    trials and their folders without training."""
+    assert plan.model is not None
+    model_path = resolve_model_path(plan.model)
+    trials = plan.trials()
+    configs = [load_model(model_path, plan.sets + overrides) for overrides in trials]  # all valid, first
+    validation = configs[0].training.validation > 0
+    metric = plan.metric or ("val_accuracy" if validation else "train_accuracy")
+    if metric.startswith("val_") and not validation:
+        raise UsageError(f"metric {metric}: the trials hold out no validation samples (training.validation = 0); "
+                         "judge them on train_accuracy or set training.validation")
+    folder = sweep_folder(runs_root, Path(model_path), plan).resolve()
+    if dry_run:
+        for index, overrides in enumerate(trials):
+            echo(f"{trial_dir(folder, index)}: {' '.join(overrides)}")
+        echo(f"{len(trials)} trials, judged on {metric}")
+        return folder
     try:
         import ray
         from ray import tune
     except ImportError:
         raise SnntrainError(INSTALL) from None
+    epochs = [cfg.training.epochs for cfg in configs]
+    scheduler = _early_stopping(plan, metric, folder, epochs) if plan.scheduler == "asha" else None
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     started_here = not ray.is_initialized()
     if started_here:
@@ -138,20 +141,23 @@ def run_sweep(model: str, sets: Sequence[str], grid_specs: Sequence[str], runs_r
         use_gpu = gpus > 0 and device in ("auto", "cuda")
         if device == "cuda" and not use_gpu:
             raise SnntrainError("--device cuda: the Ray cluster has no GPU; use --device cpu or auto")
-        spec = SweepSpec(str(Path(model_path).resolve()), tuple(sets), tuple(trials), str(folder),
-                         str(Path(data_dir).resolve()), "cuda" if use_gpu else "cpu", cpus_per_trial)
+        spec = SweepSpec(str(Path(model_path).resolve()), plan.sets, tuple(trials), str(folder),
+                         str(Path(data_dir).resolve()), "cuda" if use_gpu else "cpu", plan.cpus_per_trial,
+                         scheduler is not None)
         folder.mkdir(parents=True, exist_ok=True)
         kept = sum(run_finished(trial_dir(folder, i)) for i in range(len(trials)))
-        echo(f"sweep {folder}: {len(trials)} trials ({kept} finished earlier), {cpus_per_trial} CPU"
-             f"{' and 1 GPU' if use_gpu else ''} each, on {address or 'a local Ray instance'}")
-        resources = {"cpu": cpus_per_trial, **({"gpu": 1} if use_gpu else {})}
+        echo(f"sweep {folder}: {len(trials)} trials ({kept} finished earlier), {plan.cpus_per_trial} CPU"
+             f"{' and 1 GPU' if use_gpu else ''} each, on {address or 'a local Ray instance'}"
+             f"{', ASHA early stopping on ' + metric if scheduler else ''}"
+             f"{f', for at most {plan.time_budget_s:g} s' if plan.time_budget_s else ''}")
+        resources = {"cpu": plan.cpus_per_trial, **({"gpu": 1} if use_gpu else {})}
         tuner = tune.Tuner(
             tune.with_resources(tune.with_parameters(run_trial, spec=spec), resources),
             param_space={"trial": tune.grid_search(list(range(len(trials))))},
             # a worker keeps its process from trial to trial: the kernels load once, not once per trial
-            tune_config=tune.TuneConfig(reuse_actors=True),
+            tune_config=tune.TuneConfig(reuse_actors=True, scheduler=scheduler, time_budget_s=plan.time_budget_s),
             run_config=tune.RunConfig(name="tune", storage_path=str(folder), verbose=0,
-                                      failure_config=tune.FailureConfig(max_failures=max_failures)))
+                                      failure_config=tune.FailureConfig(max_failures=plan.max_failures)))
         results = tuner.fit()
         errors = {}
         for result in results:
@@ -160,15 +166,18 @@ def run_sweep(model: str, sets: Sequence[str], grid_specs: Sequence[str], runs_r
     finally:
         if started_here:
             ray.shutdown()
-    rows = collect(folder, grid, trials, errors, metric)
-    write_results(folder, grid, rows, metric)
-    failed = sum(row["status"] == "failed" for row in rows)
-    echo(f"{len(rows) - failed} trials finished, {failed} failed; results: {folder / 'results.csv'}")
+    rows = collect(folder, plan, trials, errors, metric)
+    write_results(folder, plan, rows, metric)
+    counts = {status: sum(row["status"] == status for row in rows) for status in ("done", "failed", "stopped early")}
+    rest = len(rows) - sum(counts.values())
+    echo(f"{counts['done']} trials finished, {counts['stopped early']} stopped early, {counts['failed']} failed"
+         f"{f', {rest} unfinished (run the same command again to go on)' if rest else ''}; "
+         f"results: {folder / 'results.csv'}")
     return folder
 
 
-def collect(folder: Path, grid: list[tuple[str, list[str]]], trials: Sequence[tuple[str, ...]],
-            errors: dict[int, str], metric: str) -> list[dict[str, Any]]:
+def collect(folder: Path, plan: SweepPlan, trials: Sequence[tuple[str, ...]], errors: dict[int, str],
+            metric: str) -> list[dict[str, Any]]:
     """One row per trial from its run directory (and the error of a failed one)."""
     rows = []
     for index, overrides in enumerate(trials):
@@ -176,11 +185,14 @@ def collect(folder: Path, grid: list[tuple[str, list[str]]], trials: Sequence[tu
         row: dict[str, Any] = {"trial": path.name, **{k: v for k, v in (o.split("=", 1) for o in overrides)}}
         metrics = RunDir.open(path).read_metrics() if (path / "config.toml").exists() else []
         epochs = load_model(path / "config.toml").training.epochs if metrics else 0
-        chosen = max(metrics, key=lambda r: r.get(metric, float("nan"))) if metrics and metric in metrics[0] else None
+        known = [r for r in metrics if metric in r]
+        chosen = (max if maximised(metric) else min)(known, key=lambda r: r[metric]) if known else None
         if metrics and len(metrics) >= epochs:
             status = "done"
         elif index in errors:
             status = "failed"
+        elif plan.scheduler == "asha" and (path / STOPPED).exists():
+            status = "stopped early"
         else:
             status = f"epoch {len(metrics)}/{epochs}" if metrics else "not started"
         row.update(status=status, epochs=len(metrics),
@@ -194,15 +206,16 @@ def collect(folder: Path, grid: list[tuple[str, list[str]]], trials: Sequence[tu
     return rows
 
 
-def write_results(folder: Path, grid: list[tuple[str, list[str]]], rows: list[dict[str, Any]], metric: str) -> None:
-    """results.csv, and plots/<key>.png of the best metric against each swept key (finished trials)."""
+def write_results(folder: Path, plan: SweepPlan, rows: list[dict[str, Any]], metric: str) -> None:
+    """results.csv, and plots/<key>.png of the best metric against each swept key (trials with a result; those
+    stopped early are drawn hollow)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(folder / "results.csv", buffer.getvalue())
-    done = [row for row in rows if row["status"] == "done" and row[f"best_{metric}"] != ""]
-    if not done:
+    shown = [row for row in rows if row["status"] in ("done", "stopped early") and row[f"best_{metric}"] != ""]
+    if not shown:
         return
     import matplotlib
 
@@ -210,11 +223,28 @@ def write_results(folder: Path, grid: list[tuple[str, list[str]]], rows: list[di
     import matplotlib.pyplot as plt
 
     (folder / "plots").mkdir(exist_ok=True)
-    for key, values in grid:
+    log_keys = {r.key for r in plan.random if r.distribution == "loguniform"}
+    for key in plan.keys:
+        values = [row[key] for row in shown]
+        try:  # numbers on a numeric axis, anything else (names, lists) as categories in order of appearance
+            xs = [float(v) for v in values]
+            ticks = None
+        except ValueError:
+            ticks = list(dict.fromkeys(values))
+            xs = [float(ticks.index(v)) for v in values]
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        positions = {value: i for i, value in enumerate(values)}
-        ax.plot([positions[row[key]] for row in done], [row[f"best_{metric}"] for row in done], "o", alpha=0.7)
-        ax.set_xticks(range(len(values)), values)
+        for stopped in (False, True):
+            points = [(x, row[f"best_{metric}"]) for x, row in zip(xs, shown)
+                      if (row["status"] == "stopped early") == stopped]
+            if points:
+                ax.plot(*zip(*points), "o", alpha=0.7, fillstyle="none" if stopped else "full",
+                        label="stopped early" if stopped else "finished")
+        if ticks is not None:
+            ax.set_xticks(range(len(ticks)), ticks)
+        if key in log_keys:
+            ax.set_xscale("log")
+        if any(row["status"] == "stopped early" for row in shown):
+            ax.legend()
         ax.set_xlabel(key)
         ax.set_ylabel(f"best {metric}")
         fig.tight_layout()
