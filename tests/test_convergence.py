@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -57,3 +59,26 @@ def test_grid_parsing():
     np.testing.assert_allclose(parse_grid("0:2.5:0.2"), np.arange(13) * 0.2)
     with pytest.raises(SnntrainError, match="start:stop:step"):
         parse_grid("0:1")
+
+
+def test_on_a_ray_cluster_the_results_are_the_same(tmp_path):
+    """The networks split into one batch per Ray worker (2 here) train to the same numbers as one batch here."""
+    pytest.importorskip("ray")
+    args = ("--grid", "0:1.5:0.5", "--repeats", "3", "--epochs", "4", "--seed", "7")
+    here = (run(tmp_path / "a", *args) / "results.csv").read_text()
+    got = CliRunner().invoke(main, ["convergence", "--device", "cpu", "--runs-dir", str(tmp_path / "b"), *args,
+                                    "--address", "local"])
+    assert got.exit_code == 0, got.output
+    assert re.search(r"ttfs: 27 networks in ([2-9]|\d\d+) chunks on local", got.output), got.output  # split
+    (there,) = (tmp_path / "b").iterdir()
+    assert (there / "results.csv").read_text() == here
+    assert "on Ray at local" in (there / "log.txt").read_text()
+
+
+def test_without_ray_the_address_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    got = CliRunner().invoke(main, ["convergence", "--runs-dir", str(tmp_path), "--address", "local", "--grid",
+                                    "0:1:0.5", "--repeats", "1", "--epochs", "1"])
+    assert got.exit_code == 1 and got.stderr == ("error: snntrain convergence --address needs Ray Tune: pip install "
+                                                 "'snntrain[sweep]' (or pip install 'ray[tune]')\n")
+    assert not any(tmp_path.iterdir())  # no empty run directory left behind

@@ -149,6 +149,9 @@ def test_bad_command_lines_are_one_line_usage_errors(tmp_path):
                           (("--model", "default", "--grid", "training.seed=0", "--time-budget", "later"),
                            "--time-budget 'later': give seconds"),
                           ((str(tmp_path / "none.toml"),), "none.toml: no such sweep file"),
+                          ((str(write(tmp_path, '[sweep]\ngrace_epochs = 3')), "--model", "default", "--grid",
+                            "training.seed=0", "--set", "training.epochs=2", "--scheduler", "asha"),
+                           "grace_epochs = 3: more than the trials' 2 epochs"),
                           (("--model", "default", "--grid", "training.seed=0", "--metric", "val_loss", "--set",
                             "training.validation=0"), "metric val_loss: the trials hold out no validation")]:
         result = CliRunner().invoke(main, ["sweep", *args, "--dry-run", "--runs-dir", str(tmp_path)])

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from snntrain.backends import get_backend
 from snntrain.cli import main
 from snntrain.cli.options import device_option, runs_dir_option
 
@@ -18,12 +17,16 @@ from snntrain.cli.options import device_option, runs_dir_option
               help="Values of the initial weights' mean and std, start:stop:step (stop excluded).")
 @click.option("--epochs", type=int, default=50, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--address", metavar="ADDRESS",
+              help="Train the networks on a Ray cluster (ray://host:10001, host:6379, or local for an embedded "
+                   "instance), one batch of networks per worker; the same results (needs 'snntrain[sweep]').")
 @device_option
 @runs_dir_option
-def convergence(which: str, repeats: int, grid: str, epochs: int, seed: int, device: str, runs_dir: Path) -> None:
+def convergence(which: str, repeats: int, grid: str, epochs: int, seed: int, address: str | None, device: str,
+                runs_dir: Path) -> None:
     """Train every (mean, std) cell x repeats network on the toy task; write results.csv and heat maps."""
     from snntrain.training.convergence import parse_grid, run_study
 
     models = ["ttfs", "count"] if which == "both" else [which]
-    run = run_study(get_backend(device), models, parse_grid(grid), repeats, epochs, seed, runs_dir, click.echo)
+    run = run_study(device, models, parse_grid(grid), repeats, epochs, seed, runs_dir, click.echo, address)
     click.echo(f"results: {run.path / 'results.csv'}, heat maps: {run.path / 'convergence.png'} (and .pdf)")

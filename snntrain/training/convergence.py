@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from snntrain.backends import Backend
+from snntrain.backends import Backend, get_backend
 from snntrain.config.model import LossConfig, OptimizerConfig, ScheduleConfig
 from snntrain.errors import SnntrainError
 from snntrain.network.dense import DenseLayer
@@ -25,6 +25,7 @@ from snntrain.network.optimizer import Optimizer
 from snntrain.network.spikes import SpikeTrains
 from snntrain.runs import RunDir, atomic_write_text
 from snntrain.runs.plots import plot_heatmaps
+from snntrain.training.ray_cluster import connect, worker_device
 
 # The toy task of SPEC §8: two samples of four input spike times, labels 0 and 1.
 INPUTS = np.array([[0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 2.0, 1.0]])
@@ -66,15 +67,19 @@ def chance_accuracy(pred: np.ndarray, labels: np.ndarray, classes: int) -> np.nd
     return hit.mean(axis=1)
 
 
-def train_model(backend: Backend, model: str, grid: np.ndarray, repeats: int, epochs: int,
-                rng: np.random.Generator) -> list[CellResult]:
-    """Train every (mean, std, repeat) network of one model together; the best accuracy of each."""
-    loss_cfg, buffer = MODELS[model]
+def initial_weights(grid: np.ndarray, repeats: int, rng: np.random.Generator) -> np.ndarray:
+    """The initial weights [cells * repeats, 2, 4] of one model's study: cell (mean, std) over the grid's
+    mean x std (row-major), `repeats` networks per cell, each weight drawn from N(mean, std)."""
     means, stds = np.meshgrid(grid, grid, indexing="ij")
-    cells = means.size
-    networks = cells * repeats
     scale = np.repeat(np.stack([means.ravel(), stds.ravel()], axis=1), repeats, axis=0)
-    weights = rng.normal(0.0, 1.0, (networks, 2, 4)) * scale[:, 1, None, None] + scale[:, 0, None, None]
+    return rng.normal(0.0, 1.0, (len(scale), 2, 4)) * scale[:, 1, None, None] + scale[:, 0, None, None]
+
+
+def train_networks(backend: Backend, model: str, weights: np.ndarray, epochs: int) -> np.ndarray:
+    """Train the networks of `weights` [N, 2, 4] together on the toy task; the best accuracy of each [N]. Each
+    network's arithmetic is its own, so any split of the networks gives the same numbers."""
+    loss_cfg, buffer = MODELS[model]
+    networks = len(weights)
     layer = DenseLayer(backend, weights, LifParams(TAU_S, THETA, THETA, buffer), T_MAX, np.float32)
     samples = len(LABELS)
     times = np.tile(INPUTS[:, :, None], (networks, 1, 1)).astype(np.float32)
@@ -93,9 +98,31 @@ def train_model(backend: Backend, model: str, grid: np.ndarray, repeats: int, ep
         if epoch < epochs:
             layer.backward(errors, input_errors=False)
             optimizer.step()
-    best = best.reshape(cells, repeats)
-    return [CellResult(model, float(m), float(s), best[i]) for i, (m, s) in enumerate(zip(means.ravel(),
-                                                                                         stds.ravel()))]
+    return best
+
+
+def _train_chunk(device: str, model: str, weights: np.ndarray, epochs: int) -> np.ndarray:
+    """`train_networks` in a Ray worker (one CPU: one numba thread), on its own backend."""
+    import numba
+
+    numba.set_num_threads(1)
+    return train_networks(get_backend(device), model, weights, epochs)
+
+
+def train_on_cluster(address: str | None, device: str, model: str, weights: np.ndarray, epochs: int,
+                     echo: Callable[[str], None]) -> tuple[np.ndarray, str]:
+    """`train_networks` split into one chunk per CPU (or GPU) of the Ray cluster at `address`, each chunk a
+    batch of networks on its worker; the same numbers as one batch here. Also returns the workers' device."""
+    with connect(address, "snntrain convergence --address") as ray:
+        resources = ray.cluster_resources()
+        worker = worker_device(ray, device)
+        slots = int(resources.get("GPU" if worker == "cuda" else "CPU", 1)) or 1
+        chunks = np.array_split(weights, min(slots, len(weights)))
+        task = ray.remote(num_cpus=1, num_gpus=1 if worker == "cuda" else 0)(_train_chunk)
+        echo(f"{model}: {len(weights)} networks in {len(chunks)} chunks on {address or 'a local Ray instance'} "
+             f"(device {worker})")
+        best = np.concatenate(ray.get([task.remote(worker, model, chunk, epochs) for chunk in chunks]))
+    return best, f"{worker} on Ray"
 
 
 def results_csv(results: list[CellResult]) -> str:
@@ -110,25 +137,35 @@ def results_csv(results: list[CellResult]) -> str:
     return out.getvalue()
 
 
-def run_study(backend: Backend, models: list[str], grid: np.ndarray, repeats: int, epochs: int, seed: int,
-              runs_root: Path, echo: Callable[[str], None]) -> RunDir:
-    """Run the study, write results.csv and the heat maps into runs/convergence-<timestamp>/."""
+def run_study(device: str, models: list[str], grid: np.ndarray, repeats: int, epochs: int, seed: int,
+              runs_root: Path, echo: Callable[[str], None], address: str | None = None) -> RunDir:
+    """Run the study on `device` (auto, cpu, cuda), write results.csv and the heat maps into
+    runs/convergence-<timestamp>/. With `address`, the networks train on that Ray cluster's workers ("local": an
+    embedded instance), with the same results."""
     if repeats < 1 or epochs < 1:
         raise SnntrainError("--repeats and --epochs must be >= 1")
-    run = RunDir.create(runs_root, "convergence")
     rng = np.random.default_rng(seed)
+    means, stds = np.meshgrid(grid, grid, indexing="ij")
     results: list[CellResult] = []
     for model in models:
         start = time.perf_counter()
-        cells = train_model(backend, model, grid, repeats, epochs, rng)
-        results += cells
-        echo(f"{model}: {len(cells)} cells x {repeats} repeats x {epochs} epochs in "
-             f"{time.perf_counter() - start:.1f} s (device {backend.name})")
+        weights = initial_weights(grid, repeats, rng)
+        if address is None:
+            backend = get_backend(device)
+            best, used = train_networks(backend, model, weights, epochs), backend.name
+        else:
+            best, used = train_on_cluster(address, device, model, weights, epochs, echo)
+        best = best.reshape(means.size, repeats)
+        results += [CellResult(model, float(m), float(s), best[i]) for i, (m, s) in enumerate(zip(means.ravel(),
+                                                                                                  stds.ravel()))]
+        echo(f"{model}: {means.size} cells x {repeats} repeats x {epochs} epochs in "
+             f"{time.perf_counter() - start:.1f} s (device {used})")
+    run = RunDir.create(runs_root, "convergence")  # once there are results: a failed start leaves no folder
     atomic_write_text(run.path / "results.csv", results_csv(results))
     panels = {m: np.array([r.best.mean() for r in results if r.model == m]).reshape(len(grid), len(grid))
               for m in models}
     titles = {"ttfs": "single spike (TTFS)", "count": "multi-spike (count)"}
     plot_heatmaps(panels, grid, {m: titles[m] for m in models}, run.path / "convergence")
     run.log(f"convergence: models {', '.join(models)}, grid {grid.tolist()}, repeats {repeats}, epochs {epochs}, "
-            f"seed {seed}")
+            f"seed {seed}{f', on Ray at {address}' if address else ''}")
     return run

@@ -14,7 +14,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -22,13 +21,13 @@ from typing import Any, Callable, Sequence
 from snntrain.config import load_model
 from snntrain.config.load import resolve_model_path
 from snntrain.config.sweep import SweepPlan, maximised
-from snntrain.errors import SnntrainError, UsageError
+from snntrain.errors import UsageError
 from snntrain.runs import RunDir, atomic_write_text
+from snntrain.training.ray_cluster import connect, worker_device
 from snntrain.training.trainer import run_finished, train_named
 
 #: Written in a trial's run directory when the early-stopping scheduler stops it (the epoch and the metric).
 STOPPED = "stopped.json"
-INSTALL = "snntrain sweep needs Ray Tune: pip install 'snntrain[sweep]' (or pip install 'ray[tune]')"
 
 
 @dataclass(frozen=True)
@@ -99,8 +98,6 @@ def _early_stopping(plan: SweepPlan, metric: str, folder: Path, epochs: Sequence
                     {"epoch": int(result["epoch"]), metric: float(result[metric])}) + "\n")
             return action
 
-    if plan.grace_epochs > max(epochs):
-        raise UsageError(f"grace_epochs = {plan.grace_epochs}: more than the trials' {max(epochs)} epochs")
     return RecordingASHA(time_attr="epoch", metric=metric, mode="max" if maximised(metric) else "min",
                          max_t=max(epochs), grace_period=plan.grace_epochs, reduction_factor=plan.reduction_factor)
 
@@ -118,34 +115,25 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     if metric.startswith("val_") and not validation:
         raise UsageError(f"metric {metric}: the trials hold out no validation samples (training.validation = 0); "
                          "judge them on train_accuracy or set training.validation")
+    epochs = [cfg.training.epochs for cfg in configs]
+    if plan.scheduler == "asha" and plan.grace_epochs > max(epochs):
+        raise UsageError(f"grace_epochs = {plan.grace_epochs}: more than the trials' {max(epochs)} epochs")
     folder = sweep_folder(runs_root, Path(model_path), plan).resolve()
     if dry_run:
         for index, overrides in enumerate(trials):
             echo(f"{trial_dir(folder, index)}: {' '.join(overrides)}")
         echo(f"{len(trials)} trials, judged on {metric}")
         return folder
-    try:
-        import ray
+    with connect(address, "snntrain sweep") as ray:
         from ray import tune
-    except ImportError:
-        raise SnntrainError(INSTALL) from None
-    epochs = [cfg.training.epochs for cfg in configs]
-    scheduler = _early_stopping(plan, metric, folder, epochs) if plan.scheduler == "asha" else None
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    started_here = not ray.is_initialized()
-    if started_here:
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        use_gpu = gpus > 0 and device in ("auto", "cuda")
-        if device == "cuda" and not use_gpu:
-            raise SnntrainError("--device cuda: the Ray cluster has no GPU; use --device cpu or auto")
+
+        scheduler = _early_stopping(plan, metric, folder, epochs) if plan.scheduler == "asha" else None
+        trial_device = worker_device(ray, device)
         spec = SweepSpec(str(Path(model_path).resolve()), plan.sets, tuple(trials), str(folder),
-                         str(Path(data_dir).resolve()), "cuda" if use_gpu else "cpu", plan.cpus_per_trial,
-                         scheduler is not None)
+                         str(Path(data_dir).resolve()), trial_device, plan.cpus_per_trial, scheduler is not None)
         folder.mkdir(parents=True, exist_ok=True)
         kept = sum(run_finished(trial_dir(folder, i)) for i in range(len(trials)))
+        use_gpu = trial_device == "cuda"
         echo(f"sweep {folder}: {len(trials)} trials ({kept} finished earlier), {plan.cpus_per_trial} CPU"
              f"{' and 1 GPU' if use_gpu else ''} each, on {address or 'a local Ray instance'}"
              f"{', ASHA early stopping on ' + metric if scheduler else ''}"
@@ -163,9 +151,6 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
         for result in results:
             if result.error is not None:
                 errors[int(result.config["trial"])] = " ".join(str(result.error).split())[-300:]
-    finally:
-        if started_here:
-            ray.shutdown()
     rows = collect(folder, plan, trials, errors, metric)
     write_results(folder, plan, rows, metric)
     counts = {status: sum(row["status"] == status for row in rows) for status in ("done", "failed", "stopped early")}
