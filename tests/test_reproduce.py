@@ -86,3 +86,25 @@ def test_smoke_trains_every_configuration_keeps_finished_runs_and_resumes(tmp_pa
     assert again["conv-fashion-mnist"] == rows["conv-fashion-mnist"]  # a call with --only keeps the other rows
     assert again["ttfs-fashion-mnist"]["selected_test_accuracy"] == rows["ttfs-fashion-mnist"][
         "selected_test_accuracy"]  # the same seed gives the same run
+
+
+def test_the_table_selects_on_validation_and_shows_the_papers_selection_beside(tmp_path):
+    """Epoch 2 has the best validation accuracy, epoch 3 the best test accuracy: the table's selected test accuracy
+    is epoch 2's, and the paper's selection (best test of any epoch) is epoch 3's, in their own column."""
+    from snntrain.config import load_model, to_toml
+    from snntrain.training.reproduce import collect, write_results
+
+    out = tmp_path / "reproduce-full"
+    run_dir = RunDir.create(out, "ttfs", "ttfs-fashion-mnist-seed0")
+    run_dir.write_config(to_toml(load_model("ttfs", overrides(EXPERIMENTS[0], 0, smoke=False)
+                                            + ["training.epochs=3"])))
+    run_dir.write_metrics([{"epoch": e, "val_accuracy": v, "test_accuracy": t, "epoch_seconds": 10.0}
+                           for e, v, t in [(1, 0.80, 0.79), (2, 0.90, 0.85), (3, 0.88, 0.87)]])
+    [row] = [r for r in collect([0], out, tmp_path) if r.experiment == EXPERIMENTS[0]]
+    assert (row.status, row.best_epoch, row.selected_test_accuracy, row.best_test_accuracy) == ("done", 2, 0.85,
+                                                                                              0.87)
+    write_results(out, collect([0], out, tmp_path))
+    assert "| ttfs | fashion-mnist | 3 | 1/1 | 90.00% | 85.00% | 87.00% | 10 |" in (out / "results.md").read_text()
+    [csv_row] = [r for r in csv.DictReader(open(out / "results.csv")) if r["model"] == "ttfs" and r["seed"] == "0"
+                 and r["dataset"] == "fashion-mnist"]
+    assert (csv_row["selected_test_accuracy"], csv_row["best_test_accuracy"]) == ("0.8500", "0.8700")
