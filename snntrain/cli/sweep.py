@@ -41,7 +41,8 @@ def sweep(sweep_file: Path | None, model: str | None, overrides: tuple[str, ...]
           cpus_per_trial: int | None, max_failures: int | None, dry_run: bool, device: str, data_dir: Path,
           runs_dir: Path) -> None:
     """Train every trial of a sweep (SWEEP_FILE's [sweep] table and/or --grid) as its own run; resumable;
-    writes results.csv and plots under runs/sweep-*/ (needs pip install 'snntrain[sweep]')."""
+    writes results.csv and plots under runs/sweep-*/ (needs pip install 'snntrain[sweep]'). A sweep file adds
+    random draws, early stopping and a budget: see examples/sweep_ttfs.toml."""
     from snntrain.training.sweep import run_sweep
 
     plan = load_sweep(sweep_file) if sweep_file is not None else SweepPlan()
