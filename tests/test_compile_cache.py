@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import snntrain.kernels
 from snntrain.backends import compile_cache
 
