@@ -25,7 +25,7 @@ class CpuBackend(Backend):
         return numba.get_num_threads()
 
     def describe(self) -> str:
-        return f"cpu, {self.cores} threads"
+        return f"cpu, {self.cores} thread{'' if self.cores == 1 else 's'}"
 
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable, precision: str) -> Callable:
         # through the compile cache when there is one: later processes load the machine code instead of compiling
