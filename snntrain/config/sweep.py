@@ -79,7 +79,7 @@ class RandomKey:
 @dataclass(frozen=True)
 class SweepPlan:
     """Everything a sweep is: what it trains (model, sets, grid, random keys, samples, seed), and how (metric,
-    scheduler, budget, resources). `source` names where it came from, for messages."""
+    scheduler, budget, resources)."""
 
     model: str | None = None
     sets: tuple[str, ...] = ()
@@ -94,7 +94,6 @@ class SweepPlan:
     time_budget_s: float | None = None
     cpus_per_trial: int = 1
     max_failures: int = 1
-    source: str = "the command line"
 
     @property
     def keys(self) -> list[str]:
@@ -117,7 +116,6 @@ class SweepPlan:
         if self.random:
             text += repr((self.random, self.samples, self.seed))
         return text
-
 
 
 def maximised(metric: str) -> bool:
@@ -205,8 +203,7 @@ def load_sweep(path: str | Path) -> SweepPlan:
         metric=one_of("metric", None, METRICS), scheduler=one_of("scheduler", "none", SCHEDULERS) or "none",
         grace_epochs=integer("grace_epochs", 1, 1), reduction_factor=integer("reduction_factor", 3, 2),
         time_budget_s=None if budget is None else _seconds(budget, lambda m: fail("time_budget", m)),
-        cpus_per_trial=integer("cpus_per_trial", 1, 1), max_failures=integer("max_failures", 1, 0),
-        source=source)
+        cpus_per_trial=integer("cpus_per_trial", 1, 1), max_failures=integer("max_failures", 1, 0))
     swept = [key for key, _ in grid]
     for r in random:
         if r.key in swept:

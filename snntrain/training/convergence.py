@@ -67,11 +67,16 @@ def chance_accuracy(pred: np.ndarray, labels: np.ndarray, classes: int) -> np.nd
     return hit.mean(axis=1)
 
 
-def initial_weights(grid: np.ndarray, repeats: int, rng: np.random.Generator) -> np.ndarray:
-    """The initial weights [cells * repeats, 2, 4] of one model's study: cell (mean, std) over the grid's
-    mean x std (row-major), `repeats` networks per cell, each weight drawn from N(mean, std)."""
+def cells(grid: np.ndarray) -> np.ndarray:
+    """The study's (mean, std) cells [len(grid)**2, 2]: mean over the grid, then std, row-major."""
     means, stds = np.meshgrid(grid, grid, indexing="ij")
-    scale = np.repeat(np.stack([means.ravel(), stds.ravel()], axis=1), repeats, axis=0)
+    return np.stack([means.ravel(), stds.ravel()], axis=1)
+
+
+def initial_weights(grid: np.ndarray, repeats: int, rng: np.random.Generator) -> np.ndarray:
+    """The initial weights [cells * repeats, 2, 4] of one model's study: `repeats` networks per cell, in the
+    order of `cells`, each weight drawn from N(mean, std)."""
+    scale = np.repeat(cells(grid), repeats, axis=0)
     return rng.normal(0.0, 1.0, (len(scale), 2, 4)) * scale[:, 1, None, None] + scale[:, 0, None, None]
 
 
@@ -145,20 +150,19 @@ def run_study(device: str, models: list[str], grid: np.ndarray, repeats: int, ep
     if repeats < 1 or epochs < 1:
         raise SnntrainError("--repeats and --epochs must be >= 1")
     rng = np.random.default_rng(seed)
-    means, stds = np.meshgrid(grid, grid, indexing="ij")
+    backend = get_backend(device) if address is None else None
+    study = cells(grid)
     results: list[CellResult] = []
     for model in models:
         start = time.perf_counter()
         weights = initial_weights(grid, repeats, rng)
-        if address is None:
-            backend = get_backend(device)
+        if backend is not None:
             best, used = train_networks(backend, model, weights, epochs), backend.name
         else:
             best, used = train_on_cluster(address, device, model, weights, epochs, echo)
-        best = best.reshape(means.size, repeats)
-        results += [CellResult(model, float(m), float(s), best[i]) for i, (m, s) in enumerate(zip(means.ravel(),
-                                                                                                  stds.ravel()))]
-        echo(f"{model}: {means.size} cells x {repeats} repeats x {epochs} epochs in "
+        best = best.reshape(len(study), repeats)
+        results += [CellResult(model, float(m), float(s), best[i]) for i, (m, s) in enumerate(study)]
+        echo(f"{model}: {len(study)} cells x {repeats} repeats x {epochs} epochs in "
              f"{time.perf_counter() - start:.1f} s (device {used})")
     run = RunDir.create(runs_root, "convergence")  # once there are results: a failed start leaves no folder
     atomic_write_text(run.path / "results.csv", results_csv(results))
