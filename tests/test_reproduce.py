@@ -108,3 +108,24 @@ def test_the_table_selects_on_validation_and_shows_the_papers_selection_beside(t
     [csv_row] = [r for r in csv.DictReader(open(out / "results.csv")) if r["model"] == "ttfs" and r["seed"] == "0"
                  and r["dataset"] == "fashion-mnist"]
     assert (csv_row["selected_test_accuracy"], csv_row["best_test_accuracy"]) == ("0.8500", "0.8700")
+
+
+def test_the_table_names_only_the_sessions_that_trained_an_epoch(tmp_path):
+    """A session stopped before its first epoch ended (the next session starts after the same epoch) trained
+    nothing the table reports, so its device and commit are not listed; the others are."""
+    from snntrain.config import load_model, to_toml
+    from snntrain.runs.environment import record_environment
+    from snntrain.training.reproduce import collect
+
+    out = tmp_path / "reproduce-full"
+    run_dir = RunDir.create(out, "ttfs", "ttfs-fashion-mnist-seed0")
+    run_dir.write_config(to_toml(load_model("ttfs", overrides(EXPERIMENTS[0], 0, smoke=False)
+                                            + ["training.epochs=3"])))
+    run_dir.write_metrics([{"epoch": e, "val_accuracy": 0.8, "test_accuracy": 0.8, "epoch_seconds": 10.0}
+                           for e in (1, 2, 3)])
+    for after, device, commit in [(0, "cpu, 1 thread", "a" * 40), (2, "cuda, H100", "b" * 40),
+                                  (2, "cpu, 2 threads", "c" * 40 + "-dirty")]:
+        record_environment(run_dir.environment_path, {"after_epoch": after, "device": device, "commit": commit})
+    [row] = [r for r in collect([0], out, tmp_path) if r.experiment == EXPERIMENTS[0]]
+    assert row.devices == ["cpu, 1 thread", "cpu, 2 threads"]
+    assert row.commits == ["a" * 12, "c" * 12 + "-dirty"]

@@ -153,10 +153,18 @@ def _read_run(experiment: Experiment, seed: int, run: RunDir) -> SeedResult:
         result.test_accuracy_per_epoch = [row["test_accuracy"] for row in rows]
         result.seconds_per_epoch = statistics.mean(row["epoch_seconds"] for row in rows)
     if run.environment_path.exists():
-        sessions = json.loads(run.environment_path.read_text(encoding="utf-8"))
+        sessions = _sessions_that_trained(json.loads(run.environment_path.read_text(encoding="utf-8")),
+                                          len(rows))
         result.devices = sorted({s["device"] for s in sessions})
         result.commits = sorted({_short(s["commit"]) for s in sessions})
     return result
+
+
+def _sessions_that_trained(sessions: list[dict], epochs_done: int) -> list[dict]:
+    """The sessions of environment.json that trained at least one of the recorded epochs: a session stopped
+    before its first epoch ended (the next one starts after the same epoch) ran nothing the table reports."""
+    ends = [s.get("after_epoch", 0) for s in sessions[1:]] + [epochs_done]
+    return [s for s, end in zip(sessions, ends) if end > s.get("after_epoch", 0)]
 
 
 def _short(commit: str | None) -> str:
