@@ -381,6 +381,7 @@ def test_run_directory_contents(reference):
     log = (run / "log.txt").read_text().splitlines()
     assert len(log) == 2
     assert log[0].startswith("epoch 1/2: ") and log[1].startswith("epoch 2/2: ")
+    assert log[0].endswith(" left") and "left" not in log[1]  # the time to the last epoch, until it is done
 
     last, best = load_checkpoint(run / "last.h5"), load_checkpoint(run / "best.h5")
     assert last.epoch == 2 and last.optimizer_state and last.rng_state
@@ -737,3 +738,12 @@ def test_training_in_a_thread_other_than_main(tmp_path):
     thread.start()
     thread.join()
     assert errors == [] and len(models[0].history) == 1
+
+
+def test_time_left_reads_in_minutes_then_hours():
+    from snntrain.training.trainer import time_left
+
+    assert time_left(60.0, 0) == ""
+    assert time_left(20.0, 1) == "; under a minute left"
+    assert time_left(65.0, 52) == "; about 56 min left"
+    assert time_left(65.0, 100) == "; about 1 h 48 min left"

@@ -5,6 +5,7 @@ import json
 import shutil
 import signal
 import threading
+import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,17 @@ def silent_output_warning(cfg: ModelConfig, epoch: int, train: EpochStats) -> st
             f"never spiked on the training set and cannot learn; {hint}, or try another seed or init")
 
 
+def time_left(seconds_per_epoch: float, epochs_left: int) -> str:
+    """The epoch line's estimate of the time to the last epoch ("" after it), from this process's mean wall time
+    per epoch (training, evaluation and checkpoints)."""
+    if epochs_left <= 0:
+        return ""
+    minutes = round(seconds_per_epoch * epochs_left / 60)
+    if minutes < 1:
+        return "; under a minute left"
+    return f"; about {minutes // 60} h {minutes % 60:02d} min left" if minutes >= 60 else f"; about {minutes} min left"
+
+
 def raster(session: Session) -> None:
     """Spike raster of the first test sample, every layer."""
     net, be = session.network, session.backend
@@ -194,7 +206,8 @@ def raster(session: Session) -> None:
 def train_epochs(session: Session, echo: Callable[[str], None], callback: Callback) -> None:
     """Train from `session.epoch` to the configured number of epochs, checkpointing after each."""
     cfg, be = session.cfg, session.backend
-    for epoch in range(session.epoch + 1, cfg.training.epochs + 1):
+    first, started = session.epoch + 1, time.monotonic()
+    for epoch in range(first, cfg.training.epochs + 1):
         session.optimizer.lr = session.optimizer.learning_rate(epoch - 1)
         order = session.rng.permutation(session.train.size)
         callback.on_epoch_begin(epoch, session.train.size)
@@ -220,11 +233,12 @@ def train_epochs(session: Session, echo: Callable[[str], None], callback: Callba
                 save_checkpoint(session.run.best_path, checkpoint(session, weights, test.accuracy, full=False))
             save_checkpoint(session.run.last_path, checkpoint(session, weights, test.accuracy, full=True))
             session.run.write_metrics(session.rows)
+        per_epoch = (time.monotonic() - started) / (epoch - first + 1)
         held = "" if validation is None else f"val loss {validation.loss:.4f} acc {validation.accuracy:.2%} | "
         line = (f"epoch {epoch}/{cfg.training.epochs}: train loss {train.loss:.4f} acc {train.accuracy:.2%} | {held}"
                 f"test loss {test.loss:.4f} acc {test.accuracy:.2%} | best {selection_name(session)} "
                 f"{session.best_accuracy:.2%} (epoch {session.best_epoch}) | {train.samples / train.seconds:.0f} "
-                f"samples/s, {train.seconds:.1f} s")
+                f"samples/s, {train.seconds:.1f} s{time_left(per_epoch, cfg.training.epochs - epoch)}")
         callback.on_epoch_end(epoch, session.rows[-1])
         session.run.log(line)
         echo(line)
