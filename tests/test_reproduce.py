@@ -123,9 +123,10 @@ def test_the_table_names_only_the_sessions_that_trained_an_epoch(tmp_path):
                                             + ["training.epochs=3"])))
     run_dir.write_metrics([{"epoch": e, "val_accuracy": 0.8, "test_accuracy": 0.8, "epoch_seconds": 10.0}
                            for e in (1, 2, 3)])
-    for after, device, commit in [(0, "cpu, 1 thread", "a" * 40), (2, "cuda, H100", "b" * 40),
+    for after, device, commit in [(0, "cpu, 1 thread", "a" * 40), (2, "cuda: NVIDIA H100", "b" * 40),
                                   (2, "cpu, 2 threads", "c" * 40 + "-dirty")]:
-        record_environment(run_dir.environment_path, {"after_epoch": after, "device": device, "commit": commit})
+        record_environment(run_dir.environment_path, {"after_epoch": after, "device": device, "commit": commit,
+                                                      "machine": {"processor": "AMD EPYC"}})
     [row] = [r for r in collect([0], out, tmp_path) if r.experiment == EXPERIMENTS[0]]
-    assert row.devices == ["cpu, 1 thread", "cpu, 2 threads"]
+    assert row.devices == ["cpu, 1 thread, AMD EPYC", "cpu, 2 threads, AMD EPYC"]
     assert row.commits == ["a" * 12, "c" * 12 + "-dirty"]

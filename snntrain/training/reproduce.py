@@ -155,7 +155,7 @@ def _read_run(experiment: Experiment, seed: int, run: RunDir) -> SeedResult:
     if run.environment_path.exists():
         sessions = _sessions_that_trained(json.loads(run.environment_path.read_text(encoding="utf-8")),
                                           len(rows))
-        result.devices = sorted({s["device"] for s in sessions})
+        result.devices = sorted({_device(s) for s in sessions})
         result.commits = sorted({_short(s["commit"]) for s in sessions})
     return result
 
@@ -165,6 +165,14 @@ def _sessions_that_trained(sessions: list[dict], epochs_done: int) -> list[dict]
     before its first epoch ended (the next one starts after the same epoch) ran nothing the table reports."""
     ends = [s.get("after_epoch", 0) for s in sessions[1:]] + [epochs_done]
     return [s for s, end in zip(sessions, ends) if end > s.get("after_epoch", 0)]
+
+
+def _device(session: dict) -> str:
+    """A session's device as the table shows it: the backend's words, with the processor's name for the CPU
+    (the CUDA backend already names its card)."""
+    processor = session.get("machine", {}).get("processor")
+    return f"{session['device']}, {processor}" if session["device"].startswith("cpu") and processor else \
+        session["device"]
 
 
 def _short(commit: str | None) -> str:
@@ -217,7 +225,7 @@ def write_results(out_dir: Path, results: list[SeedResult]) -> None:
                      f"{_mean_std([r.selected_test_accuracy for r in done])} | "
                      f"{_mean_std([r.best_test_accuracy for r in done])} | "
                      f"{statistics.mean(r.seconds_per_epoch for r in mine if r.epochs_done):.0f} | "
-                     f"{', '.join(sorted({d for r in mine for d in r.devices}))} | "
+                     f"{'; '.join(sorted({d for r in mine for d in r.devices}))} | "
                      f"{', '.join(sorted({c for r in mine for c in r.commits}))} |")
     lines += ["", "## Every seed", "", "| run | status | best epoch | val accuracy | test accuracy (selected) | "
               "best test accuracy | test accuracy per epoch |", "|---|---|---|---|---|---|---|"]
