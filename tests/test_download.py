@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import re
 import threading
-import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -111,9 +111,11 @@ def _run(*args: str):
 
 
 def _assert_fashion_npz(path: Path) -> None:
-    start = time.perf_counter()
+    # the canonical file loads fast because its arrays are stored, not deflated (speed itself is not asserted:
+    # a timed assertion failed on a loaded CI machine)
+    with zipfile.ZipFile(path) as archive:
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
     data = load_dataset("fashion-mnist", path.parent)
-    assert time.perf_counter() - start < 1.0  # the canonical file is meant to load in well under a second
     assert data.train_images.shape == (60000, 28, 28, 1) and data.train_images.dtype == np.uint8
     assert data.test_images.shape == (10000, 28, 28, 1)
     assert data.train_labels.shape == (60000,) and data.test_labels.shape == (10000,)
