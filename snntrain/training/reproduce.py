@@ -154,7 +154,7 @@ def _read_run(experiment: Experiment, seed: int, run: RunDir) -> SeedResult:
         result.seconds_per_epoch = statistics.mean(row["epoch_seconds"] for row in rows)
     if run.environment_path.exists():
         sessions = _sessions_that_trained(json.loads(run.environment_path.read_text(encoding="utf-8")),
-                                          len(rows))
+                                          result.epochs_done)
         result.devices = sorted({_device(s) for s in sessions})
         result.commits = sorted({_short(s["commit"]) for s in sessions})
     return result
@@ -170,9 +170,10 @@ def _sessions_that_trained(sessions: list[dict], epochs_done: int) -> list[dict]
 def _device(session: dict) -> str:
     """A session's device as the table shows it: the backend's words, with the processor's name for the CPU
     (the CUDA backend already names its card)."""
-    processor = session.get("machine", {}).get("processor")
-    return f"{session['device']}, {processor}" if session["device"].startswith("cpu") and processor else \
-        session["device"]
+    device, processor = session["device"], session.get("machine", {}).get("processor")
+    if device.startswith("cpu") and processor:
+        return f"{device}, {processor}"
+    return device
 
 
 def _short(commit: str | None) -> str:

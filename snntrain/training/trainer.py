@@ -191,7 +191,8 @@ def time_left(seconds_per_epoch: float, epochs_left: int) -> str:
     minutes = round(seconds_per_epoch * epochs_left / 60)
     if minutes < 1:
         return "; under a minute left"
-    return f"; about {minutes // 60} h {minutes % 60:02d} min left" if minutes >= 60 else f"; about {minutes} min left"
+    hours, minutes = divmod(minutes, 60)
+    return f"; about {hours} h {minutes:02d} min left" if hours else f"; about {minutes} min left"
 
 
 def raster(session: Session) -> None:
