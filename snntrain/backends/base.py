@@ -5,6 +5,9 @@ arguments, `backend.kernels.NAME(total, arg=..., ...)` (see `snntrain.backends.c
 `backend.launch(name, total, *args)`: the per-element function `name(i, *args)` for every i in range(total).
 Kernels whose arithmetic depends on the model's precision (those that use `real`) are launched with
 `precision="float32"` or `"float64"`, each compiled on first use.
+
+Every allocation is counted (`allocations`): a captured step (`snntrain.backends.graphs`) is valid only until the
+next one.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from snntrain.backends.calls import ENTRIES, PRECISION_KERNELS, kernel_calls
+from snntrain.backends.graphs import StepGraphs, launch_record
 from snntrain.backends.launch import compiled_math
 from snntrain.kernels.onesource import PRECISIONS
 
@@ -28,10 +32,16 @@ class Backend:
     cores = 1  # threads a launch runs on at once (the CPU's schedules size their work to it)
     row_schedules = False  # LIF forward and weight gradient with one element per row (few cores), not per
     # neuron and per synapse: inner loops over contiguous post neurons
+    graph_steps = True  # whether steps are captured and replayed (see `step_graphs`)
+    capture_errors: tuple[type[BaseException], ...] = ()  # what the device raises when it refuses a capture
 
     def __init__(self) -> None:
         self._launchers: dict[tuple[str, str], Callable] = {}
         self._scratch: dict[tuple[str, tuple[int, ...], str], Any] = {}
+        #: Device arrays allocated so far (`empty`, `zeros`, `to_device`).
+        self.allocations = 0
+        self._recording: list[tuple] | None = None  # launches seen while recording a step
+        self._dry = False  # while recording: note the launches without running them
         #: `kernels.NAME(total, arg=..., ...)`: every entry point, called with its arguments by name (see
         #: `snntrain.backends.calls`); layers use these rather than `launch`.
         self.kernels = kernel_calls(self)
@@ -67,7 +77,47 @@ class Backend:
     def launch(self, name: str, total: int, *args: Any, precision: str | None = None) -> None:
         """Run kernel `name` for every element index in range(total), in `precision` where its arithmetic
         depends on one (`PRECISION_KERNELS`)."""
+        if total <= 0:
+            return
+        if self._recording is not None:
+            self._recording.append((name, total, args, precision))
+            if self._dry:
+                return
+        self._launch(name, total, args, precision)
+
+    def _launch(self, name: str, total: int, args: tuple, precision: str | None) -> None:
         raise NotImplementedError
+
+    # captured steps ----------------------------------------------------------------------------------
+    def step_graphs(self, enabled: bool = True) -> StepGraphs:
+        """A cache of captured steps on this backend (see `snntrain.backends.graphs`)."""
+        return StepGraphs(self, enabled)
+
+    def _recorded(self, step: Callable[[], None], dry: bool) -> list[tuple]:
+        """The launches `step` makes, as (name, total, args, precision); run too unless `dry`."""
+        if self._recording is not None:
+            raise RuntimeError("a step is already being recorded")
+        self._recording, self._dry = [], dry
+        try:
+            step()
+            return self._recording
+        finally:
+            self._recording, self._dry = None, False
+
+    def record(self, step: Callable[[], None]) -> list[tuple]:
+        """What a captured step remembers of the launches `step` makes (`launch_record`), launching nothing."""
+        return [launch_record(*launch) for launch in self._recorded(step, dry=True)]
+
+    def capture(self, step: Callable[[], None]) -> tuple[Any, list[tuple]]:
+        """(A replayable capture of `step`, `record(step)`), launching nothing. Here the capture is the list of
+        launches itself; the CUDA backend makes a CUDA graph."""
+        launches = self._recorded(step, dry=True)
+        return launches, [launch_record(*launch) for launch in launches]
+
+    def replay(self, graph: Any) -> None:
+        """Run a capture of `capture`."""
+        for name, total, args, precision in graph:
+            self._launch(name, total, args, precision)
 
     def describe(self) -> str:
         """The device in words, for the records of a run (the CPU's threads, the GPU's name)."""
@@ -75,19 +125,42 @@ class Backend:
 
     # memory -----------------------------------------------------------------------------------------
     def to_device(self, array: np.ndarray) -> Any:
-        """Copy a host array to the device (the CPU backend returns a contiguous array)."""
-        raise NotImplementedError
+        """Copy a host array to new device memory (the CPU backend returns a contiguous array)."""
+        self.allocations += 1
+        return self._to_device(array)
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """An uninitialised device array."""
+        self.allocations += 1
+        return self._empty(tuple(shape), dtype)
+
+    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """A zero-filled device array."""
+        self.allocations += 1
+        return self._zeros(tuple(shape), dtype)
+
+    def upload(self, dst: Any, array: Any) -> None:
+        """Copy host `array` into the existing device array `dst` (same shape; cast to its dtype), in order with
+        the launches: arrays keep their address, so captured steps see the new values."""
+        host = np.ascontiguousarray(array, dtype=dst.dtype)
+        if host.shape != tuple(dst.shape):
+            raise ValueError(f"upload of shape {host.shape} into a device array of shape {tuple(dst.shape)}")
+        self._upload(dst, host)
 
     def to_host(self, array: Any) -> np.ndarray:
         """Copy a device array to the host."""
         raise NotImplementedError
 
-    def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        """An uninitialised device array."""
+    def _to_device(self, array: np.ndarray) -> Any:
         raise NotImplementedError
 
-    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        """A zero-filled device array."""
+    def _empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        raise NotImplementedError
+
+    def _zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        raise NotImplementedError
+
+    def _upload(self, dst: Any, host: np.ndarray) -> None:
         raise NotImplementedError
 
     def synchronize(self) -> None:

@@ -31,18 +31,20 @@ class CpuBackend(Backend):
         # through the compile cache when there is one: later processes load the machine code instead of compiling
         return cached_cpu_launcher(py_fn, precision) or cpu_launcher(py_fn, compiled_fn)
 
-    def launch(self, name: str, total: int, *args: Any, precision: str | None = None) -> None:
-        if total > 0:
-            self._launcher(name, precision)(total, *args)
+    def _launch(self, name: str, total: int, args: tuple, precision: str | None) -> None:
+        self._launcher(name, precision)(total, *args)
 
-    def to_device(self, array: np.ndarray) -> np.ndarray:
+    def _to_device(self, array: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(array)
 
     def to_host(self, array: np.ndarray) -> np.ndarray:
         return np.asarray(array)
 
-    def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    def _empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.empty(shape, dtype)
 
-    def zeros(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    def _zeros(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.zeros(shape, dtype)
+
+    def _upload(self, dst: np.ndarray, host: np.ndarray) -> None:
+        dst[...] = host

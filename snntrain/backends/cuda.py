@@ -1,15 +1,34 @@
-"""CUDA backend: device arrays, kernels compiled with `numba.cuda.jit`, one thread per element."""
+"""CUDA backend: device arrays, kernels compiled with `numba.cuda.jit`, one thread per element.
+
+Kernels launch through numba's public launch configuration, `kernel[blocks, threads, stream]`. A training or
+scoring step is captured once into a CUDA graph (stream capture through cuda.core's graph builder) and replayed
+for every batch of its shape (see `snntrain.backends.graphs`), so per-kernel launch cost is paid at capture
+only. Without cuda.core's graph API, or on numba's simulator, steps replay as lists of launches instead.
+"""
 from __future__ import annotations
 
-import ctypes
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
 
 from snntrain.backends.base import Backend
+from snntrain.backends.graphs import launch_record
 from snntrain.backends.launch import cuda_launcher
 
 THREADS_PER_BLOCK = 128
+
+
+def graph_api() -> SimpleNamespace | None:
+    """cuda.core's stream and graph classes (cuda.core 1.x), or None where they are missing."""
+    try:
+        from cuda.core import Device, Stream, StreamOptions
+        from cuda.core.graph import GraphBuilder
+    except ImportError:
+        return None
+    if not all(hasattr(GraphBuilder, name) for name in ("begin_building", "end_building", "complete")):
+        return None
+    return SimpleNamespace(Device=Device, Stream=Stream, StreamOptions=StreamOptions)
 
 
 class CudaBackend(Backend):
@@ -25,124 +44,84 @@ class CudaBackend(Backend):
         self._cuda = cuda
         super().__init__()
         self._configs: dict[tuple[str, str | None, int], Any] = {}
-        self._direct = None if cuda.config.ENABLE_CUDASIM else _DirectLauncher()
+        self._graphs = None if cuda.config.ENABLE_CUDASIM else graph_api()
+        self._stream: Any = None  # where launches go while a step is captured (else numba's default stream)
+        self._streams: tuple[Any, Any] | None = None  # (capture stream, the default stream as cuda.core's)
+        if self._graphs is not None:
+            # cuda.core's CUDAError is not exported; a step that fails for its own reasons fails again when it
+            # then runs eagerly, so nothing is hidden
+            self.capture_errors = (Exception,)
 
     def describe(self) -> str:
-        if self._direct is None:
+        if self._cuda.config.ENABLE_CUDASIM:
             return "cuda: numba's CUDA simulator"
         name = self._cuda.get_current_device().name
         return f"cuda: {name.decode() if isinstance(name, bytes) else name}"
 
+    @property
+    def graphs(self) -> str:
+        """How steps are captured here: "cuda graphs" or "launch lists"."""
+        return "launch lists" if self._graphs is None else "cuda graphs"
+
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable, precision: str) -> Callable:
         return cuda_launcher(py_fn, compiled_fn)
 
-    def launch(self, name: str, total: int, *args: Any, precision: str | None = None) -> None:
-        if total <= 0:
-            return
+    def _launch(self, name: str, total: int, args: tuple, precision: str | None) -> None:
         blocks = (total + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
-        if self._direct is None:  # the simulator: kernel[...] configures the kernel object itself, keep nothing
-            self._launcher(name, precision)[blocks, THREADS_PER_BLOCK](total, *args)
+        if self._stream is not None:  # capturing: into the capture stream (made rarely, so not kept)
+            self._launcher(name, precision)[blocks, THREADS_PER_BLOCK, self._stream](total, *args)
             return
         config = self._configs.get((name, precision, blocks))
-        if config is None:  # building a launch configuration costs as much as a launch: keep them
-            config = self._configs[(name, precision, blocks)] = self._launcher(name, precision)[blocks,
-                                                                                                 THREADS_PER_BLOCK]
-        if not self._direct(config, blocks, (total, *args)):
-            config(total, *args)
+        if config is None:  # building a launch configuration costs about as much as a launch: keep them
+            config = self._launcher(name, precision)[blocks, THREADS_PER_BLOCK]
+            if not self._cuda.config.ENABLE_CUDASIM:  # the simulator's configuration is the kernel itself
+                self._configs[(name, precision, blocks)] = config
+        config(total, *args)
 
-    def to_device(self, array: np.ndarray) -> Any:
+    def capture(self, step: Callable[[], None]) -> tuple[Any, list[tuple]]:
+        """A CUDA graph of `step`'s launches (and their records), made by capturing a stream that synchronises
+        with the default one: anything in `step` that would touch the default stream breaks the capture (an
+        error here) instead of running outside the graph."""
+        api = self._graphs
+        if api is None:
+            return super().capture(step)
+        if self._streams is None:
+            device = api.Device()
+            device.set_current()
+            self._streams = (device.create_stream(options=api.StreamOptions(nonblocking=False)),
+                             api.Stream.from_handle(0))
+        builder = self._streams[0].create_graph_builder()
+        builder.begin_building("relaxed")
+        self._stream = builder.stream
+        try:
+            launches = self._recorded(step, dry=False)
+        finally:
+            self._stream = None
+            builder.end_building()
+        graph = builder.complete()
+        graph.upload(self._streams[1])
+        return graph, [launch_record(*launch) for launch in launches]
+
+    def replay(self, graph: Any) -> None:
+        if self._graphs is None:
+            super().replay(graph)
+        else:
+            graph.launch(self._streams[1])
+
+    def _to_device(self, array: np.ndarray) -> Any:
         return self._cuda.to_device(np.ascontiguousarray(array))
 
     def to_host(self, array: Any) -> np.ndarray:
         return array.copy_to_host() if hasattr(array, "copy_to_host") else np.asarray(array)
 
-    def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
+    def _empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
         return self._cuda.device_array(shape, dtype)
 
-    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
+    def _zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
         return self._cuda.to_device(np.zeros(shape, dtype))
+
+    def _upload(self, dst: Any, host: np.ndarray) -> None:
+        dst.copy_to_device(host)
 
     def synchronize(self) -> None:
         self._cuda.synchronize()
-
-
-class _DirectLauncher:
-    """Launches an already compiled kernel with less Python per call than numba's general path.
-
-    numba picks the compiled overload (its C dispatcher) and compiles on first use; this class then packs the
-    arguments the way numba's `_Kernel._prepare_args` does for the argument kinds our kernels take (device
-    arrays, integers, floats) and hands them to cuda.core's `launch`. That cuts the host cost per launch, which
-    bounds small-batch throughput. Anything else, or any failure to set up, leaves the launch to numba.
-    """
-
-    def __init__(self) -> None:
-        try:
-            from cuda.core import LaunchConfig, launch
-            from numba.cuda import dispatcher, types
-            from numba.cuda.cudadrv.devicearray import DeviceNDArray
-
-            self._select = dispatcher._dispatcher.Dispatcher._cuda_call
-            self._config_kw = dispatcher._LAUNCH_CONFIG_KW
-            self._launch, self._launch_config = launch, LaunchConfig
-            self._types, self._array = types, DeviceNDArray
-            self.enabled = True
-        except (ImportError, AttributeError):
-            self.enabled = False
-        self._packers: dict[Any, tuple] = {}
-        self._grids: dict[int, Any] = {}
-
-    def __call__(self, config: Any, blocks: int, args: tuple) -> bool:
-        """Launch `config`'s kernel on `args`; False (nothing launched) when this path does not apply."""
-        if not self.enabled:
-            return False
-        kernel = self._select(config.dispatcher, *args, **{self._config_kw: config})
-        packer = self._packers.get(kernel)
-        if packer is None:
-            packer = self._packers[kernel] = self._packer(kernel)
-        if not packer:
-            return False
-        packed: list = []
-        try:
-            for pack, value in zip(packer[1], args):
-                pack(packed, value)
-        except TypeError:  # e.g. a host array, which numba's own path copies over
-            return False
-        grid = self._grids.get(blocks)
-        if grid is None:
-            grid = self._grids[blocks] = self._launch_config(grid=(blocks, 1, 1), block=(THREADS_PER_BLOCK, 1, 1),
-                                                             shmem_size=0)
-        self._launch(config.stream, grid, packer[0], *packed)
-        return True
-
-    def _packer(self, kernel: Any) -> tuple:
-        """(cuda.core kernel, one packing function per argument), or () if an argument kind is not handled."""
-        if kernel.debug or kernel.extensions:
-            return ()
-        types, packs = self._types, []
-        for ty in kernel.argument_types:
-            if isinstance(ty, types.Array):
-                packs.append(self._pack_array)
-            elif isinstance(ty, types.Integer):
-                packs.append(_scalar_packer(getattr(ctypes, f"c_{ty}")))
-            elif ty == types.float64:
-                packs.append(_scalar_packer(ctypes.c_double))
-            elif ty == types.float32:
-                packs.append(_scalar_packer(ctypes.c_float))
-            else:
-                return ()
-        return kernel._codelibrary.get_cufunc().kernel, packs
-
-    def _pack_array(self, packed: list, array: Any) -> None:
-        # numba's array argument: meminfo, parent, size, itemsize, data pointer, shape, strides (bytes)
-        if type(array) is not self._array:
-            raise TypeError(f"expected a device array, got {type(array).__name__}")
-        packed += (0, 0, array.size, array.dtype.itemsize, array.device_ctypes_pointer.value or 0)
-        packed += array.shape
-        packed += array.strides
-
-
-def _scalar_packer(ctype: Any) -> Callable[[list, Any], None]:
-    def pack(packed: list, value: Any) -> None:
-        packed.append(ctype(value))
-
-    return pack

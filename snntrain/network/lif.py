@@ -81,7 +81,8 @@ class LifCore:
         """Replace the weights (shaped like `weights`)."""
         if weights.shape != self.weight_shape:
             raise ValueError(f"weights of shape {weights.shape}, expected {self.weight_shape}")
-        self.w = self._to_device(weights)
+        # into the same device array: steps captured before (CUDA graphs) read the new weights
+        self.backend.upload(self.w, weights.reshape(self._matrix_shape).transpose(0, 2, 1))
 
     # buffers -------------------------------------------------------------------------------------
     def _ensure_buffers(self, batch: int, in_spikes: int) -> dict[str, Any]:

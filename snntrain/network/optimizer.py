@@ -22,6 +22,9 @@ class Optimizer:
         stateful = cfg.type in ("adam", "nadam")
         self.m = [backend.zeros(layer.w.shape, layer.w.dtype) for layer in self.layers] if stateful else []
         self.v = [backend.zeros(layer.w.shape, layer.w.dtype) for layer in self.layers] if stateful else []
+        # one device array of step scalars per precision among the layers (see `prepare`)
+        self._hyper = {layer.w.dtype.str: backend.empty((7,), layer.w.dtype) for layer in self.layers}
+        self._prepared = 0
 
     def learning_rate(self, epoch: int) -> float:
         """The learning rate for (0-based) `epoch`: lr * factor^(epoch // every), never below min_lr."""
@@ -30,24 +33,37 @@ class Optimizer:
         return max(self.cfg.lr * self.schedule.factor ** (epoch // self.schedule.every), self.schedule.min_lr)
 
     def step(self) -> None:
-        """Apply one update to every layer from its current gradient."""
+        """Apply one update to every layer from its current gradient (`prepare`, then `apply`)."""
+        self.prepare()
+        self.apply()
+
+    def prepare(self) -> None:
+        """Host part of one update: count the step and put its scalars (learning rate, bias corrections) on the
+        device. Kept apart from `apply` so that a captured step replays `apply` with each step's scalars."""
         self.step_count += 1
         c, t = self.cfg, self.step_count
         host = (self.lr, c.beta1, c.beta2, c.eps, 1.0 - c.beta1 ** t, 1.0 - c.beta2 ** t, 1.0 - c.beta1 ** (t + 1))
+        for dtype, hp in self._hyper.items():  # the scalars in the layers' precision, so the update computes in it
+            self.backend.upload(hp, np.array(host, dtype))
+        self._prepared = t
+
+    def apply(self) -> None:
+        """Device part of one update: every layer's weights from its gradient, with the scalars `prepare` put on
+        the device for this step."""
+        if self._prepared != self.step_count or self.step_count == 0:
+            raise RuntimeError("Optimizer.apply() before prepare() for this step")
+        kernels = self.backend.kernels
         for index, layer in enumerate(self.layers):
             w, g = layer.w.reshape(-1), layer.grad.reshape(-1)
-            # the scalars in the layer's precision, so that the update computes in it
-            lr, beta1, beta2, eps, bc1, bc2, bc1_next = (w.dtype.type(x) for x in host)
-            kernels = self.backend.kernels
-            if c.type == "sgd":
-                kernels.sgd_step(w.size, w=w, g=g, lr=lr)
+            hp = self._hyper[w.dtype.str]
+            if self.cfg.type == "sgd":
+                kernels.sgd_step(w.size, w=w, g=g, hp=hp)
                 continue
-            moments = dict(w=w, g=g, m=self.m[index].reshape(-1), v=self.v[index].reshape(-1), lr=lr, beta1=beta1,
-                           beta2=beta2, eps=eps, bc1=bc1, bc2=bc2)
-            if c.type == "adam":
+            moments = dict(w=w, g=g, m=self.m[index].reshape(-1), v=self.v[index].reshape(-1), hp=hp)
+            if self.cfg.type == "adam":
                 kernels.adam_step(w.size, **moments)
             else:
-                kernels.nadam_step(w.size, **moments, bc1_next=bc1_next)
+                kernels.nadam_step(w.size, **moments)
 
     def state(self) -> dict[str, np.ndarray]:
         """Host copy of the optimiser state (for last.h5)."""
@@ -62,5 +78,5 @@ class Optimizer:
         self.step_count = int(state["step"])
         self.lr = float(state["lr"])
         for index in range(len(self.m)):
-            self.m[index] = self.backend.to_device(state[f"m/{index}"])
-            self.v[index] = self.backend.to_device(state[f"v/{index}"])
+            self.backend.upload(self.m[index], state[f"m/{index}"])
+            self.backend.upload(self.v[index], state[f"v/{index}"])

@@ -13,11 +13,12 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from snntrain.backends import Backend
+from snntrain.backends.graphs import StepGraphs
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import Dataset, EventDataset, dataset_info, load_dataset
 from snntrain.errors import DataError, SnntrainError
@@ -25,8 +26,8 @@ from snntrain.network.build import build_network
 from snntrain.network.loss import Loss
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import RunDir, atomic_write_text
-from snntrain.training.epoch import run_epoch, step
-from snntrain.training.inputs import Batcher, encode_host, encode_split, upload_split
+from snntrain.training.epoch import EpochRunner, run_epoch
+from snntrain.training.inputs import encode_host, encode_split, upload_split
 from snntrain.training.yardstick import Mlp, mlp_sizes
 
 # BLAS worker threads spin for a while after numpy's matrix products and would slow the next snntrain repeat on
@@ -51,7 +52,13 @@ class Measurement:
     forward_samples_per_s: float
     peak_memory_mb: float
     kernel_ms_per_step: dict[str, float] = field(default_factory=dict)
-    launches_per_step: int = 0
+    launches_per_step: int = 0  # kernel launches a step makes when run eagerly
+    # captured steps (CUDA graphs on a GPU, launch lists elsewhere): training timed without them, in turns with
+    # the captured runs, and how the steps were captured
+    eager_train_samples_per_s: float | None = None
+    graph_ratio: float | None = None  # median over the repeats of (captured rate / eager rate)
+    step_capture: str = ""
+    kernel_timing: str = ""  # how kernel_ms_per_step was measured
     test_set_seconds: float | None = None  # scoring the whole test split, metrics included (no sweep only)
     # the yardstick (CPU, all-dense models): a numpy float32 MLP of the same sizes and batch, timed in turns
     mlp_train_samples_per_s: float | None = None
@@ -90,8 +97,10 @@ def bench_data(cfg: ModelConfig, data_dir: Path) -> tuple[ModelConfig, Dataset |
 
 def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, label: str, steps: int,
             repeats: int) -> Measurement:
-    """Train-step and forward-only throughput of `cfg`, its kernels' time per step, and peak memory."""
-    run = _stepper(cfg, data, backend, steps)
+    """Train-step and forward-only throughput of `cfg` (steps captured and replayed, as training runs them, and
+    in turns the same training eagerly), its kernels' time per step, and peak memory."""
+    run = _Stepper(cfg, data, backend, steps)
+    eager = _Stepper(cfg, data, backend, steps, graphs=False) if backend.graph_steps else None
     need = cfg.training.batch_size * steps
     sizes = mlp_sizes(cfg) if backend.host_memory else None
     mlp = Mlp(sizes, cfg.training.batch_size) if sizes else None
@@ -105,25 +114,37 @@ def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, la
         for _ in range(steps):
             mlp.step()
 
-    def rates(train: bool) -> tuple[list[float], list[float]]:
-        run(train)  # warm-up: JIT compilation and buffer allocation
+    def rates(train: bool) -> tuple[list[float], list[float], list[float]]:
+        run(train)  # warm-up: JIT compilation, buffer allocation, the steps' capture
+        run(train)
         if mlp is not None and train:
             mlp_steps()
-        ours, theirs = [], []
-        for _ in range(repeats):  # in turns, so both see the same machine load
+        if eager is not None and train:
+            eager(train)
+        ours, theirs, uncaptured = [], [], []
+        for _ in range(repeats):  # in turns, so all see the same machine load
             ours.append(need / timed(lambda: run(train)))
+            if eager is not None and train:
+                uncaptured.append(need / timed(lambda: eager(train)))
             if mlp is not None and train:
                 theirs.append(need / timed(mlp_steps))
                 time.sleep(BLAS_SETTLE_S)
-        return ours, theirs
+        return ours, theirs, uncaptured
 
-    train_rates, mlp_rates = rates(True)
-    forward_rates, _ = rates(False)
-    kernels, launches = profile(backend, lambda: run(True), steps)
+    train_rates, mlp_rates, eager_rates = rates(True)
+    forward_rates, _, _ = rates(False)
+    kernels, launches, timing = profile(backend, lambda: (eager or run)(True), steps)
     with MemoryMeter(backend) as meter:  # a separate untimed step of a fresh network: tracing slows things down
-        _stepper(cfg, data, backend, 1)(True)
+        _Stepper(cfg, data, backend, 1, graphs=False)(True)
     result = Measurement(label, cfg.training.batch_size, statistics.median(train_rates),
-                         statistics.median(forward_rates), meter.peak_mb, kernels, launches)
+                         statistics.median(forward_rates), meter.peak_mb, kernels, launches, kernel_timing=timing)
+    if eager_rates:
+        result.eager_train_samples_per_s = statistics.median(eager_rates)
+        result.graph_ratio = statistics.median(a / b for a, b in zip(train_rates, eager_rates))
+        graphs = run.graphs
+        result.step_capture = (f"{getattr(backend, 'graphs', 'launch lists')}: {graphs.replays} replays, "
+                               f"{graphs.captures} captures" + (f"; last failure: {graphs.last_error}"
+                                                                if graphs.last_error else ""))
     if mlp_rates:
         result.mlp_train_samples_per_s = statistics.median(mlp_rates)
         result.mlp_ratio = statistics.median(a / b for a, b in zip(train_rates, mlp_rates))
@@ -145,26 +166,33 @@ def time_test_set(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backe
     return stats.seconds, stats.samples
 
 
-def _stepper(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend,
-             steps: int) -> Callable[[bool], None]:
-    """A fresh network, optimiser and `steps` batches of training inputs on the device, and `run(train)` that
-    puts every batch through forward (and, if `train`, backward and the optimiser), then synchronises."""
-    batch = cfg.training.batch_size
-    network = build_network(cfg, backend, np.random.default_rng(0))
-    loss = Loss(backend, cfg.loss, cfg.t_max)
-    optimizer = Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers)
-    need = batch * steps
-    times, counts, labels = encode_host(data, "train", cfg.input, need)
-    cycle = np.arange(need) % len(labels)  # a split smaller than the steps need is gone through again
-    batcher = Batcher(backend, upload_split(backend, times[cycle], counts[cycle], labels[cycle], cfg.precision))
-    orders = [backend.to_device(np.arange(i * batch, (i + 1) * batch, dtype=np.int32)) for i in range(steps)]
+class _Stepper:
+    """A fresh network, optimiser and `steps` batches of training inputs on the device, run through one
+    `EpochRunner` (capturing steps unless `graphs` is false), as training runs them: `stepper(train)` puts every
+    batch through forward (and, if `train`, backward and the optimiser), then synchronises."""
 
-    def run(train: bool) -> None:
-        for order in orders:
-            step(network, loss, *batcher(order), optimizer if train else None)
-        backend.synchronize()
+    def __init__(self, cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, steps: int,
+                 graphs: bool = True) -> None:
+        batch = cfg.training.batch_size
+        self.backend = backend
+        network = build_network(cfg, backend, np.random.default_rng(0))
+        self.optimizer = Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers)
+        need = batch * steps
+        times, counts, labels = encode_host(data, "train", cfg.input, need)
+        cycle = np.arange(need) % len(labels)  # a split smaller than the steps need is gone through again
+        split = upload_split(backend, times[cycle], counts[cycle], labels[cycle], cfg.precision)
+        self.runner = EpochRunner(backend, network, Loss(backend, cfg.loss, cfg.t_max), split, batch,
+                                  cfg.input.classes, graphs)
+        self.order = np.arange(need)
 
-    return run
+    @property
+    def graphs(self) -> StepGraphs:
+        """The runner's captured steps."""
+        return self.runner.graphs
+
+    def __call__(self, train: bool) -> None:
+        self.runner.run(self.order, self.optimizer if train else None)
+        self.backend.synchronize()
 
 
 @contextmanager
@@ -184,22 +212,46 @@ def launch_hook(backend: Backend, around: Callable) -> Iterator[None]:
             backend.launch = saved  # type: ignore[method-assign]
 
 
-def profile(backend: Backend, step: Callable[[], None], steps: int) -> tuple[dict[str, float], int]:
-    """Milliseconds per step spent in each kernel (synchronising after every launch), and launches per step."""
+def profile(backend: Backend, step: Callable[[], None], steps: int) -> tuple[dict[str, float], int, str]:
+    """Milliseconds per step spent in each kernel, launches per step, and how the time was taken: on a GPU the
+    device's own time between CUDA events recorded around each launch; elsewhere the wall time of each launch,
+    synchronising after it. `step` must launch eagerly (a replayed capture shows no launches)."""
     totals: dict[str, float] = defaultdict(float)
     count = [0]
+    events: list[tuple[str, Any, Any]] = []
+    cuda = _real_cuda(backend)
 
     def timed(launch: Callable, name: str, total: int, *args) -> None:
+        count[0] += 1
+        if cuda is not None:
+            begin, end = cuda.event(), cuda.event()
+            begin.record()
+            launch(name, total, *args)
+            end.record()
+            events.append((name, begin, end))
+            return
         start = time.perf_counter()
         launch(name, total, *args)
         backend.synchronize()
         totals[name] += time.perf_counter() - start
-        count[0] += 1
 
     with launch_hook(backend, timed):
         step()
+    backend.synchronize()
+    for name, begin, end in events:
+        totals[name] += cuda.event_elapsed_time(begin, end) / 1000
     ranked = sorted(totals.items(), key=lambda kv: -kv[1])
-    return {name: 1000 * t / steps for name, t in ranked}, count[0] // steps
+    how = "device time (CUDA events)" if cuda is not None else "wall time, synchronised after each launch"
+    return {name: 1000 * t / steps for name, t in ranked}, count[0] // steps, how
+
+
+def _real_cuda(backend: Backend) -> Any:
+    """numba.cuda where `backend` runs on a real GPU (not the simulator), else None."""
+    if backend.name != "cuda":
+        return None
+    from numba import config, cuda
+
+    return None if config.ENABLE_CUDASIM else cuda
 
 
 class MemoryMeter:
@@ -252,8 +304,12 @@ def format_table(results: list[Measurement]) -> str:
         if m.test_set_seconds is not None:
             lines.append(f"  {m.label}: whole test set scored in {m.test_set_seconds:.3f} s")
     for m in results:
+        if m.graph_ratio is not None:
+            lines.append(f"  {m.label}: captured steps ({m.step_capture}); without them "
+                         f"{m.eager_train_samples_per_s:.1f} train samples/s; ratio {m.graph_ratio:.3f}")
+    for m in results:
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(m.kernel_ms_per_step.items())[:4])
-        lines.append(f"  {m.label}: ms per train step: {top}")
+        lines.append(f"  {m.label}: ms per train step ({m.kernel_timing}): {top}")
     return "\n".join(lines) + "\n"
 
 

@@ -49,7 +49,7 @@ class EpochStats:
 
 class _Outcomes:
     """Per-sample losses, predictions and silent labels of one pass, and per-layer spike totals, on the device;
-    the host reads only what it has not read yet."""
+    the host reads only what it has not read yet. Kept from pass to pass (same addresses) when the size stays."""
 
     def __init__(self, backend: Backend, network: Network, samples: int) -> None:
         self.backend = backend
@@ -59,10 +59,16 @@ class _Outcomes:
         self.totals = [backend.zeros((layer.neurons,), np.int64) for layer in network.layers]
         self.read = 0
 
-    def record(self, offset: int, labels: Any, losses: Any, preds: Any, outputs: list[SpikeTrains]) -> None:
-        """Store one batch's outcomes (device work only)."""
+    def reset(self) -> None:
+        """Start a new pass: spike totals back to zero, nothing read."""
+        for totals in self.totals:
+            self.backend.upload(totals, np.zeros(totals.shape, np.int64))
+        self.read = 0
+
+    def record(self, cursor: Any, labels: Any, losses: Any, preds: Any, outputs: list[SpikeTrains]) -> None:
+        """Store one batch's outcomes where the batch starts in the pass, `cursor[0]` (device work only)."""
         be = self.backend
-        be.kernels.record_outcome(len(preds), offset=offset, labels=labels, losses=losses, preds=preds,
+        be.kernels.record_outcome(len(preds), cursor=cursor, labels=labels, losses=losses, preds=preds,
                                   out_counts=outputs[-1].counts, all_losses=self.losses, all_preds=self.preds,
                                   all_silent=self.silent)
         for spikes, totals in zip(outputs, self.totals):
@@ -89,42 +95,81 @@ class _Outcomes:
 
 def step(network: Network, loss: Loss, inputs: SpikeTrains, labels: Any,
          optimizer: Optimizer | None = None) -> tuple[Any, Any]:
-    """One batch: forward and loss, and when `optimizer` is given, backward, the loss's regulariser and an
-    optimiser step. Returns the per-sample losses and predictions (device arrays)."""
+    """One batch, device work only: forward and loss, and when `optimizer` is given, backward, the loss's
+    regulariser and the optimiser's update (`optimizer.apply`: its `prepare` for this step comes first, on the
+    host). Returns the per-sample losses and predictions (device arrays)."""
     out = network.forward(inputs)
     errors, losses, preds = loss(out, labels)
     if optimizer is not None:
         network.backward(errors)
         loss.regularize(network.layers[-1], out, labels)
-        optimizer.step()
+        optimizer.apply()
     return losses, preds
+
+
+class EpochRunner:
+    """Passes over one split at one batch size, training or scoring; the device state of a pass (the order, the
+    batch position, the monitors) and each step's capture (`Backend.step_graphs`) are kept from pass to pass.
+
+    Each step is replayed from its capture after the first of its kind: every batch of one pass has the same
+    launches, as the batch position and the optimiser's scalars are read from device memory.
+    """
+
+    def __init__(self, backend: Backend, network: Network, loss: Loss, split: EncodedSplit, batch_size: int,
+                 classes: int, graphs: bool = True) -> None:
+        self.backend = backend
+        self.network = network
+        self.loss = loss
+        self.split = split
+        self.batch_size = batch_size
+        self.classes = classes
+        self.batcher = Batcher(backend, split)
+        self.graphs = backend.step_graphs(graphs)
+        self._outcomes: _Outcomes | None = None
+
+    def run(self, order: np.ndarray, optimizer: Optimizer | None = None,
+            progress: Callable[[EpochStats], None] | None = None, refresh_s: float = 0.5) -> EpochStats:
+        """Run the samples `order` (host index array) through the network in batches; train if an optimizer is
+        given.
+
+        Monitors accumulate on the device, so no step waits for a transfer. The host reads them at the end and
+        to call `progress`: after every batch where device memory is host memory, else every `refresh_s` seconds.
+        """
+        backend, samples = self.backend, len(order)
+        self.batcher.start(order)
+        if self._outcomes is None or self._outcomes.losses.shape[0] != samples:
+            self._outcomes = _Outcomes(backend, self.network, samples)
+        outcomes = self._outcomes
+        outcomes.reset()
+        true = self.split.host_labels[order]
+        stats = EpochStats(spikes=[0] * len(self.network.layers),
+                           ever_spiked=[np.zeros(layer.neurons, bool) for layer in self.network.layers],
+                           confusion=np.zeros((self.classes, self.classes + 1), np.int64))
+        start = shown = time.perf_counter()
+        for begin in range(0, samples, self.batch_size):
+            batch = min(self.batch_size, samples - begin)
+            if optimizer is not None:
+                optimizer.prepare()
+            self.graphs.run((batch, id(optimizer)), lambda: self._step(batch, optimizer, outcomes))
+            if progress is not None and (backend.host_memory or time.perf_counter() - shown >= refresh_s):
+                outcomes.update(stats, true, begin + batch)
+                stats.seconds = time.perf_counter() - start
+                progress(stats)
+                shown = time.perf_counter()
+        outcomes.update(stats, true, samples)
+        stats.seconds = time.perf_counter() - start
+        return stats
+
+    def _step(self, batch: int, optimizer: Optimizer | None, outcomes: _Outcomes) -> None:
+        """The device work of one batch: gather, `step`, record, move the pass on."""
+        inputs, labels = self.batcher(batch)
+        losses, preds = step(self.network, self.loss, inputs, labels, optimizer)
+        outcomes.record(self.batcher.cursor, labels, losses, preds, self.network.outputs)
+        self.batcher.advance(batch)
 
 
 def run_epoch(backend: Backend, network: Network, loss: Loss, split: EncodedSplit, order: np.ndarray,
               batch_size: int, classes: int, optimizer: Optimizer | None = None,
               progress: Callable[[EpochStats], None] | None = None, refresh_s: float = 0.5) -> EpochStats:
-    """Run the samples `order` (host index array) through the network in batches; train if an optimizer is given.
-
-    Monitors accumulate on the device, so no step waits for a transfer. The host reads them at the end and to
-    call `progress`: after every batch where device memory is host memory, else every `refresh_s` seconds.
-    """
-    batcher = Batcher(backend, split)
-    device_order = backend.to_device(order.astype(np.int32))
-    true = split.host_labels[order]
-    outcomes = _Outcomes(backend, network, len(order))
-    stats = EpochStats(spikes=[0] * len(network.layers),
-                       ever_spiked=[np.zeros(layer.neurons, bool) for layer in network.layers],
-                       confusion=np.zeros((classes, classes + 1), np.int64))
-    start = shown = time.perf_counter()
-    for begin in range(0, len(order), batch_size):
-        inputs, labels = batcher(device_order[begin:begin + batch_size])
-        losses, preds = step(network, loss, inputs, labels, optimizer)
-        outcomes.record(begin, labels, losses, preds, network.outputs)
-        if progress is not None and (backend.host_memory or time.perf_counter() - shown >= refresh_s):
-            outcomes.update(stats, true, min(begin + batch_size, len(order)))
-            stats.seconds = time.perf_counter() - start
-            progress(stats)
-            shown = time.perf_counter()
-    outcomes.update(stats, true, len(order))
-    stats.seconds = time.perf_counter() - start
-    return stats
+    """One pass of `EpochRunner` over the samples `order`; train if an optimizer is given."""
+    return EpochRunner(backend, network, loss, split, batch_size, classes).run(order, optimizer, progress, refresh_s)

@@ -77,22 +77,40 @@ def encode_split(backend: Backend, data: Dataset | EventDataset, split: str, cfg
 
 
 class Batcher:
-    """Gathers batches of an EncodedSplit on the device, from an index array that also lives there."""
+    """Gathers batches of an EncodedSplit on the device, in a pass order that also lives there.
+
+    Where the next batch starts is the device counter `cursor`, which each step moves on itself (`advance`), so
+    a captured step gathers the right samples when replayed.
+    """
 
     def __init__(self, backend: Backend, split: EncodedSplit) -> None:
         self.backend = backend
         self.split = split
         self._buffers: tuple = ()
+        self.order: Any = None
+        self.cursor = backend.zeros((1,), np.int32)
 
-    def __call__(self, indices: Any) -> tuple[SpikeTrains, Any]:
-        """(input spike trains, labels) of the samples `indices` (a device int array)."""
-        batch = indices.shape[0]
+    def start(self, order: np.ndarray) -> None:
+        """Begin a pass over the samples `order` (host indices into the split) at its first sample."""
+        be = self.backend
+        if self.order is None or self.order.shape[0] != len(order):
+            self.order = be.empty((len(order),), np.int32)
+        be.upload(self.order, order)
+        be.upload(self.cursor, np.zeros(1, np.int32))
+
+    def __call__(self, batch: int) -> tuple[SpikeTrains, Any]:
+        """(input spike trains, labels) of the next `batch` samples of the pass (device work only)."""
         src = self.split
         if not self._buffers or self._buffers[0].shape[0] != batch:
             be = self.backend
             self._buffers = (be.empty((batch,) + src.times.shape[1:], src.times.dtype),
                              be.empty((batch, src.counts.shape[1]), np.int32), be.empty((batch,), np.int32))
         times, counts, labels = self._buffers
-        self.backend.kernels.gather_sample(batch, idx=indices, src_t=src.times, src_cnt=src.counts,
-                                           src_label=src.labels, dst_t=times, dst_cnt=counts, dst_label=labels)
+        self.backend.kernels.gather_sample(batch * src.counts.shape[1], order=self.order, cursor=self.cursor,
+                                           src_t=src.times, src_cnt=src.counts, src_label=src.labels, dst_t=times,
+                                           dst_cnt=counts, dst_label=labels)
         return SpikeTrains(times, counts), labels
+
+    def advance(self, batch: int) -> None:
+        """Move the pass on by `batch` samples (device work only)."""
+        self.backend.kernels.advance_cursor(1, cursor=self.cursor, step=np.int32(batch))
