@@ -23,18 +23,19 @@ DEFAULT = Path(__file__).resolve().parents[1] / "models" / "default.toml"
 REAL_GPU = cuda_available(allow_simulator=False)
 
 
-def small_model(precision: str = "float32", neurons: int = 24):
+def small_model(precision: str = "float32", neurons: int = 24, max_spikes: int = 30):
     cfg = load_model(DEFAULT)
-    layers = (replace(cfg.layers[0], neurons=neurons),) + cfg.layers[1:]
+    layers = tuple(replace(layer, max_spikes=max_spikes) for layer in cfg.layers)
+    layers = (replace(layers[0], neurons=neurons),) + layers[1:]
     return replace(cfg, layers=layers, precision=precision)
 
 
 def train(device: str, graphs: bool, precision: str = "float32", samples: int = 130, batch: int = 20,
-          passes: int = 3, between=None, score_batch: int = 50):
+          passes: int = 3, between=None, score_batch: int = 50, neurons: int = 24, max_spikes: int = 30):
     """Weights after `passes` training passes over `samples` digits (the last batch of each pass is partial),
     each followed by a scoring pass at another batch size, and the runners' captured steps."""
     be = get_backend(device)
-    cfg = small_model(precision)
+    cfg = small_model(precision, neurons, max_spikes)
     data = load_dataset("digits", Path("data"))
     network = build_network(cfg, be, np.random.default_rng(0))
     loss = Loss(be, cfg.loss, cfg.t_max)
@@ -81,7 +82,8 @@ def test_weights_set_between_passes_reach_the_replayed_steps():
 @pytest.mark.skipif(REAL_GPU, reason="a real GPU's exp, log and sqrt differ from the CPU's by ulps (see "
                     "test_cpu_vs_cuda.py); on the GPU, graphs are compared with its own eager launches below")
 def test_replays_on_the_cuda_backend_equal_the_cpu():
-    small = dict(precision="float64", samples=24, batch=8, passes=2, score_batch=24)  # the simulator is slow
+    small = dict(precision="float64", samples=16, batch=8, passes=2, score_batch=16, neurons=6, max_spikes=4)
+    # (the simulator is slow: 2 batches per pass, eager then captured, and replayed in the second pass)
     weights, results, (trainer, _) = train("cuda", graphs=True, **small)
     cpu_weights, cpu_results, _ = train("cpu", graphs=False, **small)
     for a, b in zip(weights, cpu_weights):
