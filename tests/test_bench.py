@@ -42,6 +42,10 @@ def test_bench_json_output(tmp_path):
     assert got.exit_code == 0, got.output
     (result,) = json.loads(got.output)
     assert result["label"] == "default" and result["batch"] == 20 and result["test_set_seconds"] > 0
+    # training with captured steps, and in turns without them
+    assert result["eager_train_samples_per_s"] > 0 and result["graph_ratio"] > 0
+    assert result["step_capture"].startswith("launch lists: ") and " 0 replays" not in result["step_capture"]
+    assert result["kernel_timing"] == "wall time, synchronised after each launch"
 
 
 @pytest.mark.parametrize("sweep, value, check", [

@@ -148,7 +148,7 @@ def test_apply_without_prepare_is_an_error():
 def test_cuda_graphs_equal_eager_launches_on_the_gpu(precision):
     weights, results, (trainer, scorer) = train("cuda", graphs=True, precision=precision)
     eager_weights, eager_results, _ = train("cuda", graphs=False, precision=precision)
-    assert get_backend("cuda").graphs == "cuda graphs"
+    assert get_backend("cuda").capture_kind == "cuda graphs"
     assert trainer.replays > 0 and scorer.replays > 0
     for graphs in (trainer, scorer):  # only the partial batches' captures fail (they reallocate, see above)
         assert not graphs.last_error or "allocated device memory" in graphs.last_error

@@ -302,18 +302,18 @@ def test_ctrl_c_in_resumed_run_with_override_then_plain_resume(reference, one_ep
 
 @pytest.mark.parametrize("layer", [0, 1])
 def test_nan_weights_stop_the_run(layer, tmp_path, monkeypatch):
-    real_step = Optimizer.step
+    real_prepare = Optimizer.prepare
     poison_step = 20  # 15 steps per epoch (300 samples, batches of 20): the 5th batch of epoch 2
 
-    def step(self):
-        real_step(self)
+    def prepare(self):  # the host part of every training step (its device part may be a replayed capture)
+        real_prepare(self)
         if self.step_count == poison_step:
             target = self.layers[layer]
             weights = target.weights
             weights[3, 5] = np.nan
             target.set_weights(weights)
 
-    monkeypatch.setattr(Optimizer, "step", step)
+    monkeypatch.setattr(Optimizer, "prepare", prepare)
     runs = tmp_path / "runs"
     result = train(runs, *SMALL, "--set", "training.epochs=3")
     assert result.exit_code == 1, result.output

@@ -33,6 +33,7 @@ class Backend:
     row_schedules = False  # LIF forward and weight gradient with one element per row (few cores), not per
     # neuron and per synapse: inner loops over contiguous post neurons
     graph_steps = True  # whether steps are captured and replayed (see `step_graphs`)
+    capture_kind = "launch lists"  # what a capture is here (the CUDA backend's are "cuda graphs")
     capture_errors: tuple[type[BaseException], ...] = ()  # what the device raises when it refuses a capture
 
     def __init__(self) -> None:

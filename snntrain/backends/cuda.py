@@ -59,8 +59,7 @@ class CudaBackend(Backend):
         return f"cuda: {name.decode() if isinstance(name, bytes) else name}"
 
     @property
-    def graphs(self) -> str:
-        """How steps are captured here: "cuda graphs" or "launch lists"."""
+    def capture_kind(self) -> str:  # type: ignore[override]
         return "launch lists" if self._graphs is None else "cuda graphs"
 
     def _make_launcher(self, py_fn: Callable, compiled_fn: Callable, precision: str) -> Callable:

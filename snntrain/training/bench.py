@@ -142,7 +142,7 @@ def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, la
         result.eager_train_samples_per_s = statistics.median(eager_rates)
         result.graph_ratio = statistics.median(a / b for a, b in zip(train_rates, eager_rates))
         graphs = run.graphs
-        result.step_capture = (f"{getattr(backend, 'graphs', 'launch lists')}: {graphs.replays} replays, "
+        result.step_capture = (f"{backend.capture_kind}: {graphs.replays} replays, "
                                f"{graphs.captures} captures" + (f"; last failure: {graphs.last_error}"
                                                                 if graphs.last_error else ""))
     if mlp_rates:
@@ -241,7 +241,8 @@ def profile(backend: Backend, step: Callable[[], None], steps: int) -> tuple[dic
     for name, begin, end in events:
         totals[name] += cuda.event_elapsed_time(begin, end) / 1000
     ranked = sorted(totals.items(), key=lambda kv: -kv[1])
-    how = "device time (CUDA events)" if cuda is not None else "wall time, synchronised after each launch"
+    how = ("device time between CUDA events, which for a short kernel includes waiting for its launch"
+           if cuda is not None else "wall time, synchronised after each launch")
     return {name: 1000 * t / steps for name, t in ranked}, count[0] // steps, how
 
 
