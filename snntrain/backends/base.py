@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from snntrain.backends.calls import ENTRIES, PRECISION_KERNELS, kernel_calls
-from snntrain.backends.graphs import StepGraphs, launch_record
+from snntrain.backends.graphs import StepGraphs, launch_records
 from snntrain.backends.launch import compiled_math
 from snntrain.kernels.onesource import PRECISIONS
 
@@ -32,7 +32,6 @@ class Backend:
     cores = 1  # threads a launch runs on at once (the CPU's schedules size their work to it)
     row_schedules = False  # LIF forward and weight gradient with one element per row (few cores), not per
     # neuron and per synapse: inner loops over contiguous post neurons
-    graph_steps = True  # whether steps are captured and replayed (see `step_graphs`)
     capture_kind = "launch lists"  # what a capture is here (the CUDA backend's are "cuda graphs")
     capture_errors: tuple[type[BaseException], ...] = ()  # what the device raises when it refuses a capture
 
@@ -106,14 +105,14 @@ class Backend:
             self._recording, self._dry = None, False
 
     def record(self, step: Callable[[], None]) -> list[tuple]:
-        """What a captured step remembers of the launches `step` makes (`launch_record`), launching nothing."""
-        return [launch_record(*launch) for launch in self._recorded(step, dry=True)]
+        """What a captured step remembers of the launches `step` makes (`launch_records`), launching nothing."""
+        return launch_records(self._recorded(step, dry=True))
 
     def capture(self, step: Callable[[], None]) -> tuple[Any, list[tuple]]:
         """(A replayable capture of `step`, `record(step)`), launching nothing. Here the capture is the list of
         launches itself; the CUDA backend makes a CUDA graph."""
         launches = self._recorded(step, dry=True)
-        return launches, [launch_record(*launch) for launch in launches]
+        return launches, launch_records(launches)
 
     def replay(self, graph: Any) -> None:
         """Run a capture of `capture`."""

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from snntrain.backends.base import Backend
-from snntrain.backends.graphs import launch_record
+from snntrain.backends.graphs import launch_records
 from snntrain.backends.launch import cuda_launcher
 
 THREADS_PER_BLOCK = 128
@@ -99,7 +99,7 @@ class CudaBackend(Backend):
             builder.end_building()
         graph = builder.complete()
         graph.upload(self._streams[1])
-        return graph, [launch_record(*launch) for launch in launches]
+        return graph, launch_records(launches)
 
     def replay(self, graph: Any) -> None:
         if self._graphs is None:

@@ -43,9 +43,9 @@ def fingerprint(value: Any) -> tuple:
     return "array", iface["data"][0], tuple(iface["shape"]), iface.get("strides"), iface["typestr"]
 
 
-def launch_record(name: str, total: int, args: tuple, precision: str | None) -> tuple:
-    """One launch as a captured step remembers it."""
-    return name, total, precision, tuple(fingerprint(arg) for arg in args)
+def launch_records(launches: list[tuple]) -> list[tuple]:
+    """Launches (name, total, args, precision) as a captured step remembers them: the arguments fingerprinted."""
+    return [(name, total, precision, tuple(map(fingerprint, args))) for name, total, args, precision in launches]
 
 
 class _Entry:
@@ -69,7 +69,7 @@ class StepGraphs:
 
     def __init__(self, backend: Any, enabled: bool = True, verify: bool | None = None) -> None:
         self.backend = backend
-        self.enabled = enabled and backend.graph_steps
+        self.enabled = enabled
         self.verify = VERIFY if verify is None else verify
         self._entries: dict[Hashable, _Entry] = {}
         self.replays = 0

@@ -60,9 +60,12 @@ class LifCore:
         self._buffer_key: tuple = ()
         self._rows: tuple[Any, Any] | None = None
 
+    def _matrix(self, weights: np.ndarray) -> np.ndarray:
+        """Public-shape weights in the device layout, input-major [groups, n_in, n_out] (a host view)."""
+        return weights.reshape(self._matrix_shape).transpose(0, 2, 1)
+
     def _to_device(self, weights: np.ndarray) -> Any:
-        matrix = weights.reshape(self._matrix_shape).transpose(0, 2, 1)
-        return self.backend.to_device(np.ascontiguousarray(matrix, dtype=self.dtype))
+        return self.backend.to_device(np.ascontiguousarray(self._matrix(weights), dtype=self.dtype))
 
     def _to_public(self, device_matrix: Any) -> np.ndarray:
         return np.ascontiguousarray(self.backend.to_host(device_matrix).transpose(0, 2, 1)).reshape(self.weight_shape)
@@ -82,7 +85,7 @@ class LifCore:
         if weights.shape != self.weight_shape:
             raise ValueError(f"weights of shape {weights.shape}, expected {self.weight_shape}")
         # into the same device array: steps captured before (CUDA graphs) read the new weights
-        self.backend.upload(self.w, weights.reshape(self._matrix_shape).transpose(0, 2, 1))
+        self.backend.upload(self.w, self._matrix(weights))
 
     # buffers -------------------------------------------------------------------------------------
     def _ensure_buffers(self, batch: int, in_spikes: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ class Optimizer:
         self.v = [backend.zeros(layer.w.shape, layer.w.dtype) for layer in self.layers] if stateful else []
         # one device array of step scalars per precision among the layers (see `prepare`)
         self._hyper = {layer.w.dtype.str: backend.empty((7,), layer.w.dtype) for layer in self.layers}
-        self._prepared = 0
+        self._prepared = -1  # the step whose scalars are on the device (none yet)
 
     def learning_rate(self, epoch: int) -> float:
         """The learning rate for (0-based) `epoch`: lr * factor^(epoch // every), never below min_lr."""
@@ -50,7 +50,7 @@ class Optimizer:
     def apply(self) -> None:
         """Device part of one update: every layer's weights from its gradient, with the scalars `prepare` put on
         the device for this step."""
-        if self._prepared != self.step_count or self.step_count == 0:
+        if self._prepared != self.step_count:
             raise RuntimeError("Optimizer.apply() before prepare() for this step")
         kernels = self.backend.kernels
         for index, layer in enumerate(self.layers):

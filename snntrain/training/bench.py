@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from snntrain.backends import Backend
-from snntrain.backends.graphs import StepGraphs
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import Dataset, EventDataset, dataset_info, load_dataset
 from snntrain.errors import DataError, SnntrainError
@@ -100,7 +99,7 @@ def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, la
     """Train-step and forward-only throughput of `cfg` (steps captured and replayed, as training runs them, and
     in turns the same training eagerly), its kernels' time per step, and peak memory."""
     run = _Stepper(cfg, data, backend, steps)
-    eager = _Stepper(cfg, data, backend, steps, graphs=False) if backend.graph_steps else None
+    eager = _Stepper(cfg, data, backend, steps, graphs=False)
     need = cfg.training.batch_size * steps
     sizes = mlp_sizes(cfg) if backend.host_memory else None
     mlp = Mlp(sizes, cfg.training.batch_size) if sizes else None
@@ -119,12 +118,12 @@ def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, la
         run(train)
         if mlp is not None and train:
             mlp_steps()
-        if eager is not None and train:
+        if train:
             eager(train)
         ours, theirs, uncaptured = [], [], []
         for _ in range(repeats):  # in turns, so all see the same machine load
             ours.append(need / timed(lambda: run(train)))
-            if eager is not None and train:
+            if train:
                 uncaptured.append(need / timed(lambda: eager(train)))
             if mlp is not None and train:
                 theirs.append(need / timed(mlp_steps))
@@ -133,18 +132,16 @@ def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, la
 
     train_rates, mlp_rates, eager_rates = rates(True)
     forward_rates, _, _ = rates(False)
-    kernels, launches, timing = profile(backend, lambda: (eager or run)(True), steps)
+    kernels, launches, timing = profile(backend, lambda: eager(True), steps)
     with MemoryMeter(backend) as meter:  # a separate untimed step of a fresh network: tracing slows things down
         _Stepper(cfg, data, backend, 1, graphs=False)(True)
     result = Measurement(label, cfg.training.batch_size, statistics.median(train_rates),
                          statistics.median(forward_rates), meter.peak_mb, kernels, launches, kernel_timing=timing)
-    if eager_rates:
-        result.eager_train_samples_per_s = statistics.median(eager_rates)
-        result.graph_ratio = statistics.median(a / b for a, b in zip(train_rates, eager_rates))
-        graphs = run.graphs
-        result.step_capture = (f"{backend.capture_kind}: {graphs.replays} replays, "
-                               f"{graphs.captures} captures" + (f"; last failure: {graphs.last_error}"
-                                                                if graphs.last_error else ""))
+    result.eager_train_samples_per_s = statistics.median(eager_rates)
+    result.graph_ratio = statistics.median(a / b for a, b in zip(train_rates, eager_rates))
+    graphs = run.runner.graphs
+    result.step_capture = (f"{backend.capture_kind}: {graphs.replays} replays, {graphs.captures} captures"
+                           + (f"; last failure: {graphs.last_error}" if graphs.last_error else ""))
     if mlp_rates:
         result.mlp_train_samples_per_s = statistics.median(mlp_rates)
         result.mlp_ratio = statistics.median(a / b for a, b in zip(train_rates, mlp_rates))
@@ -184,11 +181,6 @@ class _Stepper:
         self.runner = EpochRunner(backend, network, Loss(backend, cfg.loss, cfg.t_max), split, batch,
                                   cfg.input.classes, graphs)
         self.order = np.arange(need)
-
-    @property
-    def graphs(self) -> StepGraphs:
-        """The runner's captured steps."""
-        return self.runner.graphs
 
     def __call__(self, train: bool) -> None:
         self.runner.run(self.order, self.optimizer if train else None)

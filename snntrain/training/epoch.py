@@ -56,7 +56,7 @@ class _Outcomes:
         self.losses = backend.empty((samples,), np.float64)
         self.preds = backend.empty((samples,), np.int32)
         self.silent = backend.empty((samples,), np.int32)
-        self.totals = [backend.zeros((layer.neurons,), np.int64) for layer in network.layers]
+        self.totals = [backend.empty((layer.neurons,), np.int64) for layer in network.layers]  # see `reset`
         self.read = 0
 
     def reset(self) -> None:

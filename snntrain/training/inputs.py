@@ -88,7 +88,7 @@ class Batcher:
         self.split = split
         self._buffers: tuple = ()
         self.order: Any = None
-        self.cursor = backend.zeros((1,), np.int32)
+        self.cursor = backend.empty((1,), np.int32)  # set by `start`
 
     def start(self, order: np.ndarray) -> None:
         """Begin a pass over the samples `order` (host indices into the split) at its first sample."""
