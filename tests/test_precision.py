@@ -53,22 +53,22 @@ def forward_backward(layer, times, counts, dtype):
 def test_float32_kernels_compute_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every variable and intermediate of every float32 kernel is float32: numba types a bare literal, a module
     constant or an int next to a float32 as float64, which would silently turn the arithmetic into float64.
-    Checked on numba's typing of each compiled function, for both CPU schedules and the GPU's per-neuron ones
-    (compiled here, not loaded from the compile cache, which keeps machine code but no typing)."""
+    Checked on numba's typing of each compiled function, for both CPU schedules and the GPU's per-neuron and
+    chunked ones (compiled here, not loaded from the compile cache, which keeps machine code but no typing)."""
     monkeypatch.setenv(CACHE_ENV, "off")
     be = CpuBackend()
     rng = np.random.default_rng(0)
     layers = []
-    for by_row in (True, False):
-        be.row_schedules = by_row
+    for by_row, threads in ((True, 0), (False, 0), (False, 1 << 17)):  # the GPU's: one walk or chunks per row
+        be.row_schedules, be.forward_threads = by_row, threads
         try:
             for spikes, n_out in ((1, 70), (3, 70), (3, 7)):  # single spike, time sweep, weight rows
-                layer = DenseLayer(be, rng.uniform(0, 1, (n_out, 20)), LifParams(0.13, 0.7, 0.7, spikes), 1.0,
+                layer = DenseLayer(be, rng.uniform(0, 1, (n_out, 40)), LifParams(0.13, 0.7, 0.7, spikes), 1.0,
                                    np.float32)
-                forward_backward(layer, *random_layer_inputs(rng, 4, 20, 2, 0.3), np.float32)
+                forward_backward(layer, *random_layer_inputs(rng, 4, 40, 2, 0.3), np.float32)  # 5 chunks
                 layers.append(layer)
         finally:
-            be.row_schedules = True
+            be.row_schedules, be.forward_threads = True, 0
     for kind in ("adam", "nadam", "sgd"):
         Optimizer(be, OptimizerConfig(type=kind), ScheduleConfig(), layers).step()
     checked = set()

@@ -13,6 +13,7 @@ _MODULES = (sort, lif, losses, optim, batch, conv, metrics)
 FUNCTIONS = compile_order([fn for module in _MODULES for _, fn in inspect.getmembers(module, inspect.isfunction)
                            if fn.__module__ == module.__name__])
 ENTRY_POINTS = (sort.ENTRY_POINTS + (lif.exp_factors, lif.lif_forward_neuron, lif.lif_forward_row,
+                                     lif.lif_chunk_sums, lif.lif_chunk_margins, lif.lif_forward_chunked,
                                      lif.lif_backward_neuron, lif.lif_weight_grad, lif.lif_weight_grad_row,
                                      lif.lif_weight_grad_sweep, lif.lif_input_error,
                                      lif.lif_input_error_sweep)

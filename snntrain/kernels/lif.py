@@ -55,6 +55,14 @@ def frame_gap(d, halved):
     return math.exp(-per_frame * real(d))
 
 
+def may_cross(a: float, b: float, c: float, z_lo: float, z_hi: float) -> bool:
+    """The cheap test of `first_crossing`, no sqrt: false when f(z) = c z^2 - b z + a has no root in
+    [z_lo, z_hi], i.e. when f(z_lo) > 0, f(z_hi) > 0 and the vertex b / 2c lies outside. Written so that NaN sums
+    (non-finite weights) give false, as every comparison with NaN is false."""
+    two = real(2.0)
+    return (c * z_lo - b) * z_lo + a <= 0.0 or (c * z_hi - b) * z_hi + a <= 0.0 or two * c * z_lo < b < two * c * z_hi
+
+
 def first_crossing(a: float, b: float, c: float, z_lo: float, z_hi: float) -> float:
     """z of the first point of [z_lo, z_hi] where c z^2 - b z + a <= 0 (V at or above theta/tau), or -1.0.
 
@@ -66,18 +74,14 @@ def first_crossing(a: float, b: float, c: float, z_lo: float, z_hi: float) -> fl
     put it a hair outside. A (near-)tangent touch with b^2 - 4ac <= 0 is no crossing: V exceeds theta/tau by no
     more than rounding, and the spike time would have no derivative.
     """
-    f_lo = (c * z_lo - b) * z_lo + a
-    # The cheap test, no sqrt: no root can lie inside. Written so that NaN sums (non-finite weights) give no
-    # spike, as every comparison with NaN is false.
-    two = real(2.0)
-    if not (f_lo <= 0.0 or (c * z_hi - b) * z_hi + a <= 0.0 or two * c * z_lo < b < two * c * z_hi):
+    if not may_cross(a, b, c, z_lo, z_hi):
         return real(-1.0)
     disc = b * b - real(4.0) * a * c
     if not disc > 0.0:
         return real(-1.0)
-    if f_lo <= 0.0:
+    if (c * z_lo - b) * z_lo + a <= 0.0:
         return z_lo
-    z = two * a / (b + math.sqrt(disc))
+    z = real(2.0) * a / (b + math.sqrt(disc))
     if z < z_lo:
         return z_lo
     if z > z_hi:
@@ -152,30 +156,22 @@ def neuron_constants(tau_s, theta, delta_theta, t_max, b, rows, groups):
             b // (rows // groups))
 
 
-def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, t_max, out_t, cnt, sa, sx,
-                       sz, sf):
-    """Event-based spike times of neuron n = i % N in sample b = i // N (SPEC §1, closed form). (The GPU's
-    schedule: one thread per neuron.)
+def forward_inputs(m_lo, m_hi, st, sp, sn, se1, se2, sfr, w, g, b, n, t_max, tau, c, reset, width, framed, a, bsum,
+                   frame, k, out_t, sa, sx, sz, sf):
+    """Feed sorted inputs m_lo..m_hi-1 of row b to neuron n, whose sums are A = a, B = bsum in `frame` with k
+    spikes so far, recording its spikes after each input (SPEC §1). Returns (a, bsum, frame, k, done): done when
+    an input at or after t_max or a full buffer ended the walk before m_hi (no later input can matter).
 
-    `se1`, `se2`, `sfr` are the exponentials and frames of the sorted input times `st`. After the inputs of one
-    instant t_j are added, spikes are sought in (t_j, t_next]: strictly after those inputs (they are in A and B)
-    and up to the next input time or t_max inclusive (the next input is not). Backprop uses the same rule, an
-    input acts on the spikes strictly after it, so forward and backward always agree on which inputs a spike saw.
+    After the inputs of one instant t_j are added, spikes are sought in (t_j, t_next]: strictly after those
+    inputs (they are in A and B) and up to the next input time or t_max inclusive (the next input is not).
+    Backprop uses the same rule, an input acts on the spikes strictly after it, so forward and backward always
+    agree on which inputs a spike saw.
     """
-    n_post = cnt.shape[1]
-    b = i // n_post
-    n = i - b * n_post
     max_spikes = out_t.shape[2]
-    tau, c, reset, width, framed, g = neuron_constants(tau_s, theta, delta_theta, t_max, b, cnt.shape[0],
-                                                       w.shape[0])
-    a = real(0.0)
-    bsum = real(0.0)
-    frame = 0
-    k = 0
-    for m in range(sn[b]):
+    for m in range(m_lo, m_hi):
         tj = st[b, m]
         if tj >= t_max or k >= max_spikes:
-            break
+            return a, bsum, frame, k, True
         if framed and sfr[b, m] != frame:  # the input moved on by some frames: rescale the sums into its frame
             a *= frame_gap(sfr[b, m] - frame, False)
             bsum *= frame_gap(sfr[b, m] - frame, True)
@@ -188,9 +184,152 @@ def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_thet
             continue  # inputs of one instant arrive together: no interval between them
         k, bsum = emit_spikes(out_t, sa, sx, sz, sf, b, n, k, a, bsum, c, reset, tau, frame, width, tj, se2[b, m],
                               t_next, z_next)
+    return a, bsum, frame, k, False
+
+
+def finish_neuron(b, n, k, out_t, cnt):
+    """Store neuron n's spike count k and pad its unused slots with +inf."""
     cnt[b, n] = k
-    for r in range(k, max_spikes):
+    for r in range(k, out_t.shape[2]):
         out_t[b, n, r] = INF
+
+
+def lif_forward_neuron(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, t_max, out_t, cnt, sa, sx,
+                       sz, sf):
+    """Event-based spike times of neuron n = i % N in sample b = i // N (SPEC §1, closed form), all inputs fed in
+    time order by one thread (`forward_inputs`). (The GPU's schedule in float64, and where inputs are few.)
+
+    `se1`, `se2`, `sfr` are the exponentials and frames of the sorted input times `st`.
+    """
+    n_post = cnt.shape[1]
+    b = i // n_post
+    n = i - b * n_post
+    tau, c, reset, width, framed, g = neuron_constants(tau_s, theta, delta_theta, t_max, b, cnt.shape[0],
+                                                       w.shape[0])
+    k = forward_inputs(0, sn[b], st, sp, sn, se1, se2, sfr, w, g, b, n, t_max, tau, c, reset, width, framed,
+                       real(0.0), real(0.0), 0, 0, out_t, sa, sx, sz, sf)[3]
+    finish_neuron(b, n, k, out_t, cnt)
+
+
+def chunk_bounds(sn, b, chunks, ch):
+    """Inputs [lo, hi) of chunk ch of row b: its sn[b] sorted inputs cut into `chunks` runs of equal length."""
+    length = (sn[b] + chunks - 1) // chunks
+    lo = min(ch * length, sn[b])
+    return lo, min(lo + length, sn[b])
+
+
+def lif_chunk_sums(i, st, sp, sn, se1, se2, w, t_max, csa, csb):
+    """The chunked forward's first pass (`lif_forward_chunked`): the sums of w e1 and w e2 that the inputs of one
+    chunk add to one neuron, csa[b, ch, n] and csb[b, ch, n], for i = (b * chunks + ch) * N + n (consecutive
+    threads read consecutive weights). Inputs at or after t_max add nothing."""
+    n_post = csa.shape[2]
+    chunks = csa.shape[1]
+    n = i % n_post
+    ch = (i // n_post) % chunks
+    b = i // (n_post * chunks)
+    g = b // (csa.shape[0] // w.shape[0])
+    lo, hi = chunk_bounds(sn, b, chunks, ch)
+    a = real(0.0)
+    bsum = real(0.0)
+    for m in range(lo, hi):
+        if st[b, m] >= t_max:
+            break
+        wj = w[g, sp[b, m], n]
+        a += wj * se1[b, m]
+        bsum += wj * se2[b, m]
+    csa[b, ch, n] = a
+    csb[b, ch, n] = bsum
+
+
+def crossing_margin(a, bsum, c, z_lo, z_hi):
+    """How far B may drop before V can no longer reach threshold in [z_lo, z_hi]: B - min (c z + A / z) over the
+    interval. f(z) = c z^2 - B z + A <= 0 (V at threshold, SPEC §1) at some z > 0 of the interval exactly when
+    B >= c z + A / z there, so with B lowered by r (resets) a crossing is possible only while r <= the margin.
+    For A > 0 the minimum is 2 sqrt(A c) at the vertex z = sqrt(A / c) when it lies inside, else at an end; for
+    A <= 0, c z + A / z rises with z and the minimum is at z_lo."""
+    h_lo = c * z_lo + a / z_lo
+    if a <= 0.0:
+        return bsum - h_lo
+    h_hi = c * z_hi + a / z_hi
+    low = min(h_lo, h_hi)
+    z_vertex = math.sqrt(a / c)
+    if z_lo < z_vertex < z_hi:
+        low = real(2.0) * math.sqrt(a * c)
+    return bsum - low
+
+
+def lif_chunk_margins(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, t_max, csa, csb, cmax):
+    """The chunked forward's second pass: cmax[b, ch, n], the largest `crossing_margin` of neuron n over the
+    intervals after the inputs of chunk ch, fed with every input before and none of the resets (-inf where no
+    interval is tested). (Same element order as `lif_chunk_sums`.)
+
+    A reset lowers B by reset * z, and so the membrane at every later time: once the spikes before chunk ch have
+    lowered B by r in all, the neuron can cross in the chunk only if cmax >= r. The last pass walks only those
+    chunks."""
+    n_post = csa.shape[2]
+    chunks = csa.shape[1]
+    n = i % n_post
+    ch = (i // n_post) % chunks
+    b = i // (n_post * chunks)
+    # theta stands in for the reset size, which no margin needs
+    tau, c, reset, width, framed, g = neuron_constants(tau_s, theta, theta, t_max, b, csa.shape[0], w.shape[0])
+    a = real(0.0)
+    bsum = real(0.0)
+    for before in range(ch):  # in the order of the last pass, so that both see the same sums
+        a += csa[b, before, n]
+        bsum += csb[b, before, n]
+    lo, hi = chunk_bounds(sn, b, chunks, ch)
+    best = -real(INF)
+    for m in range(lo, hi):
+        tj = st[b, m]
+        if tj >= t_max:
+            break
+        wj = w[g, sp[b, m], n]
+        a += wj * se1[b, m]
+        bsum += wj * se2[b, m]
+        t_next, z_next = interval_end(st, sn, se2, sfr, b, m, t_max, tau, 0, width, False)
+        if t_next != tj:
+            best = max(best, crossing_margin(a, bsum, c, se2[b, m], z_next))
+    cmax[b, ch, n] = best
+
+
+def lif_forward_chunked(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, t_max, csa, csb, cmax, out_t,
+                        cnt, sa, sx, sz, sf):
+    """Spike times of neuron n = i % N in row b = i // N, as `lif_forward_neuron`, for inputs that all lie in
+    frame 0 (`single_frame`): the GPU's schedule in float32 where one thread per neuron is too few to fill it.
+
+    The rows' inputs are cut into chunks, and two passes over (row, chunk, neuron), many threads each with a
+    short walk, find each chunk's sums (`lif_chunk_sums`) and how far its resets may lower B before the neuron
+    cannot cross in it (`lif_chunk_margins`). This pass walks input by input, as `lif_forward_neuron` does, only
+    the chunks whose margin the resets so far have not used up, and adds each other chunk's sums in one step. The
+    spikes are those of the serial walk; the sums differ from its running sums by the rounding of a different
+    order of addition only.
+    """
+    n_post = cnt.shape[1]
+    b = i // n_post
+    n = i - b * n_post
+    chunks = csa.shape[1]
+    max_spikes = out_t.shape[2]
+    tau, c, reset, width, framed, g = neuron_constants(tau_s, theta, delta_theta, t_max, b, cnt.shape[0],
+                                                       w.shape[0])
+    a = real(0.0)
+    bsum = real(0.0)
+    no_reset = real(0.0)  # B without the resets, as the margins were found: the resets so far are no_reset - bsum
+    k = 0
+    for ch in range(chunks):
+        if k >= max_spikes:
+            break
+        if cmax[b, ch, n] >= no_reset - bsum:
+            lo, hi = chunk_bounds(sn, b, chunks, ch)
+            a, bsum, frame, k, done = forward_inputs(lo, hi, st, sp, sn, se1, se2, sfr, w, g, b, n, t_max, tau, c,
+                                                     reset, width, False, a, bsum, 0, k, out_t, sa, sx, sz, sf)
+            if done:
+                break
+        else:
+            a += csa[b, ch, n]
+            bsum += csb[b, ch, n]
+        no_reset += csb[b, ch, n]
+    finish_neuron(b, n, k, out_t, cnt)
 
 
 def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, t_max, acc_a, acc_b, hit, out_t,
@@ -251,8 +390,7 @@ def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, 
                 cnt[b, n], acc_b[b, n] = emit_spikes(out_t, sa, sx, sz, sf, b, n, cnt[b, n], acc_a[b, n],
                                                      acc_b[b, n], c, reset, tau, frame, width, tj, e2, t_next, z_next)
     for n in range(n_post):
-        for r in range(cnt[b, n], max_spikes):
-            out_t[b, n, r] = INF
+        finish_neuron(b, n, cnt[b, n], out_t, cnt)
 
 
 def lif_backward_neuron(i, err, cnt, sa, sx, sz, sf, tau_s, theta, delta_theta, g1, g2):
@@ -446,32 +584,36 @@ def lif_weight_grad_sweep(i, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, out_t, cnt
 
 
 def lif_input_error(i, in_t, in_cnt, in_e1, in_e2, in_f, w, out_t, cnt, g1, g2, out_f, tau_s, t_max, err_in):
-    """dL/dt_j for every spike j of pre neuron p = i % P in sample b = i // P (SPEC §2)."""
+    """dL/dt_j of spike slot s of pre neuron p in sample b, i = (b * P + p) * S + s (SPEC §2); 0 for an empty
+    slot. One element per spike rather than per neuron: a multi-spike layer's backward then has S times the
+    threads, each summing over every post neuron."""
+    n_slots = err_in.shape[2]
     n_pre = in_cnt.shape[1]
-    b = i // n_pre
-    p = i - b * n_pre
+    s = i % n_slots
+    p = (i // n_slots) % n_pre
+    b = i // (n_slots * n_pre)
+    if s >= in_cnt[b, p]:
+        err_in[b, p, s] = 0.0
+        return
     tau = real(2.0) * tau_s
     n_post = cnt.shape[1]
     g = b // (cnt.shape[0] // w.shape[0])
     framed = not single_frame(t_max, tau_s)
-    for s in range(in_cnt[b, p]):
-        tj = in_t[b, p, s]
-        acc1 = real(0.0)
-        acc2 = real(0.0)
-        for n in range(n_post):
-            k = search_sorted(out_t[b, n], 0, cnt[b, n], tj, True)  # the first of n's spikes after t_j
-            if k < cnt[b, n]:
-                w1 = w[g, p, n]
-                w2 = w1
-                if framed:  # the spike's suffix sums are in its frame, gap >= 0 frames after the input's
-                    gap = out_f[b, n, k] - in_f[b, p, s]
-                    w1 *= frame_gap(gap, False)
-                    w2 *= frame_gap(gap, True)
-                acc1 += w1 * g1[b, n, k]
-                acc2 += w2 * g2[b, n, k]
-        err_in[b, p, s] = acc1 * in_e1[b, p, s] / tau_s - acc2 * in_e2[b, p, s] / tau
-    for s in range(in_cnt[b, p], err_in.shape[2]):
-        err_in[b, p, s] = 0.0
+    tj = in_t[b, p, s]
+    acc1 = real(0.0)
+    acc2 = real(0.0)
+    for n in range(n_post):
+        k = search_sorted(out_t[b, n], 0, cnt[b, n], tj, True)  # the first of n's spikes after t_j
+        if k < cnt[b, n]:
+            w1 = w[g, p, n]
+            w2 = w1
+            if framed:  # the spike's suffix sums are in its frame, gap >= 0 frames after the input's
+                gap = out_f[b, n, k] - in_f[b, p, s]
+                w1 *= frame_gap(gap, False)
+                w2 *= frame_gap(gap, True)
+            acc1 += w1 * g1[b, n, k]
+            acc2 += w2 * g2[b, n, k]
+    err_in[b, p, s] = acc1 * in_e1[b, p, s] / tau_s - acc2 * in_e2[b, p, s] / tau
 
 
 def lif_input_error_sweep(b, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, w, out_t, cnt, g1, g2, out_f, tau_s, t_max,

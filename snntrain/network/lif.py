@@ -129,6 +129,14 @@ class LifCore:
                 self._buffers[name] = self.backend.empty(*shapes[name])
         return [self._buffers[name] for name in names]
 
+    def _chunk_scratch(self, chunks: int) -> list[Any]:
+        """The chunked forward's sums and margins per (row, chunk, neuron), made on first use for the current
+        batch (the chunk count follows from the batch's shape, so it cannot change under them)."""
+        if "csa" not in self._buffers:
+            shape, be = (self._buffer_key[0], chunks, self.n_out), self.backend
+            self._buffers.update({name: be.empty(shape, self.dtype) for name in ("csa", "csb", "cmax")})
+        return [self._buffers[name] for name in ("csa", "csb", "cmax")]
+
     # passes --------------------------------------------------------------------------------------
     def _lif_forward(self, times: Any, counts: Any) -> tuple[Any, Any]:
         """Spike times [rows, n_out, max_spikes] and counts [rows, n_out] for input rows (kept for backward)."""
@@ -153,9 +161,20 @@ class LifCore:
         args = dict(self._sorted_inputs(), w=self.w, tau_s=self._tau_s, theta=self._theta,
                     delta_theta=self._delta_theta, t_max=self._t_max, out_t=buf["t"], cnt=buf["cnt"], sa=buf["a"],
                     sx=buf["x"], sz=buf["z"], sf=buf["f"])
+        chunks = be.forward_chunks(batch, self.n_out, buf["st"].shape[1], self.dtype, self._t_max, self._tau_s)
         if be.row_schedules:
             acc_a, acc_b, hit = self._scratch("sum_a", "sum_b", "hit")
             be.kernels.lif_forward_row(batch, **args, acc_a=acc_a, acc_b=acc_b, hit=hit)
+        elif chunks > 1:
+            csa, csb, cmax = self._chunk_scratch(chunks)
+            inputs = self._sorted_inputs()
+            per_chunk = batch * chunks * self.n_out
+            be.kernels.lif_chunk_sums(per_chunk, st=inputs["st"], sp=inputs["sp"], sn=inputs["sn"],
+                                      se1=inputs["se1"], se2=inputs["se2"], w=self.w, t_max=self._t_max, csa=csa,
+                                      csb=csb)
+            be.kernels.lif_chunk_margins(per_chunk, **inputs, w=self.w, tau_s=self._tau_s, theta=self._theta,
+                                         t_max=self._t_max, csa=csa, csb=csb, cmax=cmax)
+            be.kernels.lif_forward_chunked(batch * self.n_out, **args, csa=csa, csb=csb, cmax=cmax)
         else:
             be.kernels.lif_forward_neuron(batch * self.n_out, **args)
         self._rows = (times, counts)
@@ -231,5 +250,5 @@ class LifCore:
                                        grad=self.grad)
         if not input_errors:
             return None
-        be.kernels.lif_input_error(batch * self.n_in, **spikes, w=self.w, err_in=buf["err_in"])
+        be.kernels.lif_input_error(buf["err_in"].size, **spikes, w=self.w, err_in=buf["err_in"])
         return buf["err_in"]
