@@ -55,14 +55,6 @@ def frame_gap(d, halved):
     return math.exp(-per_frame * real(d))
 
 
-def may_cross(a: float, b: float, c: float, z_lo: float, z_hi: float) -> bool:
-    """The cheap test of `first_crossing`, no sqrt: false when f(z) = c z^2 - b z + a has no root in
-    [z_lo, z_hi], i.e. when f(z_lo) > 0, f(z_hi) > 0 and the vertex b / 2c lies outside. Written so that NaN sums
-    (non-finite weights) give false, as every comparison with NaN is false."""
-    two = real(2.0)
-    return (c * z_lo - b) * z_lo + a <= 0.0 or (c * z_hi - b) * z_hi + a <= 0.0 or two * c * z_lo < b < two * c * z_hi
-
-
 def first_crossing(a: float, b: float, c: float, z_lo: float, z_hi: float) -> float:
     """z of the first point of [z_lo, z_hi] where c z^2 - b z + a <= 0 (V at or above theta/tau), or -1.0.
 
@@ -74,14 +66,18 @@ def first_crossing(a: float, b: float, c: float, z_lo: float, z_hi: float) -> fl
     put it a hair outside. A (near-)tangent touch with b^2 - 4ac <= 0 is no crossing: V exceeds theta/tau by no
     more than rounding, and the spike time would have no derivative.
     """
-    if not may_cross(a, b, c, z_lo, z_hi):
+    f_lo = (c * z_lo - b) * z_lo + a
+    # The cheap test, no sqrt: no root can lie inside. Written so that NaN sums (non-finite weights) give no
+    # spike, as every comparison with NaN is false.
+    two = real(2.0)
+    if not (f_lo <= 0.0 or (c * z_hi - b) * z_hi + a <= 0.0 or two * c * z_lo < b < two * c * z_hi):
         return real(-1.0)
     disc = b * b - real(4.0) * a * c
     if not disc > 0.0:
         return real(-1.0)
-    if (c * z_lo - b) * z_lo + a <= 0.0:
+    if f_lo <= 0.0:
         return z_lo
-    z = real(2.0) * a / (b + math.sqrt(disc))
+    z = two * a / (b + math.sqrt(disc))
     if z < z_lo:
         return z_lo
     if z > z_hi:

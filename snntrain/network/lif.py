@@ -131,8 +131,8 @@ class LifCore:
 
     def _chunk_scratch(self, chunks: int) -> list[Any]:
         """The chunked forward's sums and margins per (row, chunk, neuron), made on first use for the current
-        batch (the chunk count follows from the batch's shape, so it cannot change under them)."""
-        if "csa" not in self._buffers:
+        batch and chunk count."""
+        if "csa" not in self._buffers or self._buffers["csa"].shape[1] != chunks:
             shape, be = (self._buffer_key[0], chunks, self.n_out), self.backend
             self._buffers.update({name: be.empty(shape, self.dtype) for name in ("csa", "csb", "cmax")})
         return [self._buffers[name] for name in ("csa", "csb", "cmax")]
@@ -158,16 +158,17 @@ class LifCore:
         `st`, `sp`, `sn`, `se1`, `se2`, `sfr` (made for `times`' shape)."""
         batch = times.shape[0]
         buf, be = self._buffers, self.backend
-        args = dict(self._sorted_inputs(), w=self.w, tau_s=self._tau_s, theta=self._theta,
-                    delta_theta=self._delta_theta, t_max=self._t_max, out_t=buf["t"], cnt=buf["cnt"], sa=buf["a"],
-                    sx=buf["x"], sz=buf["z"], sf=buf["f"])
-        chunks = be.forward_chunks(batch, self.n_out, buf["st"].shape[1], self.dtype, self._t_max, self._tau_s)
+        inputs = self._sorted_inputs()
+        args = dict(inputs, w=self.w, tau_s=self._tau_s, theta=self._theta, delta_theta=self._delta_theta,
+                    t_max=self._t_max, out_t=buf["t"], cnt=buf["cnt"], sa=buf["a"], sx=buf["x"], sz=buf["z"],
+                    sf=buf["f"])
+        chunks = 1 if be.row_schedules else be.forward_chunks(batch, self.n_out, buf["st"].shape[1], self.dtype,
+                                                               self._t_max, self._tau_s)
         if be.row_schedules:
             acc_a, acc_b, hit = self._scratch("sum_a", "sum_b", "hit")
             be.kernels.lif_forward_row(batch, **args, acc_a=acc_a, acc_b=acc_b, hit=hit)
         elif chunks > 1:
             csa, csb, cmax = self._chunk_scratch(chunks)
-            inputs = self._sorted_inputs()
             per_chunk = batch * chunks * self.n_out
             be.kernels.lif_chunk_sums(per_chunk, st=inputs["st"], sp=inputs["sp"], sn=inputs["sn"],
                                       se1=inputs["se1"], se2=inputs["se2"], w=self.w, t_max=self._t_max, csa=csa,
