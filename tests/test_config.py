@@ -302,6 +302,8 @@ EVENT_REJECTIONS = [
     (('encoding = "events"', "max_input_spikes = 2.5"), ["input.max_input_spikes = 2.5: must be an integer >= 1"]),
     (('encoding = "events"', "max_spikes_input = 3"),
      ['input.max_spikes_input = 3: unknown key (did you mean "max_input_spikes"?)']),
+    (('encoding = "events"', 'encoding = "events"\n[augment]\ntype = "elastic"'),
+     ['augment.type = "elastic": applies to image datasets; shd is an event-stream dataset; allowed: none']),
 ]
 
 
@@ -455,6 +457,12 @@ BAD_OVERRIDES = [
     ("loss.type=ttfs", 'loss.n_true = 1: not used by loss type "ttfs"; allowed keys: type, tau_loss, silent_label_scaling '
                        "(to change the type with --set, replace the table: --set 'loss={ type = \"ttfs\" }')"),
     ("layers[1].neurons=3", "--set layers[1].neurons = 3: the last layer needs one neuron per class"),
+    ("augment.type='shift'", '--set augment.type = "shift": unknown augmentation; allowed: none, elastic'),
+    ("augment.sigma=1", 'augment.sigma = 1: not used by augmentation "none"; allowed keys: type'),
+    ("augment={ type = 'elastic', sigma = 0 }", "--set augment.sigma = 0: must be > 0"),
+    ("augment={ type = 'elastic', points = 1 }", "--set augment.points = 1: must be >= 2"),
+    ("augment={ type = 'elastic', per = 'image' }", '--set augment.per = "image": unknown draw; allowed: batch, '
+                                                    "sample"),
 ]
 
 
@@ -532,6 +540,7 @@ def test_round_trip_other_variants(tmp_path: Path) -> None:
         'layers[2].init={ distribution = "normal", mean = 0.0, std = 0.3 }',
         "layers[0].delta_theta=0.05",
         'name="with.dots_and-dashes"',
+        'augment={ type = "elastic", sigma = 0.5, points = 3, per = "sample" }',
     ])
     assert _round_trip(tmp_path, cfg) == cfg
     ttfs = load_model(write(tmp_path, model_text()), ['loss={ type = "ttfs" }', 'optimizer.type="nadam"'])

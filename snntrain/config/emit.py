@@ -88,7 +88,8 @@ def to_toml(cfg: ModelConfig) -> str:
             out.append(f"init = {format_value(fields)}")
     for title, obj, variants in (("loss", cfg.loss, schema.LOSS),
                                  ("optimizer", cfg.optimizer, schema.OPTIMIZER),
-                                 ("schedule", cfg.schedule, schema.SCHEDULE)):
+                                 ("schedule", cfg.schedule, schema.SCHEDULE),
+                                 ("augment", cfg.augment, schema.AUGMENT)):
         out += ["", f"[{title}]", *_lines(obj, "type", variants.tables[obj.type])]
     out += ["", "[training]", *_lines(cfg.training, None, schema.TRAINING)]
     return "\n".join(out) + "\n"

@@ -23,6 +23,7 @@ else:  # pragma: no cover - Python 3.10
 from snntrain.config import schema
 from snntrain.config.emit import format_value
 from snntrain.config.model import (
+    AugmentConfig,
     InitConfig,
     InputConfig,
     LayerConfig,
@@ -344,19 +345,23 @@ class _Resolver:
         loss = LossConfig(**self.table("loss", top["loss"], {}, schema.LOSS))
         optimizer = OptimizerConfig(**self.table("optimizer", top.get("optimizer", {}), {}, schema.OPTIMIZER))
         schedule = ScheduleConfig(**self.table("schedule", top.get("schedule", {}), {}, schema.SCHEDULE))
+        augment = AugmentConfig(**self.table("augment", top.get("augment", {}), {}, schema.AUGMENT))
         training = TrainingConfig(**self.table("training", top.get("training", {}), schema.TRAINING))
         cfg = ModelConfig(name=name, input=inp, layers=layers, loss=loss, t_max=t_max, precision=precision,
-                          optimizer=optimizer,
-                          schedule=schedule, training=training, source=self.source)
+                          optimizer=optimizer, schedule=schedule, augment=augment, training=training,
+                          source=self.source)
         self.check_consistency(cfg)
         return cfg
 
     def check_consistency(self, cfg: ModelConfig) -> None:
-        """Rules across tables: the input window fits the simulation, count targets fit the output buffer, and
-        one training step fits in this machine's memory."""
+        """Rules across tables: the input window fits the simulation, augmentation deforms images only, count
+        targets fit the output buffer, and one training step fits in this machine's memory."""
         if cfg.input.encoding == "latency" and cfg.input.t_window > cfg.t_max:
             self.fail("input.t_window", f"must be <= simulation.t_max ({_num(cfg.t_max)} s): inputs after the "
                                         "simulation end are never seen", cfg.input.t_window)
+        if cfg.augment.type != "none" and cfg.input.encoding != "latency":
+            self.fail("augment.type", f"applies to image datasets; {cfg.input.dataset} is an event-stream dataset; "
+                                      "allowed: none", cfg.augment.type)
         buffer = cfg.layers[-1].max_spikes
         if cfg.loss.type == "count":
             for name in ("n_true", "n_false"):

@@ -88,6 +88,18 @@ class ScheduleConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation of the training images, drawn anew every epoch: type "none", or "elastic" (random elastic
+    deformation: a `points` x `points` grid of control points displaced by N(0, sigma^2) pixels, one draw per
+    batch or per sample, as `per` says). Validation and test images are never augmented."""
+
+    type: str = "none"  # "none" | "elastic"
+    sigma: float = 1.0
+    points: int = 2
+    per: str = "batch"  # "batch" | "sample"
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     """Epochs, batch sizes, optional sample limits (0 = whole split) and the seed."""
 
@@ -113,5 +125,6 @@ class ModelConfig:
     precision: str = "float32"  # of spike times, sums and weights: "float32" or "float64"
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     source: str = ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snntrain.config.model import InitConfig, OptimizerConfig, ScheduleConfig
+from snntrain.config.model import AugmentConfig, InitConfig, OptimizerConfig, ScheduleConfig
 from snntrain.data.registry import DATASETS
 
 
@@ -137,6 +137,18 @@ _SCHEDULE_TABLES: dict[str, dict[str, Key]] = {
 SCHEDULE = Variants("type", Key("str", choices=tuple(_SCHEDULE_TABLES), noun="schedule"), _SCHEDULE_TABLES,
                     ScheduleConfig.type)
 
+# Image augmentation of the training split (the original BATS code deforms its MNIST conv experiment's batches).
+_AUGMENT_TABLES: dict[str, dict[str, Key]] = {
+    "none": {},
+    "elastic": {
+        "sigma": Key("float", low=0, low_open=True),  # pixels
+        "points": Key("int", low=2),
+        "per": Key("str", choices=("batch", "sample"), noun="draw"),
+    },
+}
+AUGMENT = Variants("type", Key("str", choices=tuple(_AUGMENT_TABLES), noun="augmentation"), _AUGMENT_TABLES,
+                   AugmentConfig.type)
+
 TRAINING = {
     "epochs": Key("int", low=1),
     "batch_size": Key("int", low=1),
@@ -155,5 +167,6 @@ TOP = {
     "loss": Key("table", required=True),
     "optimizer": Key("table"),
     "schedule": Key("table"),
+    "augment": Key("table"),
     "training": Key("table"),
 }

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from snntrain.backends import Backend
-from snntrain.config.model import InputConfig
+from snntrain.config.model import AugmentConfig, InputConfig
+from snntrain.data.augment import elastic_deform
 from snntrain.data.encoding import encode_events, latency_encode
 from snntrain.data.store import Dataset, EventDataset
 from snntrain.errors import ConfigError
@@ -74,6 +75,20 @@ def encode_split(backend: Backend, data: Dataset | EventDataset, split: str, cfg
                  dtype: Any = np.float32) -> EncodedSplit:
     """Encode the first `limit` samples (0 = all) of split "train" or "test" and move them to the device once."""
     return upload_split(backend, *encode_host(data, split, cfg, limit), dtype)
+
+
+def augment_split(backend: Backend, split: EncodedSplit, images: np.ndarray, order: np.ndarray,
+                  augment: AugmentConfig, t_window: float, batch_size: int, rng: np.random.Generator) -> None:
+    """Give the image split `split` the latency spikes of freshly deformed copies of its `images` (uint8, in the
+    split's sample order), for one pass in `order`: with `augment.per` = "batch", the images of each batch of
+    `batch_size` in that order share one deformation. The device arrays keep their addresses (captured steps
+    read the new spikes), and their shapes: a latency input has one spike slot whatever the image."""
+    group = batch_size if augment.per == "batch" else 1
+    deformed = np.empty_like(images)
+    deformed[order] = elastic_deform(images[order], rng, augment.sigma, augment.points, group)
+    times, counts = spike_trains_from_times(latency_encode(deformed, t_window))
+    backend.upload(split.times, times)
+    backend.upload(split.counts, counts)
 
 
 class Batcher:

@@ -28,7 +28,8 @@ from snntrain.runs import check_weights_match, save_checkpoint
 from snntrain.runs.rundir import LOCK_NAME
 from snntrain.training.callbacks import Callback, CallbackList
 from snntrain.training.epoch import EpochStats, run_epoch
-from snntrain.training.inputs import EncodedSplit, encode_host, encode_split, upload_split, validation_size
+from snntrain.training.inputs import EncodedSplit, augment_split, encode_host, encode_split, upload_split
+from snntrain.training.inputs import validation_size
 
 
 class Interrupted(SnntrainError):
@@ -52,6 +53,7 @@ class Session:
     test: EncodedSplit
     run: RunDir | None
     rows: list[dict]
+    train_images: np.ndarray | None = None  # the training split's images, kept to deform anew each epoch
     epoch: int = 0  # epochs completed
     best_accuracy: float = -1.0  # of the selection: validation accuracy, or training accuracy without validation
     best_epoch: int = 0
@@ -69,13 +71,15 @@ def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir | No
     keep = len(labels) - validation_size(t.validation, len(labels), cfg.source)
     validation = (upload_split(backend, times[keep:], counts[keep:], labels[keep:], cfg.precision)
                   if keep < len(labels) else None)
+    # the config allows augmentation for image datasets only
+    images = data.split("train")[0][:len(labels)][:keep] if cfg.augment.type != "none" else None
     return Session(
         cfg=cfg, backend=backend, network=network, loss=Loss(backend, cfg.loss, cfg.t_max),
         optimizer=Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers), rng=rng,
         train=upload_split(backend, times[:keep], counts[:keep], labels[:keep], cfg.precision),
         validation=validation,
         test=encode_split(backend, data, "test", cfg.input, t.test_samples, cfg.precision),
-        run=run, rows=[],
+        run=run, rows=[], train_images=images,
     )
 
 
@@ -211,6 +215,9 @@ def train_epochs(session: Session, echo: Callable[[str], None], callback: Callba
     for epoch in range(first, cfg.training.epochs + 1):
         session.optimizer.lr = session.optimizer.learning_rate(epoch - 1)
         order = session.rng.permutation(session.train.size)
+        if session.train_images is not None:  # drawn after the order, from the same generator: resumes repeat it
+            augment_split(be, session.train, session.train_images, order, cfg.augment, cfg.input.t_window,
+                          cfg.training.batch_size, session.rng)
         callback.on_epoch_begin(epoch, session.train.size)
         train = run_epoch(be, session.network, session.loss, session.train, order, cfg.training.batch_size,
                           cfg.input.classes, session.optimizer,
@@ -293,8 +300,11 @@ def _train_held(session: Session, resumed: bool, overrides: tuple[str, ...], bac
         # Keep config.toml the model being trained: a later plain `--resume` (what Ctrl-C suggests) needs them.
         run.write_config(to_toml(cfg))
     held = f", {session.validation.size} validation" if session.validation is not None else ""
+    aug = cfg.augment
+    deformed = (f"; training images deformed anew every epoch (elastic, sigma {aug.sigma:g} px, {aug.points} x "
+                f"{aug.points} points, one draw per {aug.per})" if session.train_images is not None else "")
     echo(f"run directory: {run.path} (device {backend.name}, {session.train.size} training{held} and "
-         f"{session.test.size} test samples)")
+         f"{session.test.size} test samples{deformed})")
     callback = CallbackList(callbacks)
     try:
         train_epochs(session, echo, callback)

@@ -1,0 +1,162 @@
+"""Elastic deformation of the training images ([augment] type = "elastic"): where pixels move, how far, which
+images share a deformation, and that training with it stays deterministic, resumable, and leaves the validation
+and test inputs alone."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snntrain.backends.cpu import CpuBackend
+from snntrain.config import load_model
+from snntrain.config.model import AugmentConfig
+from snntrain.data.augment import displacements, elastic_deform, grid_basis
+from snntrain.training.inputs import augment_split
+from snntrain.training.trainer import prepare
+from test_train import DEFAULT, SMALL, assert_same_run, only_run, train, without_timing, metrics
+
+ELASTIC = ("--set", 'augment={ type = "elastic", sigma = 1.0, points = 2, per = "batch" }')
+
+
+def coordinate_images(n: int, size: int = 28) -> np.ndarray:
+    """[n, size, size] images whose pixel (x, y) holds 1 + x * size + y: a deformed copy tells where each of its
+    pixels came from (0: from outside the image)."""
+    x, y = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    return np.broadcast_to(1 + x * size + y, (n, size, size)).astype(np.uint16)
+
+
+def sources(deformed: np.ndarray, size: int = 28) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(source x, source y, came from inside) of every pixel of deformed coordinate images."""
+    inside = deformed > 0
+    flat = deformed.astype(np.int64) - 1
+    return flat // size, flat % size, inside
+
+
+@pytest.mark.parametrize("points", [2, 3, 5])
+def test_grid_basis_passes_through_the_control_points(points: int) -> None:
+    basis = grid_basis(28, points)
+    knots = np.rint(np.linspace(0, 27, points)).astype(int)
+    if points in (2, 4):  # knots on whole pixels: 0 and 27 (and 9, 18)
+        np.testing.assert_allclose(basis[knots], np.eye(points), atol=1e-12)
+    np.testing.assert_allclose(basis.sum(axis=1), 1.0, atol=1e-12)  # a uniform shift moves every pixel alike
+    if points == 2:  # two points: linear from one edge to the other
+        np.testing.assert_allclose(basis[:, 1], np.arange(28) / 27, atol=1e-12)
+
+
+def test_pixels_come_from_where_the_displacement_points() -> None:
+    """Each pixel takes the source pixel nearest to pixel + displacement, or 0 outside: recomputed here from the
+    grids, drawn as elastic_deform draws them (one [2, P, P] normal grid per image, in order)."""
+    n, sigma, points = 64, 2.0, 3
+    images = coordinate_images(n)
+    out = elastic_deform(images, np.random.default_rng(7), sigma, points)
+    grids = np.random.default_rng(7).normal(0.0, sigma, (n, 2, points, points))
+    field = displacements(grids, (28, 28))
+    x, y = np.meshgrid(np.arange(28), np.arange(28), indexing="ij")
+    want_x, want_y = np.rint(x + field[:, 0]), np.rint(y + field[:, 1])
+    sx, sy, inside = sources(out)
+    want_inside = (want_x >= 0) & (want_x < 28) & (want_y >= 0) & (want_y < 28)
+    np.testing.assert_array_equal(inside, want_inside)
+    np.testing.assert_array_equal(sx[inside], want_x[inside])
+    np.testing.assert_array_equal(sy[inside], want_y[inside])
+    assert 0 < (~inside).sum() < 0.2 * inside.size  # some pixels look past the edge, most do not
+
+
+def test_displacement_is_about_sigma() -> None:
+    """With 2 x 2 control points of N(0, sigma^2), the centre pixel moves by the mean of the corners: a standard
+    deviation of about sigma / 2 per axis (rounded to whole pixels), and no drift."""
+    sigma = 4.0
+    out = elastic_deform(coordinate_images(4000), np.random.default_rng(0), sigma, 2)
+    sx, sy, inside = sources(out[:, 14, 14])
+    assert inside.all()
+    for moved in (sx - 14, sy - 14):
+        assert abs(moved.mean()) < 0.15
+        assert 0.9 * sigma / 2 < moved.std() < 1.1 * sigma / 2 + 0.1, moved.std()
+
+
+def test_images_of_a_group_share_one_deformation() -> None:
+    images = coordinate_images(30)
+    grouped = elastic_deform(images, np.random.default_rng(1), 2.0, 2, group=7)
+    for lo in range(0, 30, 7):  # 7, 7, 7, 7, then a run of 2
+        run = grouped[lo:lo + 7]
+        assert (run == run[0]).all()
+    assert not (grouped[0] == grouped[7]).all()
+    single = elastic_deform(images, np.random.default_rng(1), 2.0, 2)
+    assert not (single[0] == single[1]).all()
+    # channels move together, and the same generator state gives the same images
+    pair = np.stack([images, images], axis=-1)
+    both = elastic_deform(pair, np.random.default_rng(1), 2.0, 2, group=7)
+    np.testing.assert_array_equal(both[..., 0], grouped)
+    np.testing.assert_array_equal(both[..., 1], grouped)
+
+
+def test_chunks_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images are deformed in chunks; a chunk boundary inside a group keeps the group's one deformation."""
+    import snntrain.data.augment as augment
+
+    images = coordinate_images(50)
+    whole = elastic_deform(images, np.random.default_rng(3), 1.5, 2, group=6)
+    monkeypatch.setattr(augment, "_CHUNK_IMAGES", 8)
+    np.testing.assert_array_equal(elastic_deform(images, np.random.default_rng(3), 1.5, 2, group=6), whole)
+
+
+@pytest.mark.parametrize("shape, sigma, points, group", [((5, 8), 1.0, 2, 1), ((2, 8, 8), 0.0, 2, 1),
+                                                          ((2, 8, 8), 1.0, 1, 1), ((2, 8, 8), 1.0, 2, 0)])
+def test_bad_arguments_are_refused(shape, sigma, points, group) -> None:
+    with pytest.raises(ValueError, match="elastic_deform"):
+        elastic_deform(np.zeros(shape, np.uint8), np.random.default_rng(0), sigma, points, group)
+
+
+def test_only_the_training_split_is_deformed_in_pass_order(tmp_path: Path) -> None:
+    """augment_split rewrites the training spikes in place (same arrays, same shapes); with per = "batch" the
+    samples of one batch of the pass share a deformation, so identical images stay identical within a batch."""
+    cfg = load_model(DEFAULT, ["training.train_samples=300", "training.validation=30", "training.test_samples=50",
+                               'augment={ type = "elastic", sigma = 1.0 }'])
+    be = CpuBackend()
+    session = prepare(cfg, be, tmp_path / "data", None)
+    train_t, val_t, test_t = session.train.times, session.validation.times, session.test.times
+    before = [train_t.copy(), val_t.copy(), test_t.copy()]
+    assert session.train_images.shape[0] == session.train.size == 270
+    order = np.random.default_rng(0).permutation(270)
+    augment_split(be, session.train, session.train_images, order, cfg.augment, cfg.input.t_window, 10,
+                  np.random.default_rng(0))
+    assert session.train.times is train_t and not np.array_equal(train_t, before[0], equal_nan=True)
+    np.testing.assert_array_equal(session.train.counts, np.isfinite(train_t[..., 0]))
+    np.testing.assert_array_equal(val_t, before[1])
+    np.testing.assert_array_equal(test_t, before[2])
+    # one image everywhere: per batch, equal within each batch of the pass and different across batches
+    same = np.broadcast_to(session.train_images[:1], session.train_images.shape).copy()
+    for per, equal_within in (("batch", True), ("sample", False)):
+        augment_split(be, session.train, same, order, AugmentConfig("elastic", 2.0, 2, per), 0.1, 10,
+                      np.random.default_rng(1))
+        batch = train_t[order[:10]]
+        assert (batch == batch[0]).all() == equal_within
+        assert not (train_t[order[0]] == train_t[order[10]]).all()
+
+
+@pytest.fixture(scope="module")
+def elastic_reference(tmp_path_factory) -> Path:
+    """An uninterrupted 2-epoch run with elastic deformation."""
+    runs = tmp_path_factory.mktemp("elastic")
+    result = train(runs, *SMALL, *ELASTIC, "--set", "training.epochs=2")
+    assert result.exit_code == 0, result.output
+    assert ("training images deformed anew every epoch (elastic, sigma 1 px, 2 x 2 points, one draw per batch)"
+            in result.stdout)
+    return only_run(runs)
+
+
+def test_augmented_training_is_deterministic_and_resumes_exactly(elastic_reference: Path, tmp_path: Path) -> None:
+    """The deformations come from the run's generator after each epoch's order: a run stopped after epoch 1 and
+    resumed repeats the uninterrupted run, weights and metrics alike; without augmentation the run differs."""
+    runs = tmp_path / "runs"
+    assert train(runs, *SMALL, *ELASTIC, "--set", "training.epochs=1").exit_code == 0
+    run = only_run(runs)
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+    assert result.exit_code == 0, result.output
+    assert_same_run(run, elastic_reference)
+    plain = tmp_path / "plain"
+    assert train(plain, *SMALL, "--set", "training.epochs=1").exit_code == 0
+    first = without_timing(metrics(elastic_reference))[0]
+    plain_row = without_timing(metrics(only_run(plain)))[0]
+    assert first["train_loss"] != plain_row["train_loss"]
+    assert 'type = "elastic"' in (elastic_reference / "config.toml").read_text()
