@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from snntrain.backends import cuda_available, get_backend
 from snntrain.backends.cpu import CpuBackend
 from snntrain.config import load_model
 from snntrain.config.model import AugmentConfig
@@ -132,6 +133,24 @@ def test_only_the_training_split_is_deformed_in_pass_order(tmp_path: Path) -> No
         batch = train_t[order[:10]]
         assert (batch == batch[0]).all() == equal_within
         assert not (train_t[order[0]] == train_t[order[10]]).all()
+
+
+@pytest.mark.cudasim
+@pytest.mark.skipif(not cuda_available(), reason="no CUDA GPU and the CUDA simulator is off")
+def test_cuda_split_gets_the_same_deformed_spikes(tmp_path: Path) -> None:
+    """On the CUDA backend the deformed spikes are uploaded into the split's device arrays, in place."""
+    cfg = load_model(DEFAULT, ["training.train_samples=120", "training.validation=20", "training.test_samples=10",
+                               'augment={ type = "elastic", sigma = 1.0 }'])
+    results = []
+    for device in ("cpu", "cuda"):
+        session = prepare(cfg, get_backend(device), tmp_path / "data", None)
+        times = session.train.times
+        augment_split(session.backend, session.train, session.train_images, np.arange(100)[::-1], cfg.augment,
+                      cfg.input.t_window, 20, np.random.default_rng(5))
+        assert session.train.times is times
+        results.append((session.backend.to_host(times).copy(), session.backend.to_host(session.train.counts).copy()))
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    np.testing.assert_array_equal(results[1][1], results[0][1])
 
 
 @pytest.fixture(scope="module")
