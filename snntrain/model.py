@@ -14,14 +14,14 @@ import numpy as np
 from snntrain.backends import get_backend
 from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
-from snntrain.data.encoding import latency_encode
 from snntrain.errors import SnntrainError
 from snntrain.network.build import build_network, describe_layers
 from snntrain.network.loss import Loss
-from snntrain.network.spikes import SpikeTrains, spike_trains_from_times
+from snntrain.network.spikes import SpikeTrains
 from snntrain.runs import Checkpoint, RunDir, check_weights_match, load_checkpoint, save_checkpoint
 from snntrain.training.callbacks import Callback
 from snntrain.training.evaluate import Evaluation, score
+from snntrain.training.inputs import encode_images
 from snntrain.training.trainer import train
 
 
@@ -39,7 +39,7 @@ def encode(images: np.ndarray, t_window: float = 0.1) -> tuple[np.ndarray, np.nd
     """Latency-encode uint8 images (N, ...) as the input spike trains a model takes: times [N, n_in, 1] (float32
     seconds, +inf where a pixel is 0 and never fires) and counts [N, n_in]. Pixel v fires at t_window (1 - v/255);
     inputs are numbered in numpy's reshape(N, -1) order."""
-    return spike_trains_from_times(latency_encode(np.asarray(images), t_window))
+    return encode_images(np.asarray(images), t_window)
 
 
 class Model:

@@ -13,7 +13,9 @@ from snntrain.backends.cpu import CpuBackend
 from snntrain.config import load_model
 from snntrain.config.model import AugmentConfig
 from snntrain.data.augment import displacements, elastic_deform, grid_basis
-from snntrain.training.inputs import augment_split
+from snntrain.data.store import load_dataset
+from snntrain.training import trainer
+from snntrain.training.inputs import augment_split, encode_host
 from snntrain.training.trainer import prepare
 from test_train import DEFAULT, SMALL, assert_same_run, only_run, train, without_timing, metrics
 
@@ -35,29 +37,41 @@ def sources(deformed: np.ndarray, size: int = 28) -> tuple[np.ndarray, np.ndarra
 
 
 @pytest.mark.parametrize("points", [2, 3, 5])
-def test_grid_basis_passes_through_the_control_points(points: int) -> None:
-    basis = grid_basis(28, points)
-    knots = np.rint(np.linspace(0, 27, points)).astype(int)
-    if points in (2, 4):  # knots on whole pixels: 0 and 27 (and 9, 18)
-        np.testing.assert_allclose(basis[knots], np.eye(points), atol=1e-12)
+def test_grid_basis_is_the_cubic_spline_through_the_control_points(points: int) -> None:
+    """29 pixels put the control points on whole pixels (0, 28; 0, 14, 28; every 7): the basis is 1 there for its
+    own point and 0 for the others, its rows sum to 1, and per axis it gives what scipy's 2-D cubic spline
+    interpolation of a whole grid gives (the interpolation elasticdeform documents)."""
+    from scipy.ndimage import map_coordinates
+
+    basis = grid_basis(29, points)
+    knots = np.arange(points) * 28 // (points - 1)
+    np.testing.assert_allclose(basis[knots], np.eye(points), atol=1e-12)
     np.testing.assert_allclose(basis.sum(axis=1), 1.0, atol=1e-12)  # a uniform shift moves every pixel alike
-    if points == 2:  # two points: linear from one edge to the other
-        np.testing.assert_allclose(basis[:, 1], np.arange(28) / 27, atol=1e-12)
+    if points == 2:  # a smoothstep from one edge to the other
+        t = np.arange(29) / 28
+        np.testing.assert_allclose(basis[:, 1], 3 * t ** 2 - 2 * t ** 3, atol=1e-12)
+    grids = np.random.default_rng(points).normal(size=(3, 2, points, points))
+    field = displacements(grids, (29, 23))
+    at = np.meshgrid(np.linspace(0, points - 1, 29), np.linspace(0, points - 1, 23), indexing="ij")
+    for g in range(3):
+        for d in range(2):
+            np.testing.assert_allclose(field[g, d], map_coordinates(grids[g, d], at, order=3), atol=1e-12)
 
 
 def test_pixels_come_from_where_the_displacement_points() -> None:
-    """Each pixel takes the source pixel nearest to pixel + displacement, or 0 outside: recomputed here from the
-    grids, drawn as elastic_deform draws them (one [2, P, P] normal grid per image, in order)."""
+    """Each pixel takes the source pixel nearest to pixel + displacement (halves round up), or 0 where that source
+    pixel lies outside the image: recomputed here from the grids, drawn as elastic_deform draws them (one
+    [2, P, P] normal grid per image, in order)."""
     n, sigma, points = 64, 2.0, 3
     images = coordinate_images(n)
     out = elastic_deform(images, np.random.default_rng(7), sigma, points)
     grids = np.random.default_rng(7).normal(0.0, sigma, (n, 2, points, points))
     field = displacements(grids, (28, 28))
     x, y = np.meshgrid(np.arange(28), np.arange(28), indexing="ij")
-    want_x, want_y = np.rint(x + field[:, 0]), np.rint(y + field[:, 1])
+    at_x, at_y = x + field[:, 0], y + field[:, 1]
     sx, sy, inside = sources(out)
-    want_inside = (want_x >= 0) & (want_x < 28) & (want_y >= 0) & (want_y < 28)
-    np.testing.assert_array_equal(inside, want_inside)
+    want_x, want_y = np.floor(at_x + 0.5), np.floor(at_y + 0.5)
+    np.testing.assert_array_equal(inside, (want_x >= 0) & (want_x <= 27) & (want_y >= 0) & (want_y <= 27))
     np.testing.assert_array_equal(sx[inside], want_x[inside])
     np.testing.assert_array_equal(sy[inside], want_y[inside])
     assert 0 < (~inside).sum() < 0.2 * inside.size  # some pixels look past the edge, most do not
@@ -108,6 +122,22 @@ def test_bad_arguments_are_refused(shape, sigma, points, group) -> None:
         elastic_deform(np.zeros(shape, np.uint8), np.random.default_rng(0), sigma, points, group)
 
 
+def test_a_vanishing_deformation_gives_back_the_training_spikes(tmp_path: Path) -> None:
+    """sigma 1e-9 px moves no pixel: the split gets exactly the spikes of its own images back, sample by sample,
+    whatever the pass order (the training images are the first ones, before those held out for validation)."""
+    cfg = load_model(DEFAULT, ["training.train_samples=300", "training.validation=30", "training.test_samples=10",
+                               'augment={ type = "elastic", sigma = 1e-9 }'])
+    be = CpuBackend()
+    session = prepare(cfg, be, tmp_path / "data", None)
+    expected = encode_host(load_dataset(cfg.input.dataset, tmp_path / "data"), "train", cfg.input, 300)
+    session.train.times[...] = 0.0
+    session.train.counts[...] = 0
+    augment_split(be, session.train, session.train_images, np.random.default_rng(0).permutation(270), cfg.augment,
+                  cfg.input.t_window, 10, np.random.default_rng(0))
+    np.testing.assert_array_equal(session.train.times, expected[0][:270])
+    np.testing.assert_array_equal(session.train.counts, expected[1][:270])
+
+
 def test_only_the_training_split_is_deformed_in_pass_order(tmp_path: Path) -> None:
     """augment_split rewrites the training spikes in place (same arrays, same shapes); with per = "batch" the
     samples of one batch of the pass share a deformation, so identical images stay identical within a batch."""
@@ -121,7 +151,7 @@ def test_only_the_training_split_is_deformed_in_pass_order(tmp_path: Path) -> No
     order = np.random.default_rng(0).permutation(270)
     augment_split(be, session.train, session.train_images, order, cfg.augment, cfg.input.t_window, 10,
                   np.random.default_rng(0))
-    assert session.train.times is train_t and not np.array_equal(train_t, before[0], equal_nan=True)
+    assert not np.array_equal(train_t, before[0])
     np.testing.assert_array_equal(session.train.counts, np.isfinite(train_t[..., 0]))
     np.testing.assert_array_equal(val_t, before[1])
     np.testing.assert_array_equal(test_t, before[2])
@@ -147,7 +177,6 @@ def test_cuda_split_gets_the_same_deformed_spikes(tmp_path: Path) -> None:
         times = session.train.times
         augment_split(session.backend, session.train, session.train_images, np.arange(100)[::-1], cfg.augment,
                       cfg.input.t_window, 20, np.random.default_rng(5))
-        assert session.train.times is times
         results.append((session.backend.to_host(times).copy(), session.backend.to_host(session.train.counts).copy()))
     np.testing.assert_array_equal(results[1][0], results[0][0])
     np.testing.assert_array_equal(results[1][1], results[0][1])
@@ -179,3 +208,15 @@ def test_augmented_training_is_deterministic_and_resumes_exactly(elastic_referen
     plain_row = without_timing(metrics(only_run(plain)))[0]
     assert first["train_loss"] != plain_row["train_loss"]
     assert 'type = "elastic"' in (elastic_reference / "config.toml").read_text()
+
+
+def test_every_epoch_draws_new_deformations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+
+    def spy(backend, split, *args):
+        augment_split(backend, split, *args)
+        seen.append(split.times.copy())
+
+    monkeypatch.setattr(trainer, "augment_split", spy)
+    assert train(tmp_path, *SMALL, *ELASTIC, "--set", "training.epochs=2").exit_code == 0
+    assert len(seen) == 2 and not np.array_equal(seen[0], seen[1])

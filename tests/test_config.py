@@ -303,7 +303,7 @@ EVENT_REJECTIONS = [
     (('encoding = "events"', "max_spikes_input = 3"),
      ['input.max_spikes_input = 3: unknown key (did you mean "max_input_spikes"?)']),
     (('encoding = "events"', 'encoding = "events"\n[augment]\ntype = "elastic"'),
-     ['augment.type = "elastic": applies to image datasets; shd is an event-stream dataset; allowed: none']),
+     ['augment.type = "elastic": does not apply to event-stream dataset "shd"; allowed: none']),
 ]
 
 
@@ -458,11 +458,11 @@ BAD_OVERRIDES = [
                        "(to change the type with --set, replace the table: --set 'loss={ type = \"ttfs\" }')"),
     ("layers[1].neurons=3", "--set layers[1].neurons = 3: the last layer needs one neuron per class"),
     ("augment.type='shift'", '--set augment.type = "shift": unknown augmentation; allowed: none, elastic'),
-    ("augment.sigma=1", 'augment.sigma = 1: not used by augmentation "none"; allowed keys: type'),
+    ("augment.sigma=1", '--set augment.sigma = 1: not used by augmentation "none"; allowed keys: type'),
     ("augment={ type = 'elastic', sigma = 0 }", "--set augment.sigma = 0: must be > 0"),
     ("augment={ type = 'elastic', points = 1 }", "--set augment.points = 1: must be >= 2"),
-    ("augment={ type = 'elastic', per = 'image' }", '--set augment.per = "image": unknown draw; allowed: batch, '
-                                                    "sample"),
+    ("augment={ type = 'elastic', per = 'image' }", '--set augment.per = "image": unknown unit of draws; allowed: '
+                                                    "batch, sample"),
 ]
 
 

@@ -8,6 +8,7 @@ import click
 from snntrain.cli import main
 from snntrain.cli.options import add_model_options
 from snntrain.config import (
+    AugmentConfig,
     InitConfig,
     LossConfig,
     ModelConfig,
@@ -58,6 +59,7 @@ def format_model(cfg: ModelConfig) -> str:
         f"loss        {_variant(cfg.loss, schema.LOSS)}",
         f"optimizer   {_variant(cfg.optimizer, schema.OPTIMIZER)}",
         f"schedule    {_variant(cfg.schedule, schema.SCHEDULE)}",
+        f"augment     {_variant(cfg.augment, schema.AUGMENT)}",
         "training    " + ", ".join(f"{key} {_amount(key, getattr(cfg.training, key))}"
                                    for key in ("epochs", "batch_size", "test_batch_size", "train_samples",
                                                "test_samples", "validation", "seed")),
@@ -83,7 +85,7 @@ def _init(init: InitConfig) -> str:
     return f"N({_g(init.mean)}, {_g(init.std)})"
 
 
-def _variant(obj: LossConfig | OptimizerConfig | ScheduleConfig, variants: schema.Variants) -> str:
+def _variant(obj: LossConfig | OptimizerConfig | ScheduleConfig | AugmentConfig, variants: schema.Variants) -> str:
     """"count: n_true 15, n_false 3": the type and the keys that type uses."""
     kind = obj.type
     params = ", ".join(f"{key} {format_value(getattr(obj, key))}" for key in variants.tables[kind])

@@ -2,6 +2,7 @@
 from snntrain.config.emit import to_toml
 from snntrain.config.load import load_model, load_model_text
 from snntrain.config.model import (
+    AugmentConfig,
     InitConfig,
     InputConfig,
     LayerConfig,
@@ -14,6 +15,7 @@ from snntrain.config.model import (
 from snntrain.config.shapes import format_shape, layer_shapes, parameter_count
 
 __all__ = [
+    "AugmentConfig",
     "InitConfig",
     "InputConfig",
     "LayerConfig",

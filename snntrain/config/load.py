@@ -360,7 +360,8 @@ class _Resolver:
             self.fail("input.t_window", f"must be <= simulation.t_max ({_num(cfg.t_max)} s): inputs after the "
                                         "simulation end are never seen", cfg.input.t_window)
         if cfg.augment.type != "none" and cfg.input.encoding != "latency":
-            self.fail("augment.type", f"applies to image datasets; {cfg.input.dataset} is an event-stream dataset; "
+            kind = schema.KIND_NOUNS[DATASETS[cfg.input.dataset].kind]
+            self.fail("augment.type", f"does not apply to {kind} dataset {format_value(cfg.input.dataset)}; "
                                       "allowed: none", cfg.augment.type)
         buffer = cfg.layers[-1].max_spikes
         if cfg.loss.type == "count":

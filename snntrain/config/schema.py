@@ -143,7 +143,7 @@ _AUGMENT_TABLES: dict[str, dict[str, Key]] = {
     "elastic": {
         "sigma": Key("float", low=0, low_open=True),  # pixels
         "points": Key("int", low=2),
-        "per": Key("str", choices=("batch", "sample"), noun="draw"),
+        "per": Key("str", choices=("batch", "sample"), noun="unit of draws"),
     },
 }
 AUGMENT = Variants("type", Key("str", choices=tuple(_AUGMENT_TABLES), noun="augmentation"), _AUGMENT_TABLES,

@@ -31,6 +31,12 @@ class EncodedSplit:
         return len(self.host_labels)
 
 
+def encode_images(images: np.ndarray, t_window: float) -> tuple[np.ndarray, np.ndarray]:
+    """Host arrays (times [N, n_in, 1] float32, counts [N, n_in] int32) of uint8 images: one latency spike per
+    pixel (SPEC §6), +inf where a pixel is 0 and never fires; inputs in numpy's reshape(N, -1) order."""
+    return spike_trains_from_times(latency_encode(images, t_window))
+
+
 def encode_host(data: Dataset | EventDataset, split: str, cfg: InputConfig,
                 limit: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Host arrays (times [N, n_in, S] float32, counts [N, n_in] int32, labels [N] int32) of the first `limit`
@@ -49,7 +55,7 @@ def encode_host(data: Dataset | EventDataset, split: str, cfg: InputConfig,
         images, labels = data.split(split)
         if limit:
             images, labels = images[:limit], labels[:limit]
-        times, counts = spike_trains_from_times(latency_encode(images, cfg.t_window))
+        times, counts = encode_images(images, cfg.t_window)
     return times, counts, np.asarray(labels, np.int32)
 
 
@@ -86,7 +92,7 @@ def augment_split(backend: Backend, split: EncodedSplit, images: np.ndarray, ord
     group = batch_size if augment.per == "batch" else 1
     deformed = np.empty_like(images)
     deformed[order] = elastic_deform(images[order], rng, augment.sigma, augment.points, group)
-    times, counts = spike_trains_from_times(latency_encode(deformed, t_window))
+    times, counts = encode_images(deformed, t_window)
     backend.upload(split.times, times)
     backend.upload(split.counts, counts)
 
