@@ -360,9 +360,8 @@ class _Resolver:
             self.fail("input.t_window", f"must be <= simulation.t_max ({_num(cfg.t_max)} s): inputs after the "
                                         "simulation end are never seen", cfg.input.t_window)
         if cfg.augment.type != "none" and cfg.input.encoding != "latency":
-            kind = schema.KIND_NOUNS[DATASETS[cfg.input.dataset].kind]
-            self.fail("augment.type", f"does not apply to {kind} dataset {format_value(cfg.input.dataset)}; "
-                                      "allowed: none", cfg.augment.type)
+            self.fail("augment.type", f"does not apply to {_dataset_words(cfg.input.dataset)}; allowed: none",
+                      cfg.augment.type)
         buffer = cfg.layers[-1].max_spikes
         if cfg.loss.type == "count":
             for name in ("n_true", "n_false"):
@@ -389,7 +388,7 @@ class _Resolver:
         suitable = [enc for enc, kind in schema.ENCODINGS.items() if kind == info.kind]
         encoding = (self.value("input.encoding", raw["encoding"], schema.INPUT.key) if "encoding" in raw
                     else suitable[0])
-        dataset = f"{schema.KIND_NOUNS[info.kind]} dataset {format_value(info.name)}"
+        dataset = _dataset_words(info.name)
         if schema.ENCODINGS[encoding] != info.kind:
             self.fail("input.encoding", f"does not apply to {dataset}; allowed: {', '.join(suitable)}", encoding)
         # A key of another encoding: users pick datasets, not encodings, so name the kind of dataset it is for.
@@ -452,6 +451,11 @@ class _Resolver:
             self.fail(f"{path}.{blamed}", f"must have high > low, got low = {_num(init.low)}, "
                                           f"high = {_num(init.high)}", getattr(init, blamed))
         return init
+
+
+def _dataset_words(name: str) -> str:
+    """A dataset as messages name it, with its kind: 'image dataset "digits"', 'event-stream dataset "shd"'."""
+    return f"{schema.KIND_NOUNS[DATASETS[name].kind]} dataset {format_value(name)}"
 
 
 def _physical_memory() -> int:

@@ -72,7 +72,7 @@ def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir | No
     validation = (upload_split(backend, times[keep:], counts[keep:], labels[keep:], cfg.precision)
                   if keep < len(labels) else None)
     # the config allows augmentation for image datasets only
-    images = data.split("train")[0][:len(labels)][:keep] if cfg.augment.type != "none" else None
+    images = data.split("train")[0][:keep] if cfg.augment.type != "none" else None
     return Session(
         cfg=cfg, backend=backend, network=network, loss=Loss(backend, cfg.loss, cfg.t_max),
         optimizer=Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers), rng=rng,
