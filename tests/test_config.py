@@ -555,3 +555,22 @@ def test_packaged_models_load_by_name_from_anywhere(tmp_path: Path, monkeypatch:
     (tmp_path / "ttfs").write_text(model_text(), encoding="utf-8")  # a local file wins over the packaged name
     assert load_model("ttfs").name == "base"
     assert "no such model file" in error_of(tmp_path / "nope")
+
+
+def test_config_differences_name_each_setting_as_set_would(tmp_path: Path) -> None:
+    """What a run's saved configuration differs in from a model file: none after the TOML round trip (the file
+    read is not a setting); otherwise each key as `--set` spells it, with both values; a table of another type
+    by its type alone (its other keys are that type's); a different number of layers as such."""
+    from snntrain.config.compare import config_differences
+
+    conv = load_model("conv")
+    saved = load_model(write(tmp_path, to_toml(conv), "config.toml"))
+    assert saved.source != conv.source and config_differences(saved, conv) == []
+    changed = load_model("conv", ['augment={ type = "none" }', "layers[1].size=3", "simulation.t_max=0.3",
+                                  "layers[0].init.low=-2.0", "optimizer.lr=0.001", "training.seed=4"])
+    assert config_differences(changed, conv) == [
+        "layers[0].init.low = -2.0 (reference: -1.0)", "layers[1].size = 3 (reference: 2)",
+        "simulation.t_max = 0.3 (reference: 0.2)", "optimizer.lr = 0.001 (reference: 0.003)",
+        'augment.type = "none" (reference: "elastic")', "training.seed = 4 (reference: 0)"]
+    assert 'loss.type = "ttfs" (reference: "count")' in config_differences(load_model("ttfs"), conv)
+    assert "layers: 2 layers (reference: 6)" in config_differences(load_model("ttfs"), conv)

@@ -130,3 +130,41 @@ def test_the_table_names_only_the_sessions_that_trained_an_epoch(tmp_path):
     [row] = [r for r in collect([0], out, tmp_path) if r.experiment == EXPERIMENTS[0]]
     assert row.devices == ["cpu, 1 thread, AMD EPYC", "cpu, 2 threads, AMD EPYC"]
     assert row.commits == ["a" * 12, "c" * 12 + "-dirty"]
+
+
+def test_runs_that_differ_from_the_model_file_are_named_in_the_table_and_when_kept(tmp_path):
+    """A run keeps the settings it started with. When the packaged model file has changed since (here: seed 1 was
+    started with another learning rate), the table says which setting differs and how many runs do, and
+    `reproduce` says so when it keeps the finished run; a run started as the model file says "as the model file"."""
+    from snntrain.backends import get_backend
+    from snntrain.config import load_model, to_toml
+    from snntrain.training.reproduce import collect, reproduce, write_results
+
+    out = tmp_path / "reproduce-full"
+    for seed, extra in [(0, []), (1, ["optimizer.lr=0.01"])]:
+        run_dir = RunDir.create(out, "ttfs", f"ttfs-fashion-mnist-seed{seed}")
+        run_dir.write_config(to_toml(load_model("ttfs", overrides(EXPERIMENTS[0], seed, smoke=False) + extra)))
+        epochs = load_model(run_dir.config_path).training.epochs
+        run_dir.write_metrics([{"epoch": e, "val_accuracy": 0.8, "test_accuracy": 0.8, "epoch_seconds": 10.0}
+                               for e in range(1, epochs + 1)])
+    rows = {r.seed: r for r in collect([0, 1], out, tmp_path) if r.experiment == EXPERIMENTS[0]}
+    assert rows[0].differences == [] and rows[1].differences == ["optimizer.lr = 0.01 (reference: 0.002)"]
+    write_results(out, collect([0, 1], out, tmp_path))
+    table = (out / "results.md").read_text()
+    assert "| 1 of 2 runs differ from the model file |" in table
+    assert "| ttfs-fashion-mnist-seed1 | done |" in table and table.count("| as the model file |") == 1
+    assert "| optimizer.lr = 0.01 (reference: 0.002) |" in table
+    by_seed = {r["seed"]: r for r in csv.DictReader(open(out / "results.csv")) if r["model"] == "ttfs"
+               and r["dataset"] == "fashion-mnist"}
+    assert by_seed["0"]["differs_from_model_file"] == ""
+    assert by_seed["1"]["differs_from_model_file"] == "optimizer.lr = 0.01 (reference: 0.002)"
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "fashion-mnist.npz").write_bytes(b"")  # finished runs are kept without reading their data
+    said: list[str] = []
+    reproduce(["ttfs-fashion-mnist"], [0, 1], False, get_backend("cpu"), data, out, said.append)
+    assert said[:3] == ["ttfs-fashion-mnist-seed0: done (30 epochs), kept",
+                        "ttfs-fashion-mnist-seed1: trains as it started, which differs from ttfs.toml now: "
+                        "optimizer.lr = 0.01 (reference: 0.002) (delete the folder to train it afresh)",
+                        "ttfs-fashion-mnist-seed1: done (30 epochs), kept"]

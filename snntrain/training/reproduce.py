@@ -6,6 +6,10 @@ running the same command again finds it: a finished run is kept, an interrupted 
 and a configuration whose dataset is not downloaded is listed as needing it. The table (`results.md`,
 `results.csv`) is rebuilt from the run directories after every run, so it always says what is on disk.
 
+A run keeps the settings it started with (its config.toml), also when the packaged model file has changed since:
+each row names the settings in which its run differs from what the model file gives now, and `reproduce` says so
+when it keeps or resumes such a run (delete the run's folder to train it afresh).
+
 Model selection follows the library's rule: `best.h5` is the epoch of highest validation accuracy, on
 VALIDATION samples held out from the end of the training split; the test set is only scored.
 """
@@ -21,7 +25,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from snntrain.backends import Backend
-from snntrain.config import load_model
+from snntrain.config import ModelConfig, load_model
+from snntrain.config.compare import config_differences
 from snntrain.config.load import resolve_model_path
 from snntrain.data.store import canonical_path
 from snntrain.errors import UsageError
@@ -71,6 +76,8 @@ class SeedResult:
     devices: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
     run_dir: str = ""
+    #: The settings in which the run differs from `reference` (its model file has changed since it started).
+    differences: list[str] = field(default_factory=list)
 
 
 def select(only: Sequence[str]) -> list[Experiment]:
@@ -90,6 +97,12 @@ def overrides(experiment: Experiment, seed: int, smoke: bool) -> list[str]:
     return sets + list(SMOKE if smoke else ())
 
 
+def reference(experiment: Experiment, seed: int, smoke: bool) -> ModelConfig:
+    """What a run of `experiment` and `seed` would train if started now: the packaged model file with
+    `overrides`."""
+    return load_model(resolve_model_path(experiment.model), overrides(experiment, seed, smoke))
+
+
 def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: Backend, data_dir: Path,
               out_dir: Path, echo: Callable[[str], None], callbacks: Sequence[Callback] = ()) -> list[SeedResult]:
     """Train (or resume, or keep) every selected configuration and seed in `out_dir`, rewriting the results table
@@ -101,8 +114,8 @@ def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: B
             continue
         for seed in seeds:
             _run_one(experiment, seed, smoke, backend, data_dir, out_dir, echo, callbacks)
-            write_results(out_dir, collect(seeds, out_dir, data_dir))
-    results = collect(seeds, out_dir, data_dir)
+            write_results(out_dir, collect(seeds, out_dir, data_dir, smoke))
+    results = collect(seeds, out_dir, data_dir, smoke)
     write_results(out_dir, results)
     echo(f"results: {out_dir / 'results.md'}")
     return results
@@ -111,10 +124,17 @@ def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: B
 def _run_one(experiment: Experiment, seed: int, smoke: bool, backend: Backend, data_dir: Path, out_dir: Path,
              echo: Callable[[str], None], callbacks: Sequence[Callback]) -> None:
     path = out_dir / f"{experiment.name}-seed{seed}"
-    if run_finished(path):
-        echo(f"{path.name}: done ({load_model(path / 'config.toml').training.epochs} epochs), kept")
-        return
-    echo(f"{path.name}: {'resuming' if (path / 'config.toml').exists() else 'training'}")
+    started = (path / "config.toml").exists()
+    if started:
+        config, now = load_model(path / "config.toml"), reference(experiment, seed, smoke)
+        differences = config_differences(config, now)
+        if differences:
+            echo(f"{path.name}: trains as it started, which differs from {Path(now.source).name} now: "
+                 f"{'; '.join(differences)} (delete the folder to train it afresh)")
+        if run_finished(path):
+            echo(f"{path.name}: done ({config.training.epochs} epochs), kept")
+            return
+    echo(f"{path.name}: {'resuming' if started else 'training'}")
     try:
         train_named(path, resolve_model_path(experiment.model), tuple(overrides(experiment, seed, smoke)), backend,
                     data_dir, echo, callbacks)
@@ -122,10 +142,10 @@ def _run_one(experiment: Experiment, seed: int, smoke: bool, backend: Backend, d
         echo(f"{path.name}: skipped, {err}")
 
 
-def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path) -> list[SeedResult]:
+def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path, smoke: bool = False) -> list[SeedResult]:
     """One row per configuration and seed, from what the run directories hold: every configuration, and the
     `seeds` asked for as well as any other seed already on disk (a call with --only or --seeds rewrites the table
-    without dropping the rest)."""
+    without dropping the rest). Runs are compared with what `reference` (`smoke` or not) gives now."""
     results = []
     for experiment in EXPERIMENTS:
         found = {int(p.name.rsplit("-seed", 1)[1]) for p in out_dir.glob(f"{experiment.name}-seed*")
@@ -136,15 +156,17 @@ def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path) -> list[SeedRes
                 missing = not canonical_path(experiment.dataset, data_dir).exists()
                 results.append(SeedResult(experiment, seed, "needs the dataset" if missing else "not started"))
                 continue
-            results.append(_read_run(experiment, seed, RunDir.open(path)))
+            results.append(_read_run(experiment, seed, RunDir.open(path), reference(experiment, seed, smoke)))
     return results
 
 
-def _read_run(experiment: Experiment, seed: int, run: RunDir) -> SeedResult:
-    epochs = load_model(run.config_path).training.epochs
+def _read_run(experiment: Experiment, seed: int, run: RunDir, now: ModelConfig) -> SeedResult:
+    config = load_model(run.config_path)
+    epochs = config.training.epochs
     rows = run.read_metrics()
     result = SeedResult(experiment, seed, "done" if len(rows) >= epochs else f"epoch {len(rows)}/{epochs}",
-                        epochs=epochs, epochs_done=len(rows), run_dir=str(run.path))
+                        epochs=epochs, epochs_done=len(rows), run_dir=str(run.path),
+                        differences=config_differences(config, now))
     if rows:
         best = max(rows, key=lambda row: row["val_accuracy"])  # the first epoch of highest, as the trainer keeps
         result.best_epoch, result.best_val_accuracy = int(best["epoch"]), best["val_accuracy"]
@@ -198,42 +220,48 @@ def write_results(out_dir: Path, results: list[SeedResult]) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "dataset", "seed", "status", "epochs", "epochs_done", "best_epoch",
                      "best_val_accuracy", "selected_test_accuracy", "best_test_accuracy", "test_accuracy_per_epoch",
-                     "seconds_per_epoch",
-                     "devices", "commits", "run_dir"])
+                     "seconds_per_epoch", "devices", "commits", "run_dir", "differs_from_model_file"])
     for r in results:
         writer.writerow([r.experiment.model, r.experiment.dataset, r.seed, r.status, r.epochs, r.epochs_done,
                          r.best_epoch, f"{r.best_val_accuracy:.4f}", f"{r.selected_test_accuracy:.4f}",
                          f"{r.best_test_accuracy:.4f}",
                          ";".join(f"{a:.4f}" for a in r.test_accuracy_per_epoch), f"{r.seconds_per_epoch:.1f}",
-                         ";".join(r.devices), ";".join(r.commits), r.run_dir])
+                         ";".join(r.devices), ";".join(r.commits), r.run_dir, "; ".join(r.differences)])
     atomic_write_text(out_dir / "results.csv", buffer.getvalue())
 
     lines = ["# snntrain reproduce: results", "",
              f"Test accuracy of the weights selected on validation accuracy ({VALIDATION} training images held "
              "out), mean ± standard deviation over the finished seeds. \"Best test accuracy\" is the highest "
-             "test accuracy of any epoch, the paper's selection (SPEC §7), for comparison with its figures only.", "",
+             "test accuracy of any epoch, the paper's selection (SPEC §7), for comparison with its figures only. "
+             "\"Settings\" says whether the runs trained what the model file gives now (a run keeps the settings it "
+             "started with).", "",
              "| model | dataset | epochs | seeds done | best val accuracy | test accuracy (selected) | "
-             "best test accuracy | s/epoch (train) | device | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "best test accuracy | s/epoch (train) | device | commit | settings |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for experiment in dict.fromkeys(r.experiment for r in results):
         mine = [r for r in results if r.experiment == experiment]
         done = [r for r in mine if r.status == "done"]
-        if not any(r.epochs_done for r in mine):
+        started = [r for r in mine if r.epochs_done]
+        differing = sum(bool(r.differences) for r in started)
+        if not started:
             status = mine[0].status
-            lines.append(f"| {experiment.model} | {experiment.dataset} | | {status} | | | | | | |")
+            lines.append(f"| {experiment.model} | {experiment.dataset} | | {status} | | | | | | | |")
             continue
         lines.append(f"| {experiment.model} | {experiment.dataset} | {mine[0].epochs} | {len(done)}/{len(mine)} | "
                      f"{_mean_std([r.best_val_accuracy for r in done])} | "
                      f"{_mean_std([r.selected_test_accuracy for r in done])} | "
                      f"{_mean_std([r.best_test_accuracy for r in done])} | "
-                     f"{statistics.mean(r.seconds_per_epoch for r in mine if r.epochs_done):.0f} | "
+                     f"{statistics.mean(r.seconds_per_epoch for r in started):.0f} | "
                      f"{'; '.join(sorted({d for r in mine for d in r.devices}))} | "
-                     f"{', '.join(sorted({c for r in mine for c in r.commits}))} |")
+                     f"{', '.join(sorted({c for r in mine for c in r.commits}))} | "
+                     f"{f'{differing} of {len(started)} runs differ from' if differing else 'as'} the model file |")
     lines += ["", "## Every seed", "", "| run | status | best epoch | val accuracy | test accuracy (selected) | "
-              "best test accuracy | test accuracy per epoch |", "|---|---|---|---|---|---|---|"]
+              "best test accuracy | test accuracy per epoch | settings |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         if r.epochs_done:
             per_epoch = " ".join(f"{100 * a:.1f}" for a in r.test_accuracy_per_epoch)
             lines.append(f"| {r.experiment.name}-seed{r.seed} | {r.status} | {r.best_epoch} | "
                          f"{100 * r.best_val_accuracy:.2f}% | {100 * r.selected_test_accuracy:.2f}% | "
-                         f"{100 * r.best_test_accuracy:.2f}% | {per_epoch} |")
+                         f"{100 * r.best_test_accuracy:.2f}% | {per_epoch} | "
+                         f"{'; '.join(r.differences) or 'as the model file'} |")
     atomic_write_text(out_dir / "results.md", "\n".join(lines) + "\n")
