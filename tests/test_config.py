@@ -559,18 +559,27 @@ def test_packaged_models_load_by_name_from_anywhere(tmp_path: Path, monkeypatch:
 
 def test_config_differences_name_each_setting_as_set_would(tmp_path: Path) -> None:
     """What a run's saved configuration differs in from a model file: none after the TOML round trip (the file
-    read is not a setting); otherwise each key as `--set` spells it, with both values; a table of another type
-    by its type alone (its other keys are that type's); a different number of layers as such."""
+    read is not a setting); otherwise each key as `--set` spells it, with both values, in the model file's order;
+    a table of another kind (augmentation, init distribution, loss) as the whole table that `--set` would write;
+    a different number of layers as such."""
     from snntrain.config.compare import config_differences
 
     conv = load_model("conv")
     saved = load_model(write(tmp_path, to_toml(conv), "config.toml"))
     assert saved.source != conv.source and config_differences(saved, conv) == []
-    changed = load_model("conv", ['augment={ type = "none" }', "layers[1].size=3", "simulation.t_max=0.3",
-                                  "layers[0].init.low=-2.0", "optimizer.lr=0.001", "training.seed=4"])
-    assert config_differences(changed, conv) == [
-        "layers[0].init.low = -2.0 (reference: -1.0)", "layers[1].size = 3 (reference: 2)",
-        "simulation.t_max = 0.3 (reference: 0.2)", "optimizer.lr = 0.001 (reference: 0.003)",
-        'augment.type = "none" (reference: "elastic")', "training.seed = 4 (reference: 0)"]
-    assert 'loss.type = "ttfs" (reference: "count")' in config_differences(load_model("ttfs"), conv)
-    assert "layers: 2 layers (reference: 6)" in config_differences(load_model("ttfs"), conv)
+    sets = ['augment={ type = "none" }', "layers[1].size=3", "simulation.t_max=0.3", "layers[0].init.low=-2.0",
+            'layers[2].init={ distribution = "normal", std = 0.5 }', "optimizer.lr=0.001", "training.seed=4"]
+    found = config_differences(load_model("conv", sets), conv)
+    assert found == [
+        "simulation.t_max = 0.3 (reference: 0.2)", "layers[0].init.low = -2.0 (reference: -1.0)",
+        "layers[1].size = 3 (reference: 2)",
+        'layers[2].init = { distribution = "normal", mean = 0.0, std = 0.5 } '
+        '(reference: { distribution = "uniform", low = -1.0, high = 1.0 })',
+        "optimizer.lr = 0.001 (reference: 0.003)",
+        'augment = { type = "none" } (reference: { type = "elastic", sigma = 1.0, points = 2, per = "batch" })',
+        "training.seed = 4 (reference: 0)"]
+    # each is a --set that turns the reference into the other configuration
+    assert config_differences(load_model("conv", [f.split(" (reference")[0].replace(" = ", "=", 1) for f in found]),
+                              load_model("conv", sets)) == []
+    ttfs = config_differences(load_model("ttfs"), conv)
+    assert "layers: 2 layers (reference: 6)" in ttfs and any(f.startswith('loss = { type = "ttfs"') for f in ttfs)

@@ -100,10 +100,10 @@ def test_the_table_selects_on_validation_and_shows_the_papers_selection_beside(t
                                             + ["training.epochs=3"])))
     run_dir.write_metrics([{"epoch": e, "val_accuracy": v, "test_accuracy": t, "epoch_seconds": 10.0}
                            for e, v, t in [(1, 0.80, 0.79), (2, 0.90, 0.85), (3, 0.88, 0.87)]])
-    [row] = [r for r in collect([0], out, tmp_path) if r.experiment == EXPERIMENTS[0]]
+    [row] = [r for r in collect([0], out, tmp_path, smoke=False) if r.experiment == EXPERIMENTS[0]]
     assert (row.status, row.best_epoch, row.selected_test_accuracy, row.best_test_accuracy) == ("done", 2, 0.85,
                                                                                               0.87)
-    write_results(out, collect([0], out, tmp_path))
+    write_results(out, collect([0], out, tmp_path, smoke=False))
     assert "| ttfs | fashion-mnist | 3 | 1/1 | 90.00% | 85.00% | 87.00% | 10 |" in (out / "results.md").read_text()
     [csv_row] = [r for r in csv.DictReader(open(out / "results.csv")) if r["model"] == "ttfs" and r["seed"] == "0"
                  and r["dataset"] == "fashion-mnist"]
@@ -127,7 +127,7 @@ def test_the_table_names_only_the_sessions_that_trained_an_epoch(tmp_path):
                                   (2, "cpu, 2 threads", "c" * 40 + "-dirty")]:
         record_environment(run_dir.environment_path, {"after_epoch": after, "device": device, "commit": commit,
                                                       "machine": {"processor": "AMD EPYC"}})
-    [row] = [r for r in collect([0], out, tmp_path) if r.experiment == EXPERIMENTS[0]]
+    [row] = [r for r in collect([0], out, tmp_path, smoke=False) if r.experiment == EXPERIMENTS[0]]
     assert row.devices == ["cpu, 1 thread, AMD EPYC", "cpu, 2 threads, AMD EPYC"]
     assert row.commits == ["a" * 12, "c" * 12 + "-dirty"]
 
@@ -147,9 +147,9 @@ def test_runs_that_differ_from_the_model_file_are_named_in_the_table_and_when_ke
         epochs = load_model(run_dir.config_path).training.epochs
         run_dir.write_metrics([{"epoch": e, "val_accuracy": 0.8, "test_accuracy": 0.8, "epoch_seconds": 10.0}
                                for e in range(1, epochs + 1)])
-    rows = {r.seed: r for r in collect([0, 1], out, tmp_path) if r.experiment == EXPERIMENTS[0]}
+    rows = {r.seed: r for r in collect([0, 1], out, tmp_path, smoke=False) if r.experiment == EXPERIMENTS[0]}
     assert rows[0].differences == [] and rows[1].differences == ["optimizer.lr = 0.01 (reference: 0.002)"]
-    write_results(out, collect([0, 1], out, tmp_path))
+    write_results(out, collect([0, 1], out, tmp_path, smoke=False))
     table = (out / "results.md").read_text()
     assert "| 1 of 2 runs differ from the model file |" in table
     assert "| ttfs-fashion-mnist-seed1 | done |" in table and table.count("| as the model file |") == 1
@@ -165,6 +165,7 @@ def test_runs_that_differ_from_the_model_file_are_named_in_the_table_and_when_ke
     said: list[str] = []
     reproduce(["ttfs-fashion-mnist"], [0, 1], False, get_backend("cpu"), data, out, said.append)
     assert said[:3] == ["ttfs-fashion-mnist-seed0: done (30 epochs), kept",
-                        "ttfs-fashion-mnist-seed1: trains as it started, which differs from ttfs.toml now: "
-                        "optimizer.lr = 0.01 (reference: 0.002) (delete the folder to train it afresh)",
+                        "ttfs-fashion-mnist-seed1: was started with settings that differ from ttfs.toml's now, "
+                        "and keeps them: optimizer.lr = 0.01 (reference: 0.002) (delete the folder to train it "
+                        "afresh)",
                         "ttfs-fashion-mnist-seed1: done (30 epochs), kept"]

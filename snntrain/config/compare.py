@@ -1,41 +1,37 @@
-"""Which settings two resolved model configurations differ in, named by the keys `--set` takes."""
+"""Which settings two resolved model configurations differ in, written as `--set` would set them."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from snntrain.config.emit import format_value
+from snntrain.config.emit import format_value, to_toml
+from snntrain.config.load import parse_toml
 from snntrain.config.model import ModelConfig
-
-#: Fields that are not settings: the file a configuration was read from, and what the dataset's name decides.
-_NOT_SETTINGS = {"source", "input.shape", "input.classes"}
-#: Fields that model files keep in a table of another name.
-_KEYS = {"t_max": "simulation.t_max", "precision": "simulation.precision"}
 
 
 def config_differences(ours: ModelConfig, reference: ModelConfig) -> list[str]:
-    """Every setting in which `ours` differs from `reference`, each as 'key = value (reference: value)', in the
-    order of the configuration's fields; empty when both train the same network in the same way."""
+    """Every setting in which `ours` differs from `reference`, each as 'KEY = VALUE (reference: VALUE)' where
+    `--set KEY=VALUE` would give `ours` that setting, in the order of the model file; empty when both train the
+    same network in the same way.
+
+    Both are compared as `to_toml` writes them: only the keys their chosen types use, and not the file they were
+    read from. A table of another kind (another loss type, init distribution, augmentation...) is one difference,
+    the whole table; so is a layer of another type. A different number of layers is 'layers: N layers
+    (reference: M)'."""
     found: list[str] = []
-    _compare(ours, reference, "", found)
+    _compare(parse_toml(to_toml(ours), ours.source), parse_toml(to_toml(reference), reference.source), "", found)
     return found
 
 
 def _compare(ours: Any, reference: Any, key: str, found: list[str]) -> None:
-    if dataclasses.is_dataclass(ours) and type(ours) is type(reference):
-        if getattr(ours, "type", None) != getattr(reference, "type", None):  # another kind: its other keys are
-            # that kind's, and the type says all
-            found.append(f"{key}.type = {format_value(ours.type)} (reference: {format_value(reference.type)})")
-            return
-        for f in dataclasses.fields(ours):
-            name = f"{key}.{f.name}" if key else _KEYS.get(f.name, f.name)
-            if name not in _NOT_SETTINGS:
-                _compare(getattr(ours, f.name), getattr(reference, f.name), name, found)
-    elif key == "layers":
+    if isinstance(ours, dict) and isinstance(reference, dict) and ours.keys() == reference.keys():
+        for name in ours:
+            _compare(ours[name], reference[name], f"{key}.{name}" if key else name, found)
+    elif (isinstance(ours, list) and isinstance(reference, list) and ours and isinstance(ours[0], dict)
+          and reference and isinstance(reference[0], dict)):  # the [[layers]] array
         if len(ours) != len(reference):
-            found.append(f"layers: {len(ours)} layers (reference: {len(reference)})")
+            found.append(f"{key}: {len(ours)} layers (reference: {len(reference)})")
             return
         for i, (mine, theirs) in enumerate(zip(ours, reference)):
-            _compare(mine, theirs, f"layers[{i}]", found)
+            _compare(mine, theirs, f"{key}[{i}]", found)
     elif ours != reference:
         found.append(f"{key} = {format_value(ours)} (reference: {format_value(reference)})")

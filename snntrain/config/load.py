@@ -74,7 +74,7 @@ def load_model(path: str | Path, overrides: Sequence[str] = ()) -> ModelConfig:
 
 def load_model_text(text: str, source: str, overrides: Sequence[str] = ()) -> ModelConfig:
     """`load_model` of a model held as text (a checkpoint's /config); messages name `source`."""
-    return _resolve(_parse(text, source), source, overrides)
+    return _resolve(parse_toml(text, source), source, overrides)
 
 
 def _resolve(raw: dict[str, Any], source: str, overrides: Sequence[str]) -> ModelConfig:
@@ -91,7 +91,7 @@ MAX_MODEL_BYTES = 1 << 20  # a model file is a few kB; this refuses /dev/zero-li
 def read_toml(path: Path, source: str, kind: str = "model file") -> dict[str, Any]:
     """A TOML file (a model file, a sweep file) as a dict; one-line ConfigErrors naming `source` for what cannot
     be read or parsed."""
-    return _parse(_read(path, source, kind), source)
+    return parse_toml(_read(path, source, kind), source)
 
 
 def _read(path: Path, source: str, kind: str) -> str:
@@ -118,7 +118,7 @@ def _read(path: Path, source: str, kind: str) -> str:
     return text
 
 
-def _parse(text: str, source: str) -> dict[str, Any]:
+def parse_toml(text: str, source: str) -> dict[str, Any]:
     """TOML text as a dict; invalid TOML is a one-line error naming `source`, line and column."""
     try:
         return tomllib.loads(text)

@@ -76,7 +76,7 @@ class SeedResult:
     devices: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
     run_dir: str = ""
-    #: The settings in which the run differs from `reference` (its model file has changed since it started).
+    #: The settings in which the run differs from its model file now (`changed_settings`).
     differences: list[str] = field(default_factory=list)
 
 
@@ -97,10 +97,11 @@ def overrides(experiment: Experiment, seed: int, smoke: bool) -> list[str]:
     return sets + list(SMOKE if smoke else ())
 
 
-def reference(experiment: Experiment, seed: int, smoke: bool) -> ModelConfig:
-    """What a run of `experiment` and `seed` would train if started now: the packaged model file with
-    `overrides`."""
-    return load_model(resolve_model_path(experiment.model), overrides(experiment, seed, smoke))
+def changed_settings(experiment: Experiment, seed: int, smoke: bool, config: ModelConfig) -> list[str]:
+    """The settings in which a run's `config` differs from what the run would train if started now: the
+    packaged model file with `overrides` (`config_differences`)."""
+    now = load_model(resolve_model_path(experiment.model), overrides(experiment, seed, smoke))
+    return config_differences(config, now)
 
 
 def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: Backend, data_dir: Path,
@@ -126,11 +127,11 @@ def _run_one(experiment: Experiment, seed: int, smoke: bool, backend: Backend, d
     path = out_dir / f"{experiment.name}-seed{seed}"
     started = (path / "config.toml").exists()
     if started:
-        config, now = load_model(path / "config.toml"), reference(experiment, seed, smoke)
-        differences = config_differences(config, now)
+        config = load_model(path / "config.toml")
+        differences = changed_settings(experiment, seed, smoke, config)
         if differences:
-            echo(f"{path.name}: trains as it started, which differs from {Path(now.source).name} now: "
-                 f"{'; '.join(differences)} (delete the folder to train it afresh)")
+            echo(f"{path.name}: was started with settings that differ from {experiment.model}.toml's now, and "
+                 f"keeps them: {'; '.join(differences)} (delete the folder to train it afresh)")
         if run_finished(path):
             echo(f"{path.name}: done ({config.training.epochs} epochs), kept")
             return
@@ -142,10 +143,10 @@ def _run_one(experiment: Experiment, seed: int, smoke: bool, backend: Backend, d
         echo(f"{path.name}: skipped, {err}")
 
 
-def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path, smoke: bool = False) -> list[SeedResult]:
+def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path, smoke: bool) -> list[SeedResult]:
     """One row per configuration and seed, from what the run directories hold: every configuration, and the
     `seeds` asked for as well as any other seed already on disk (a call with --only or --seeds rewrites the table
-    without dropping the rest). Runs are compared with what `reference` (`smoke` or not) gives now."""
+    without dropping the rest). Runs are compared with their model file now (with the `smoke` settings or not)."""
     results = []
     for experiment in EXPERIMENTS:
         found = {int(p.name.rsplit("-seed", 1)[1]) for p in out_dir.glob(f"{experiment.name}-seed*")
@@ -156,17 +157,17 @@ def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path, smoke: bool = F
                 missing = not canonical_path(experiment.dataset, data_dir).exists()
                 results.append(SeedResult(experiment, seed, "needs the dataset" if missing else "not started"))
                 continue
-            results.append(_read_run(experiment, seed, RunDir.open(path), reference(experiment, seed, smoke)))
+            results.append(_read_run(experiment, seed, RunDir.open(path), smoke))
     return results
 
 
-def _read_run(experiment: Experiment, seed: int, run: RunDir, now: ModelConfig) -> SeedResult:
+def _read_run(experiment: Experiment, seed: int, run: RunDir, smoke: bool) -> SeedResult:
     config = load_model(run.config_path)
     epochs = config.training.epochs
     rows = run.read_metrics()
     result = SeedResult(experiment, seed, "done" if len(rows) >= epochs else f"epoch {len(rows)}/{epochs}",
                         epochs=epochs, epochs_done=len(rows), run_dir=str(run.path),
-                        differences=config_differences(config, now))
+                        differences=changed_settings(experiment, seed, smoke, config))
     if rows:
         best = max(rows, key=lambda row: row["val_accuracy"])  # the first epoch of highest, as the trainer keeps
         result.best_epoch, result.best_val_accuracy = int(best["epoch"]), best["val_accuracy"]
