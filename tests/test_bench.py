@@ -51,17 +51,30 @@ def test_bench_json_output(tmp_path):
 @pytest.mark.parametrize("sweep, value, check", [
     ("neurons", 300, lambda c: c.layers[0].neurons == 300),
     ("batch", 7, lambda c: c.training.batch_size == 7),
-    ("spikes", 3, lambda c: all(layer.max_spikes == 3 for layer in c.layers)),
+    ("spikes", 3, lambda c: all(layer.max_spikes == 3 for layer in c.layers) and (c.loss.n_true, c.loss.n_false)
+     == (3, 3)),
     ("layers", 3, lambda c: len(c.layers) == 4 and c.layers[1] == c.layers[0]),
 ])
 def test_sweeps_change_one_parameter(sweep, value, check):
     assert check(vary(load_model(DEFAULT), sweep, value))
 
 
-def test_bad_values_are_one_line_errors(tmp_path):
-    got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, "--sweep", "batch", "--values",
-                                    "a,b", "--runs-dir", str(tmp_path)])
-    assert got.exit_code == 1 and "--values" in got.output and "Traceback" not in got.output
+@pytest.mark.parametrize("args, message", [
+    (("--sweep", "batch", "--values", "a,b"), "--values 'a,b': expected comma-separated integers"),
+    (("--sweep", "batch", "--values", "0"), "--values '0': each batch value must be >= 1"),  # before: ZeroDivision
+    (("--sweep", "spikes", "--values", "0"), "--values '0': each spikes value must be >= 1"),  # before: SystemError
+    (("--sweep", "layers", "--values", "-1"), "--values '-1': each layers value must be >= 0"),  # before: ran
+    (("--values", "1,2"), "--values '1,2': give --sweep too"),  # before: ignored
+    (("--steps", "0"), "--steps and --repeats must be >= 1"),  # before: exit 1
+    (("--sweep", "neurons", "--values", "100,99999999999999999999"),  # before: numpy's error, after one measurement
+     "--sweep neurons=99999999999999999999: layers[1]: the model needs about"),
+])
+def test_bad_values_are_one_line_usage_errors(tmp_path, args, message):
+    got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, *args, "--runs-dir",
+                                    str(tmp_path / "runs")])
+    assert got.exit_code == 2 and got.stderr.startswith(f"error: {message}") and got.stderr.count("\n") == 1, \
+        got.output
+    assert got.stdout == "" and not (tmp_path / "runs").exists()  # nothing measured, nothing written
 
 
 def test_launch_hooks_nest_and_restore():

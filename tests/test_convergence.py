@@ -61,6 +61,20 @@ def test_grid_parsing():
         parse_grid("0:1")
 
 
+@pytest.mark.parametrize("args, message", [
+    (("--grid", "0:nan:0.5"), "--grid '0:nan:0.5': needs finite numbers with 0 <= start < stop"),  # before: ValueError
+    (("--grid", "0:inf:0.5"), "--grid '0:inf:0.5': needs finite numbers"),  # before: OverflowError
+    (("--grid", "-5:-4:0.5"), "--grid '-5:-4:0.5': needs finite numbers with 0 <= start"),  # before: ran
+    (("--grid", "0:1e9:1e-9"), "values per axis; at most 200 (40,000 cells)"),  # before: MemoryError
+    (("--seed", "-1"), "--seed -1: must be >= 0"),  # before: ValueError
+    (("--repeats", "0"), "--repeats and --epochs must be >= 1"),  # before: exit 1
+])
+def test_bad_arguments_are_one_line_usage_errors(tmp_path, args, message):
+    got = CliRunner().invoke(main, ["convergence", "--runs-dir", str(tmp_path / "runs"), "--device", "cpu", *args])
+    assert got.exit_code == 2 and message in got.stderr and got.stderr.count("\n") == 1, got.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_on_a_ray_cluster_the_results_are_the_same(tmp_path):
     """The networks split into one batch per Ray worker (2 here) train to the same numbers as one batch here."""
     pytest.importorskip("ray")
@@ -82,3 +96,11 @@ def test_without_ray_the_address_says_how_to_install_it(tmp_path, monkeypatch):
     assert got.exit_code == 1 and got.stderr == ("error: snntrain convergence --address needs Ray Tune: pip install "
                                                  "'snntrain[sweep]' (or pip install 'ray[tune]')\n")
     assert not any(tmp_path.iterdir())  # no empty run directory left behind
+
+
+def test_a_malformed_ray_address_is_a_one_line_error(tmp_path):
+    pytest.importorskip("ray")
+    got = CliRunner().invoke(main, ["convergence", "--runs-dir", str(tmp_path / "runs"), "--address", "foo",
+                                    "--grid", "0:1:0.5", "--repeats", "1", "--epochs", "1"])
+    assert got.exit_code == 1 and got.stderr.count("\n") == 1, got.output  # before: ray's ValueError traceback
+    assert got.stderr.startswith("error: snntrain convergence --address: cannot connect to Ray at 'foo': "), got.stderr

@@ -245,6 +245,55 @@ def test_what_snntrain_cannot_represent_is_a_one_line_error_naming_the_node(chan
     assert "\n" not in str(err.value)
 
 
+def _edit(path: Path, what: str) -> None:
+    """Edit an exported NIR file in place, as a hand edit or another tool's bug would."""
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        nodes = f["node/nodes"]
+        if what == "tau_syn of another length":
+            del nodes["dense0_lif/tau_syn"]
+            nodes["dense0_lif/tau_syn"] = np.ones(3)
+        elif what == "no edges":
+            del f["node/edges"]
+        elif what == "a node type nir does not know":
+            nodes["dense0_linear/type"][()] = b"Conv3d"
+        elif what == "max_spikes not a number":
+            del nodes["dense0_lif/metadata/max_spikes"]
+            nodes["dense0_lif/metadata/max_spikes"] = b"x"
+        elif what == "weight not an array":
+            del nodes["dense0_linear/weight"]
+            nodes["dense0_linear/weight"] = b"hello"
+
+
+@pytest.mark.parametrize("what", ["tau_syn of another length", "no edges", "a node type nir does not know",
+                                  "max_spikes not a number", "weight not an array"])
+def test_an_edited_nir_file_is_a_one_line_error(trained, tmp_path, what):
+    """What nir asserts, and what an edited file holds where a number belongs, end in one line naming the file
+    (before: AssertionError, ValueError or AttributeError tracebacks)."""
+    path = tmp_path / "edited.nir"
+    trained.to_nir(path)
+    _edit(path, what)
+    result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "m.toml")])
+    assert result.exit_code == 1 and result.stderr.startswith(f"error: {path}: "), result.output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_import_from_and_export_to_what_is_not_a_regular_file(trained, tmp_path):
+    """A FIFO to import from would block h5py for ever; a FIFO or device to export to would have been replaced
+    by a regular file. Both are one-line errors, and the FIFO stays a FIFO."""
+    import os
+
+    fifo = tmp_path / "fifo.nir"
+    os.mkfifo(fifo)
+    with pytest.raises(SnntrainError, match=f"^{fifo}: not a regular file; a NIR file is HDF5$"):
+        nir_graph.read(fifo)
+    result = CliRunner().invoke(main, ["export", str(trained.run_dir), "-o", str(fifo)])
+    assert result.exit_code == 1 and result.stderr == f"error: cannot write {fifo}: it exists and is not a " \
+        "regular file\n", result.output
+    assert fifo.is_fifo()
+
+
 def test_delta_theta_other_than_theta_is_refused_on_export(trained, tmp_path):
     cfg = trained.config
     layers = (replace(cfg.layers[0], delta_theta=cfg.layers[0].theta / 2),) + cfg.layers[1:]

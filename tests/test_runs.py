@@ -5,6 +5,7 @@ import json
 import math
 import os
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -44,6 +45,18 @@ def test_atomic_write_replaces_file(tmp_path):
     atomic_write_bytes(tmp_path / "b.bin", b"\x00\x01")
     assert target.read_text() == "new\n"
     assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
+    assert _leftovers(tmp_path) == []
+
+
+def test_atomic_write_never_replaces_a_device_fifo_or_folder(tmp_path):
+    """An output path that names a FIFO, a folder or a device (say `-o /dev/full`) is refused in one line and
+    left as it was: a rename would have put a regular file in its place."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "folder").mkdir()
+    for target in (tmp_path / "fifo", tmp_path / "folder", Path("/dev/null")):
+        with pytest.raises(SnntrainError, match=f"^cannot write {target}: it exists and is not a regular file$"):
+            atomic_write_text(target, "x")
+    assert (tmp_path / "fifo").is_fifo() and (tmp_path / "folder").is_dir() and Path("/dev/null").is_char_device()
     assert _leftovers(tmp_path) == []
 
 
@@ -111,6 +124,16 @@ def test_open_names_what_is_there_instead_of_a_run_directory(tmp_path):
             RunDir.open(tmp_path / name)
     with pytest.raises(SnntrainError, match="does not exist"):
         RunDir.open(tmp_path / "missing")
+
+
+def test_open_refuses_a_plots_path_that_is_not_a_folder(tmp_path):
+    """Found when the run is opened, not when the plots are drawn after training (before: FileExistsError)."""
+    run = RunDir.create(tmp_path, "m")
+    run.write_config("name = 'm'\n")
+    run.plots_dir.rmdir()
+    run.plots_dir.write_text("")
+    with pytest.raises(SnntrainError, match=f"^{run.plots_dir} is not a folder; the run's plots go there: move it"):
+        RunDir.open(run.path)
 
 
 def test_open_needs_config(tmp_path):
@@ -220,10 +243,11 @@ def test_load_missing_truncated_or_foreign_file(tmp_path):
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f["x"] = np.zeros(3)
     (tmp_path / "dir.h5").mkdir()
+    os.mkfifo(tmp_path / "fifo.h5")  # h5py would wait on it forever
 
     for name, message in [("nothing.h5", "does not exist"), ("truncated.h5", "cannot read checkpoint.*truncated"),
                           ("text.h5", "cannot read checkpoint"), ("other.h5", "not an snntrain checkpoint"),
-                          ("dir.h5", "cannot read checkpoint .*: Is a directory$")]:
+                          ("dir.h5", "checkpoint .* is a directory$"), ("fifo.h5", "is not a regular file$")]:
         with pytest.raises(SnntrainError, match=message) as info:
             load_checkpoint(tmp_path / name)
         assert name in str(info.value) and "\n" not in str(info.value)

@@ -128,6 +128,8 @@ def test_a_model_path_is_taken_from_the_sweep_files_folder(tmp_path):
     ('[sweep]\nset = ["epochs"]', 'sweep.set = ["epochs"]: give a list of "KEY=VALUE" strings'),
     ('[sweep.grid]\n"training.seed" = []', 'sweep.grid.training.seed = []: give a non-empty list'),
     ('[sweep.grid]\n"training.seed" = "2..1"', "sweep.grid.training.seed = \"2..1\": the range 2..1 is empty"),
+    ('[sweep.grid]\n"training.seed" = "0..100000000000"', "the range holds 100,000,000,001 values; a sweep runs at "
+                                                          "most 100,000 trials"),
     ('[sweep.random]\n"optimizer.lr" = { loguniform = [0, 1] }', "sweep.random.optimizer.lr = { loguniform = [0, 1] "
                                                                  "}: give one of { choice = [values] }"),
     ('[sweep.random]\n"training.seed" = { randint = [0.5, 3] }', "sweep.random.training.seed = { randint"),
@@ -153,7 +155,16 @@ def test_bad_command_lines_are_one_line_usage_errors(tmp_path):
                             "training.seed=0", "--set", "training.epochs=2", "--scheduler", "asha"),
                            "grace_epochs = 3: more than the trials' 2 epochs"),
                           (("--model", "default", "--grid", "training.seed=0", "--metric", "val_loss", "--set",
-                            "training.validation=0"), "metric val_loss: the trials hold out no validation")]:
+                            "training.validation=0"), "metric val_loss: the trials hold out no validation"),
+                          # before: the trials' list was built until memory ran out
+                          (("--model", "default", "--grid", "training.seed=0..100000000000"),
+                           "--grid 'training.seed=0..100000000000': the range holds 100,000,000,001 values; a sweep "
+                           "runs at most 100,000 trials"),
+                          ((str(write(tmp_path, '[sweep]\nsamples = 100000000000\n[sweep.random]\n'
+                                                '"training.seed" = { randint = [0, 9] }', "many.toml")), "--model", "default",
+                            "--grid", "optimizer.lr=0.1,0.2"),
+                           "the sweep has 200,000,000,000 trials (100,000,000,000 random draws x 2 grid points); a "
+                           "sweep runs at most 100,000")]:
         result = CliRunner().invoke(main, ["sweep", *args, "--dry-run", "--runs-dir", str(tmp_path)])
         assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.output
 

@@ -247,6 +247,47 @@ def test_resume_with_mismatched_layer_is_one_line_error(one_epoch, tmp_path):
     assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
 
 
+def _damage(path: Path, what: str) -> None:
+    """Edit last.h5's resume state in place, as a bad copy or a hand edit would."""
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        if what == "no optimizer step":
+            del f["optimizer/step"]
+        elif what == "negative optimizer step":
+            f["optimizer/step"][()] = -5
+        elif what == "optimizer moment of another shape":
+            del f["optimizer/m/0"]
+            f["optimizer/m/0"] = np.zeros((2, 2))
+        elif what == "best epoch not a number":
+            f["extra"].attrs["best_epoch"] = "abc"
+        elif what == "generator state of another kind":
+            f.attrs["rng_state"] = json.dumps({"bit_generator": "nothing"})
+        elif what == "records cut off":
+            f["extra"].attrs["metrics_rows"] = '[{"epoch": 1'
+        elif what == "records not a list":
+            f["extra"].attrs["metrics_rows"] = '{"a": 1}'
+        elif what == "records of another epoch":
+            f["extra"].attrs["metrics_rows"] = '[{"epoch": 99}]'
+
+
+@pytest.mark.parametrize("what", ["no optimizer step", "negative optimizer step", "optimizer moment of another shape",
+                                  "best epoch not a number", "generator state of another kind", "records cut off",
+                                  "records not a list", "records of another epoch"])
+def test_resume_from_a_damaged_resume_state_is_one_line_error(one_epoch, tmp_path, what):
+    """A last.h5 that still reads as a checkpoint, but whose optimiser, generator or records were damaged, stops the
+    resume with one line naming the file (before: KeyError, ValueError or AttributeError tracebacks, or epoch 99
+    copied into metrics.csv), and the run directory is left as it was."""
+    run = copy_run(one_epoch, tmp_path)
+    _damage(run / "last.h5", what)
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+    assert result.exit_code == 1, result.output
+    line = result.error_line()
+    assert f"{run / 'last.h5'}: its resume state" in line and "is damaged" in line, line
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
+
+
 # --- 3. Ctrl-C ----------------------------------------------------------------------------------------------------
 
 def test_ctrl_c_then_resume(reference, one_epoch, tmp_path, monkeypatch):

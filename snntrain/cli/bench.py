@@ -29,15 +29,20 @@ from snntrain.config import load_model
 def bench(model: Path, overrides: tuple[str, ...], device: str, sweep: str | None, values: str | None, steps: int,
           repeats: int, data_dir: Path, runs_dir: Path, as_json: bool) -> None:
     """Training and forward samples/s, time per kernel and peak memory, on real Fashion-MNIST when present."""
-    from snntrain.errors import SnntrainError
+    from snntrain.errors import UsageError
     from snntrain.training.bench import format_table, run_bench
 
+    if values and not sweep:
+        raise UsageError(f"--values {values!r}: give --sweep too (neurons, batch, spikes or layers)")
     try:
         sweep_values = [int(v) for v in values.split(",")] if values else None
     except ValueError:
-        raise SnntrainError(f"--values {values!r}: expected comma-separated integers") from None
+        raise UsageError(f"--values {values!r}: expected comma-separated integers") from None
+    least = 0 if sweep == "layers" else 1  # no hidden layer at all is a model too
+    if sweep_values and min(sweep_values) < least:
+        raise UsageError(f"--values {values!r}: each {sweep} value must be >= {least}")
     if steps < 1 or repeats < 1:
-        raise SnntrainError("--steps and --repeats must be >= 1")
+        raise UsageError("--steps and --repeats must be >= 1")
     echo = (lambda line: None) if as_json else click.echo
     run, results = run_bench(load_model(model, overrides), get_backend(device), data_dir, sweep, sweep_values,
                              steps, repeats, runs_dir, echo)

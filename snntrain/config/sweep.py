@@ -47,6 +47,8 @@ from snntrain.errors import ConfigError, UsageError
 METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")
 SCHEDULERS = ("none", "asha")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+#: More trials than this is a mistyped range or sample count, not a sweep: refused before any list is built.
+MAX_TRIALS = 100_000
 KEYS = ("model", "set", "metric", "samples", "seed", "scheduler", "grace_epochs", "reduction_factor",
         "time_budget", "cpus_per_trial", "max_failures", "grid", "random")
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*$")
@@ -141,12 +143,14 @@ def _grid_values(text: str, where: str, error: type[Exception]) -> tuple[str, ..
     if ".." in text and "," not in text:
         low, _, high = text.partition("..")
         try:
-            items = tuple(str(v) for v in range(int(low), int(high) + 1))
+            span = range(int(low), int(high) + 1)
         except ValueError:
             raise error(f"{where}: A..B takes integers, e.g. training.seed=0..4") from None
-        if not items:
+        if not span:
             raise error(f"{where}: the range {low.strip()}..{high.strip()} is empty")
-        return items
+        if len(span) > MAX_TRIALS:
+            raise error(f"{where}: the range holds {len(span):,} values; a sweep runs at most {MAX_TRIALS:,} trials")
+        return tuple(str(v) for v in span)
     items = tuple(v.strip() for v in text.split(","))
     if not all(items):
         raise error(f"{where}: an empty value between commas")
@@ -290,4 +294,8 @@ def merge_command_line(plan: SweepPlan, model: str | None, sets: Sequence[str], 
     overlap = {key for key, _ in plan.grid} & {r.key for r in plan.random}
     if overlap:
         raise UsageError(f"--grid {sorted(overlap)[0]}: the sweep file draws it at random; sweep a key one way")
+    points = math.prod(len(values) for _, values in plan.grid)
+    if plan.samples * points > MAX_TRIALS:
+        raise UsageError(f"the sweep has {plan.samples * points:,} trials ({plan.samples:,} random draws x {points:,} "
+                         f"grid points); a sweep runs at most {MAX_TRIALS:,}")
     return plan

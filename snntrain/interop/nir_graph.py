@@ -21,6 +21,7 @@ round trip.
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +34,7 @@ from snntrain.config import load_model_text, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.errors import SnntrainError
 from snntrain.network.build import describe_layers, layer_names
+from snntrain.runs.atomic import atomic_write_bytes
 
 # A foreign graph's input size says which dataset it was most likely made for (an option overrides it).
 DATASETS_BY_INPUTS = {64: "digits", 784: "mnist", 700: "shd", 2312: "nmnist"}
@@ -142,17 +144,11 @@ def to_graph(cfg: ModelConfig, weights: Sequence[np.ndarray]) -> Any:
 
 
 def write(path: Path, cfg: ModelConfig, weights: Sequence[np.ndarray]) -> None:
-    """Write the model as a NIR file (HDF5), through a temporary file so that no half-written file is left."""
-    nir = _nir()
-    graph = to_graph(cfg, weights)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        nir.write(tmp, graph)
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SnntrainError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write the model as a NIR file (HDF5) atomically: built in memory and written in one plain write, as
+    checkpoints are (h5py reports a full disk during its own flush as a RuntimeError, and leaves its file)."""
+    buffer = io.BytesIO()
+    _nir().write(buffer, to_graph(cfg, weights))
+    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 def _chain(graph: Any, source: str) -> list[str]:
@@ -296,11 +292,14 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     `dataset` (default: guessed from the input size), `t_max` (default 0.2 s) and `max_spikes` (default 30, or
     the nodes' metadata) fill what NIR does not say."""
     nir, source = _nir(), str(path)
+    if Path(path).exists() and not Path(path).is_file():  # h5py would wait forever on a FIFO
+        raise SnntrainError(f"{source}: not a regular file; a NIR file is HDF5")
     try:
         graph = nir.read(Path(path))
-    except (OSError, KeyError, ValueError, TypeError) as exc:
-        raise SnntrainError(f"{source}: not a readable NIR file ({exc})") from None
-    in_shape, layers, weights = _layers_of(graph, _chain(graph, source), source)
+        in_shape, layers, weights = _layers_of(graph, _chain(graph, source), source)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, AssertionError) as exc:
+        # nir checks its nodes with assert, and an edited file can hold any type where a number belongs
+        raise SnntrainError(f"{source}: not a NIR graph snntrain can read ({type(exc).__name__}: {exc})") from None
     for layer in layers:
         if layer["type"] != "pool" and (max_spikes is not None or not layer["max_spikes"]):
             layer["max_spikes"] = max_spikes or 30

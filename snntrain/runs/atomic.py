@@ -48,6 +48,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     Whatever writes to the temporary path (h5py, matplotlib) must have closed it when the body ends.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a device, FIFO or folder there is never meant to be replaced
+        raise SnntrainError(f"cannot write {path}: it exists and is not a regular file")
     tmp = temp_path(path)
     try:
         yield tmp

@@ -118,6 +118,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
     path = Path(path)
     if not path.exists():
         raise SnntrainError(f"checkpoint {path} does not exist")
+    if not path.is_file():  # h5py would wait forever on a FIFO
+        raise SnntrainError(f"checkpoint {path} is {'a directory' if path.is_dir() else 'not a regular file'}")
     try:
         with h5py.File(path, "r") as f:
             return _read(f, path)

@@ -89,6 +89,8 @@ class RunDir:
             raise SnntrainError(f"{run.path} is not a directory; a run directory holds config.toml and the weights")
         if not run.config_path.is_file():
             raise SnntrainError(f"{run.path} is not a run directory (it has no config.toml)")
+        if run.plots_dir.exists() and not run.plots_dir.is_dir():  # found now, not after the training
+            raise SnntrainError(f"{run.plots_dir} is not a folder; the run's plots go there: move it away")
         return run
 
     @contextmanager

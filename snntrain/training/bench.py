@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from snntrain.backends import Backend
+from snntrain.config import load_model_text, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import Dataset, EventDataset, dataset_info, load_dataset
 from snntrain.errors import DataError, SnntrainError
@@ -65,13 +66,21 @@ class Measurement:
 
 
 def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
-    """`cfg` with one sweep parameter set: hidden neurons, batch size, spikes per neuron, or hidden layers."""
+    """`cfg` with one sweep parameter set: hidden neurons, batch size, spikes per neuron (a count loss's targets
+    at most that), or hidden layers; checked as a model file is (a ConfigError names the sweep value that makes no
+    model)."""
+    return load_model_text(to_toml(_varied(cfg, sweep, value)), f"--sweep {sweep}={value}")
+
+
+def _varied(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
     layers = list(cfg.layers)
     hidden = [i for i, layer in enumerate(layers[:-1]) if layer.type == "dense"]
     if sweep == "batch":
         return replace(cfg, training=replace(cfg.training, batch_size=value, test_batch_size=value))
-    if sweep == "spikes":
-        return replace(cfg, layers=tuple(replace(l, max_spikes=value) if l.type != "pool" else l for l in layers))
+    if sweep == "spikes":  # a count loss's targets capped at the new buffer, as a model file must have them
+        loss = replace(cfg.loss, n_true=min(cfg.loss.n_true, value), n_false=min(cfg.loss.n_false, value))
+        return replace(cfg, loss=loss,
+                       layers=tuple(replace(l, max_spikes=value) if l.type != "pool" else l for l in layers))
     if not hidden:
         raise SnntrainError(f"--sweep {sweep} needs a model with a dense hidden layer")
     if sweep == "neurons":
@@ -310,10 +319,10 @@ def run_bench(cfg: ModelConfig, backend: Backend, data_dir: Path, sweep: str | N
               steps: int, repeats: int, runs_root: Path, echo: Callable[[str], None]) -> tuple[RunDir, list]:
     """Measure `cfg` (and its sweep), write bench.json, table.txt and plots under runs/bench-*/."""
     cfg, data = bench_data(cfg, data_dir)
-    echo(f"bench: model {cfg.name} on {cfg.input.dataset}, device {backend.name}, {steps} steps x {repeats} repeats")
     configs = [(f"{cfg.name}", cfg)]
-    if sweep:
+    if sweep:  # every variant checked before anything is measured
         configs = [(f"{sweep}={v}", vary(cfg, sweep, v)) for v in (values or SWEEPS[sweep])]
+    echo(f"bench: model {cfg.name} on {cfg.input.dataset}, device {backend.name}, {steps} steps x {repeats} repeats")
     results = []
     for label, variant in configs:
         results.append(measure(variant, data, backend, label, steps, repeats))

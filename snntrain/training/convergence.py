@@ -17,7 +17,7 @@ import numpy as np
 
 from snntrain.backends import Backend, get_backend
 from snntrain.config.model import LossConfig, OptimizerConfig, ScheduleConfig
-from snntrain.errors import SnntrainError
+from snntrain.errors import UsageError
 from snntrain.network.dense import DenseLayer
 from snntrain.network.lif import LifParams
 from snntrain.network.loss import Loss
@@ -30,6 +30,8 @@ from snntrain.training.ray_cluster import connect, worker_device
 # The toy task of SPEC §8: two samples of four input spike times, labels 0 and 1.
 INPUTS = np.array([[0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 2.0, 1.0]])
 LABELS = np.array([0, 1], np.int32)
+#: Grid values per axis: the study trains repeats x values^2 networks per model.
+MAX_GRID_VALUES = 200
 TAU_S, THETA, T_MAX, LR = 1.0, 1.0, 10.0, 0.1
 
 MODELS = {
@@ -49,14 +51,19 @@ class CellResult:
 
 
 def parse_grid(text: str) -> np.ndarray:
-    """`start:stop:step` (stop excluded) -> the grid values, e.g. 0:2.5:0.2 -> 0, 0.2, ..., 2.4."""
+    """`start:stop:step` (stop excluded) -> the grid values, e.g. 0:2.5:0.2 -> 0, 0.2, ..., 2.4. The grid gives
+    both the mean and the standard deviation, so it starts at 0 or above; UsageError for anything else."""
     try:
         start, stop, step = (float(part) for part in text.split(":"))
     except ValueError:
-        raise SnntrainError(f"--grid {text!r}: expected start:stop:step, e.g. 0:2.5:0.2") from None
-    if step <= 0 or stop <= start:
-        raise SnntrainError(f"--grid {text!r}: needs step > 0 and stop > start")
+        raise UsageError(f"--grid {text!r}: expected start:stop:step, e.g. 0:2.5:0.2") from None
+    if not all(np.isfinite([start, stop, step])) or start < 0 or step <= 0 or stop <= start:
+        raise UsageError(f"--grid {text!r}: needs finite numbers with 0 <= start < stop and step > 0 (the grid "
+                         "is the standard deviation's too)")
     count = int(np.floor((stop - start) / step - 1e-9)) + 1
+    if count > MAX_GRID_VALUES:
+        raise UsageError(f"--grid {text!r}: {count:,} values per axis; at most {MAX_GRID_VALUES} "
+                         f"({MAX_GRID_VALUES ** 2:,} cells)")
     return np.round(start + step * np.arange(count), 10)
 
 
@@ -148,7 +155,9 @@ def run_study(device: str, models: list[str], grid: np.ndarray, repeats: int, ep
     runs/convergence-<timestamp>/. With `address`, the networks train on that Ray cluster's workers ("local": an
     embedded instance), with the same results."""
     if repeats < 1 or epochs < 1:
-        raise SnntrainError("--repeats and --epochs must be >= 1")
+        raise UsageError("--repeats and --epochs must be >= 1")
+    if seed < 0:
+        raise UsageError(f"--seed {seed}: must be >= 0")
     rng = np.random.default_rng(seed)
     backend = get_backend(device) if address is None else None
     study = cells(grid)

@@ -25,8 +25,12 @@ def connect(address: str | None, command: str) -> Iterator[Any]:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        where = address or os.environ.get("RAY_ADDRESS") or None
+        try:
+            ray.init(address=where, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        except (ValueError, ConnectionError) as exc:  # a malformed address, or no cluster there
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SnntrainError(f"{command}: cannot connect to Ray at {where!r}: {reason}") from None
     try:
         yield ray
     finally:

@@ -109,16 +109,32 @@ def restore(session: Session) -> None:
                         str(session.run.last_path))
     for layer, weights in zip(session.network.layers, ckpt.weights):
         layer.set_weights(weights)
+    try:
+        _restore_state(session, ckpt)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        # a last.h5 that reads as HDF5 but whose resume state was damaged or edited
+        raise SnntrainError(f"{session.run.last_path}: its resume state (optimiser, random generator, records) is "
+                            f"damaged: {type(exc).__name__}: {exc}; restore it from a copy or train afresh") from None
+    session.run.write_metrics(session.rows)  # repair a metrics.csv that a crash left behind last.h5
+
+
+def _restore_state(session: Session, ckpt: Checkpoint) -> None:
+    """`restore`'s part from last.h5's resume state; the exceptions of a damaged one pass through."""
+    if ckpt.optimizer_state is not None and int(ckpt.optimizer_state["step"]) < 0:
+        raise ValueError(f"optimizer step {int(ckpt.optimizer_state['step'])} < 0")
     session.optimizer.load_state(ckpt.optimizer_state or {})
     session.rng.bit_generator.state = ckpt.rng_state
     session.epoch = ckpt.epoch
     session.best_accuracy = float(ckpt.extra["best_accuracy"])
     session.best_epoch = int(ckpt.extra["best_epoch"])
     if "metrics_rows" in ckpt.extra:
-        session.rows = json.loads(str(ckpt.extra["metrics_rows"]))
+        rows = json.loads(str(ckpt.extra["metrics_rows"]))
+        if not isinstance(rows, list) or [row.get("epoch") if isinstance(row, dict) else None
+                                          for row in rows] != list(range(1, ckpt.epoch + 1)):
+            raise ValueError(f"metrics_rows is not one record per epoch 1 to {ckpt.epoch}, the checkpoint's")
+        session.rows = rows
     else:  # a run from before the rows were kept in last.h5
         session.rows = [row for row in session.run.read_metrics() if int(row["epoch"]) <= ckpt.epoch]
-    session.run.write_metrics(session.rows)  # repair a metrics.csv that a crash left behind last.h5
 
 
 @contextmanager
