@@ -117,3 +117,15 @@ def test_show_requires_model() -> None:
     code, _, err = run("show")
     assert code == 2
     assert "--model" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (("eval", "x", "--device", "gpu"), "error: Invalid value for '--device': 'gpu' is not one of 'auto', 'cpu', "
+                                       "'cuda'. (see 'snntrain eval -h')"),
+    (("train", "--bogus"), "error: No such option '--bogus'. (see 'snntrain train -h')"),
+    (("nope",), "error: No such command 'nope'. (see 'snntrain -h')"),
+])
+def test_click_usage_errors_are_one_line_exit_2(args, message) -> None:
+    """What click itself refuses (before: a Usage line, a Try line, a blank line and the error)."""
+    result = CliRunner().invoke(main, list(args), prog_name="snntrain")
+    assert result.exit_code == 2 and result.stderr == message + "\n" and result.stdout == "", result.output

@@ -12,8 +12,32 @@ from snntrain.errors import SnntrainError
 SPEC_PATH = PACKAGED_MODELS.parent / "SPEC.md"
 
 
+# click >= 8.2 raises this for a bare command group; older click printed the help itself
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class _Group(click.Group):
-    """Turns every SnntrainError into one line on stderr and its exit code, and Ctrl-C into a one-line message."""
+    """Turns every SnntrainError into one line on stderr and its exit code, and Ctrl-C into a one-line message;
+    click's own usage errors (an unknown option, a value not among the choices) are one line too, exit 2."""
+
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        kwargs["standalone_mode"] = False  # click then raises what it would print in several lines
+        try:
+            code = super().main(*args, **kwargs)
+        except _NO_ARGS_IS_HELP as err:  # a bare `snntrain`: the help, as click shows it
+            err.show()
+            sys.exit(err.exit_code)
+        except click.UsageError as err:
+            command = err.ctx.command_path if err.ctx is not None else "snntrain"
+            click.echo(f"error: {err.format_message()} (see '{command} -h')", err=True)
+            sys.exit(err.exit_code)
+        except click.ClickException as err:
+            click.echo(f"error: {err.format_message()}", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)  # --help and --version give 0
 
     def invoke(self, ctx: click.Context):
         try:
