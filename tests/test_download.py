@@ -271,6 +271,9 @@ def test_event_datasets_from_a_directory_need_the_official_names(name, first, tm
 def test_from_missing_directory_is_an_error(tmp_path):
     result = _run("mnist", "--data-dir", str(tmp_path), "--from", str(tmp_path / "nowhere"))
     assert result.exit_code != 0 and "no such directory" in result.output
+    (tmp_path / "a-file").write_text("")
+    result = _run("mnist", "--data-dir", str(tmp_path), "--from", str(tmp_path / "a-file"))
+    assert result.exit_code != 0 and f"--from {tmp_path / 'a-file'}: not a directory, and not" in result.output
 
 
 def test_from_directory_without_the_files_names_the_missing_file(tmp_path):

@@ -261,16 +261,19 @@ def _edit(path: Path, what: str) -> None:
         elif what == "max_spikes not a number":
             del nodes["dense0_lif/metadata/max_spikes"]
             nodes["dense0_lif/metadata/max_spikes"] = b"x"
+        elif what == "weights not finite":
+            nodes["dense1_linear/weight"][0, 0] = np.nan
         elif what == "weight not an array":
             del nodes["dense0_linear/weight"]
             nodes["dense0_linear/weight"] = b"hello"
 
 
 @pytest.mark.parametrize("what", ["tau_syn of another length", "no edges", "a node type nir does not know",
-                                  "max_spikes not a number", "weight not an array"])
+                                  "max_spikes not a number", "weight not an array", "weights not finite"])
 def test_an_edited_nir_file_is_a_one_line_error(trained, tmp_path, what):
     """What nir asserts, and what an edited file holds where a number belongs, end in one line naming the file
-    (before: AssertionError, ValueError or AttributeError tracebacks)."""
+    (before: AssertionError, ValueError or AttributeError tracebacks; NaN weights were imported, and refused by the
+    first `eval` of the result)."""
     path = tmp_path / "edited.nir"
     trained.to_nir(path)
     _edit(path, what)

@@ -607,6 +607,30 @@ def test_train_needs_model_or_resume(tmp_path):
     assert not runs.exists() or not any(runs.iterdir())
 
 
+@pytest.mark.parametrize("init, message", [
+    ("layers[0].init.mean=-1e300", "layers[0].init: its weights (normal, mean -1e+300, std 1) are not finite in "
+                                   "float32"),
+    ('layers[1].init={ distribution = "uniform", low = 0.0, high = 1e39 }', "layers[1].init: its weights (uniform, "
+                                                                            "low 0, high 1e+39) are not finite in"),
+])
+def test_initial_weights_that_overflow_are_a_model_error(tmp_path, init, message):
+    """Before: training began, and after the first epoch said the weights 'became non-finite'."""
+    runs = tmp_path / "runs"
+    result = train(runs, "--set", init)
+    assert result.exit_code == 2 and result.error_line().startswith(f"error: {message}"), result.output
+    assert not runs.exists() or not any(p.name != "data" for p in runs.iterdir())
+
+
+def test_resume_with_a_model_too_is_a_usage_error(one_epoch, tmp_path):
+    """A resumed run trains the model in its own config.toml: a --model beside --resume was silently ignored."""
+    run = copy_run(one_epoch, tmp_path)
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    result = train(tmp_path / "unused", "--resume", run)
+    assert result.exit_code == 2 and result.error_line().startswith(
+        "error: give --model for a new run or --resume for an old one, not both"), result.output
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
+
+
 def test_resume_missing_run_directory(tmp_path):
     result = train(tmp_path / "runs", "--resume", tmp_path / "nope", model=None)
     assert result.exit_code == 1, result.output

@@ -28,6 +28,9 @@ def train(model: Path | None, overrides: tuple[str, ...], device: str, data_dir:
     """Train a model; writes config, metrics, log, plots and best/last weights under runs/."""
     from snntrain.model import Model
 
+    if resume is not None and model is not None:  # a resumed run trains its own config.toml
+        raise UsageError("give --model for a new run or --resume for an old one, not both (--set changes a resumed "
+                         "run's settings)")
     callbacks = [_progress_bar()]
     if resume is not None:
         Model.resume(resume, data_dir, overrides, device, callbacks, click.echo)

@@ -323,7 +323,8 @@ def fetch_raw_file(remote: RemoteFile, raw_dir: Path, source: str | None = None,
 
 def _copy_local(remote: RemoteFile, directory: Path, part: Path, final: Path, log: Callable[[str], None]) -> None:
     if not directory.is_dir():
-        raise DataError(f"--from {directory}: no such directory, and not an http(s):// URL")
+        what = "not a directory" if directory.exists() else "no such directory"
+        raise DataError(f"--from {directory}: {what}, and not an http(s):// URL")
     origin = directory / remote.name
     if not origin.is_file():
         raise DataError(f"{remote.name} not found in {directory}; the directory must hold the official file names")

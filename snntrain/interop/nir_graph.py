@@ -324,4 +324,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
         raise SnntrainError(f"{source}: the graph takes inputs of shape {list(in_shape)}, dataset "
                             f"{cfg.input.dataset} gives {list(wanted)}; name the dataset with --dataset")
     weights = [w if layer["type"] != "pool" else np.zeros((0,), cfg.precision) for w, layer in zip(weights, layers)]
+    for index, w in enumerate(weights):
+        if not np.isfinite(w).all():  # refused here, not by the first `eval` of what was imported
+            raise SnntrainError(f"{source}: the weights of layer {index} ({layers[index]['type']}) are not all finite")
     return load_model_text(to_toml(cfg), source), weights

@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from snntrain.backends import Backend
+from snntrain.config import schema
 from snntrain.config.model import InitConfig, LayerConfig, ModelConfig
 from snntrain.config.shapes import layer_shapes
+from snntrain.errors import ConfigError
 from snntrain.network.conv import ConvLayer
 from snntrain.network.dense import DenseLayer
 from snntrain.network.lif import LifParams
@@ -13,11 +15,22 @@ from snntrain.network.network import Network
 from snntrain.network.pool import PoolLayer
 
 
-def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Initial weights drawn from the layer's distribution (float64; layers cast to their dtype)."""
+def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype,
+                 where: str) -> np.ndarray:
+    """Initial weights drawn from the layer's distribution (float64; layers cast to their dtype). ConfigError
+    naming `where` (the layer's init key) when they are not finite in `dtype`: training would only say later that
+    the weights became non-finite."""
     if init.distribution == "uniform":
-        return rng.uniform(init.low, init.high, shape)
-    return rng.normal(init.mean, init.std, shape)
+        weights = rng.uniform(init.low, init.high, shape)
+    else:
+        weights = rng.normal(init.mean, init.std, shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(weights.astype(dtype)).all()
+    if not finite:
+        raise ConfigError(f"{where}: its weights ({init.distribution}, "
+                          f"{', '.join(f'{k} {getattr(init, k):g}' for k in schema.INIT.tables[init.distribution])}) "
+                          f"are not finite in {dtype}; give values of a size weights can have")
+    return weights
 
 
 def lif_params(layer: LayerConfig) -> LifParams:
@@ -70,12 +83,13 @@ def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator) 
     dtype = np.dtype(cfg.precision)
     layers: list = []
     shape = tuple(cfg.input.shape)
-    for layer in cfg.layers:
+    for index, layer in enumerate(cfg.layers):
+        where = f"layers[{index}].init"
         if layer.type == "dense":
-            weights = init_weights(layer.init, (layer.neurons, int(np.prod(shape))), rng)
+            weights = init_weights(layer.init, (layer.neurons, int(np.prod(shape))), rng, dtype, where)
             layers.append(DenseLayer(backend, weights, lif_params(layer), cfg.t_max, dtype))
         elif layer.type == "conv":
-            filters = init_weights(layer.init, (layer.filters, *layer.kernel, shape[2]), rng)
+            filters = init_weights(layer.init, (layer.filters, *layer.kernel, shape[2]), rng, dtype, where)
             layers.append(ConvLayer(backend, filters, shape, lif_params(layer), cfg.t_max, dtype))
         else:
             layers.append(PoolLayer(backend, shape, layer.size, dtype))
