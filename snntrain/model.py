@@ -14,6 +14,7 @@ import numpy as np
 from snntrain.backends import get_backend
 from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
+from snntrain.data.store import check_split
 from snntrain.errors import SnntrainError
 from snntrain.network.build import build_network, describe_layers
 from snntrain.network.loss import Loss
@@ -122,11 +123,22 @@ class Model:
         return [layer.weights for layer in self._network.layers]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
-        """Replace every layer's weights (shapes as `weights` gives them)."""
+        """Replace every layer's weights (shapes as `weights` gives them): all of them or, when one does not fit
+        (its shape, or values not finite in the model's precision), none, with an error naming that layer."""
+        if not isinstance(weights, Sequence) or isinstance(weights, (str, bytes)):
+            raise SnntrainError(f"weights: give a list of arrays, one per layer, got {type(weights).__name__}")
         if len(weights) != len(self._network.layers):
             raise SnntrainError(f"{len(weights)} weight arrays for {len(self._network.layers)} layers")
-        for layer, array in zip(self._network.layers, weights):
-            layer.set_weights(np.asarray(array))
+        arrays = [np.asarray(array) for array in weights]
+        for name, array in zip(self.layer_names, arrays):
+            if array.dtype.kind not in "fiu":
+                raise SnntrainError(f"set_weights: layer {name} has weights of dtype {array.dtype}; give real numbers")
+        with np.errstate(over="ignore", invalid="ignore"):  # values past float32's range become inf: refused below
+            cast = [array.astype(self.config.precision) for array in arrays]
+        check_weights_match(Checkpoint(self.layer_names, cast, "", 0, 0.0, 0), self.layer_names,
+                            [layer.weight_shape for layer in self._network.layers], "set_weights")
+        for layer, array in zip(self._network.layers, cast):
+            layer.set_weights(array)
 
     # training and scoring ------------------------------------------------------------------------------------
     def fit(self, data_dir: str | Path = "data", epochs: int | None = None, runs_dir: str | Path = "runs",
@@ -161,6 +173,7 @@ class Model:
 
     def evaluate(self, split: str = "test", data_dir: str | Path = "data") -> Evaluation:
         """Accuracy, loss, confusion matrix and mean spikes on `split` ("train" or "test") of the model's dataset."""
+        check_split(split)
         return score(self.config, self._network, self._backend, Path(data_dir), split)
 
     def spikes(self, inputs: np.ndarray | tuple[np.ndarray, np.ndarray], batch_size: int = 0) -> list[LayerSpikes]:
@@ -174,9 +187,11 @@ class Model:
         return self._run(inputs, batch_size)[1]
 
     def _run(self, inputs: Any, batch_size: int) -> tuple[list[LayerSpikes], np.ndarray]:
+        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 0:
+            raise SnntrainError(f"batch_size={batch_size!r}: give an integer >= 1 (0: the model's test batch size)")
         times, counts = self._input_trains(inputs)
         be, real = self._backend, np.dtype(self.config.precision)
-        batch = batch_size or self.config.training.test_batch_size
+        batch = min(batch_size or self.config.training.test_batch_size, len(times))
         loss = Loss(be, self.config.loss, self.config.t_max)
         any_labels = be.to_device(np.zeros(batch, np.int32))  # the prediction does not depend on the label
         parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in self._network.layers]
@@ -204,10 +219,30 @@ class Model:
         if times.ndim != 3 or times.shape[1] != n_in or counts.shape != times.shape[:2] or not len(times):
             raise SnntrainError(f"inputs: expected N >= 1 samples of {n_in} inputs, got spike trains of shape "
                                 f"{times.shape} with counts {counts.shape}")
-        return times, counts.astype(np.int32)
+        return _checked_trains(times, counts)
+
+
+def _checked_trains(times: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spike trains the kernels can take, or an error saying what is wrong: the kernels trust the counts (a count
+    past the buffer wrote out of bounds) and the times of counted slots. Slots past a count become +inf."""
+    slots = times.shape[2]
+    if times.dtype.kind != "f":
+        raise SnntrainError(f"inputs: spike times must be floating-point seconds, got {times.dtype}")
+    if counts.dtype.kind not in "iu":
+        raise SnntrainError(f"inputs: spike counts must be integers, got {counts.dtype}")
+    if slots < 1 or counts.min() < 0 or counts.max() > slots:
+        raise SnntrainError(f"inputs: spike counts must lie in 0..{slots} (the trains' {slots} slots), got "
+                            f"{counts.min()}..{counts.max()}")
+    counted = np.arange(slots) < counts[..., None]
+    bad = counted & ~(np.isfinite(times) & (times >= 0))
+    if bad.any():
+        sample, neuron, slot = (int(i[0]) for i in np.nonzero(bad))
+        raise SnntrainError(f"inputs: spike times must be finite and >= 0 up to each count; sample {sample}, input "
+                            f"{neuron}, slot {slot} holds {times[sample, neuron, slot]}")
+    return np.where(counted, times, np.inf), counts.astype(np.int32)
 
 
 def _with_epochs(cfg: ModelConfig, epochs: int) -> ModelConfig:
-    if epochs < 1:
-        raise SnntrainError(f"epochs={epochs}: must be >= 1")
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+        raise SnntrainError(f"epochs={epochs!r}: give an integer >= 1")
     return replace(cfg, training=replace(cfg.training, epochs=epochs))

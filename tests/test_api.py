@@ -1,6 +1,7 @@
 """The public Python API (`snntrain.Model`, `snntrain.datasets`, `snntrain.encode`) on the shipped digits."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import snntrain
-from snntrain.errors import SnntrainError
+from snntrain.errors import DataError, SnntrainError
 from snntrain.runs import RunDir, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +100,52 @@ def test_bad_arguments_are_clear_errors(fitted):
         model.predict(np.zeros((2, 5, 5, 1), np.uint8))
     with pytest.raises(SnntrainError, match="2 weight arrays for 2 layers|1 weight arrays for 2 layers"):
         model.set_weights(model.weights[:1])
+
+
+def _trains(model):
+    images, _ = snntrain.datasets.load("digits").split("test")
+    return snntrain.encode(images[:3])
+
+
+@pytest.mark.parametrize("make, message", [
+    # before: the kernels wrote past the spike buffer (a segfault or a corrupted heap)
+    (lambda t, c: (t, c * 3), r"spike counts must lie in 0\.\.1 \(the trains' 1 slots\), got 0\.\.3"),
+    (lambda t, c: (t, c - 5), r"spike counts must lie in 0\.\.1"),  # before: read as silent inputs
+    (lambda t, c: (t[:, :, :0], c), r"must lie in 0\.\.0"),  # before: numba's SystemError
+    (lambda t, c: (np.where(c[..., None] > 0, np.nan, t), c), r"finite and >= 0 up to each count; sample 0, input"),
+    (lambda t, c: (t - 0.5, c), r"finite and >= 0 up to each count"),  # before: output spikes at negative times
+    (lambda t, c: (np.ones(t.shape, np.int64), c), r"spike times must be floating-point seconds, got int64"),
+    (lambda t, c: (t, c.astype(float)), r"spike counts must be integers, got float64"),  # before: truncated
+])
+def test_spike_trains_the_kernels_cannot_take_are_refused(fitted, make, message):
+    model, _, _ = fitted
+    with pytest.raises(SnntrainError, match=message):
+        model.predict(make(*_trains(model)))
+
+
+def test_misused_api_calls_are_clear_errors_and_change_nothing(fitted):
+    model, _, _ = fitted
+    images, _ = snntrain.datasets.load("digits").split("test")
+    with pytest.raises(DataError, match="split 'val': a dataset has the splits train and test"):
+        model.evaluate("val")  # before: scored the test split and called it val
+    with pytest.raises(SnntrainError, match=r"batch_size=-1: give an integer >= 1"):
+        model.predict(images[:3], batch_size=-1)
+    assert model.predict(images[:3], batch_size=10**9).shape == (3,)  # before: a 4 GB label buffer
+    with pytest.raises(SnntrainError, match=r"epochs=True: give an integer >= 1"):
+        model.fit(epochs=True)  # before: trained, and wrote epochs = true into the run's config.toml
+    assert snntrain.encode(images[:0])[0].shape == (0, 64, 1)  # before: numpy's reshape error
+    with pytest.raises(ValueError, match=r"t_window must be positive and finite \(in float32\)"):
+        snntrain.encode(images[:1], 1e39)  # before: half the pixels silently never fired
+    before = model.weights
+    for weights, message in [([np.full_like(w, np.nan) for w in before], "layer dense0 has non-finite weights"),
+                             ([before[0], before[1].T], "layer dense1 has weights of shape (128, 10) but the model expects (10, 128)"),
+                             ([before[0] * 0, np.full_like(before[1], 1e39, np.float64)], "dense1 has non-finite"),
+                             ([before[0], before[1].astype(complex)], "layer dense1 has weights of dtype complex128"),
+                             (None, "weights: give a list of arrays, one per layer, got NoneType")]:
+        with pytest.raises(SnntrainError, match=re.escape(message)):
+            model.set_weights(weights)
+        for mine, kept in zip(model.weights, before):  # all layers or none: dense0 was replaced before
+            np.testing.assert_array_equal(mine, kept)
 
 
 def test_importing_snntrain_does_not_load_numba():

@@ -19,13 +19,13 @@ def latency_encode(images: np.ndarray, t_window: float = 0.1) -> np.ndarray:
         raise ValueError(f"latency_encode expects uint8 images, got {images.dtype}")
     if images.ndim < 1:
         raise ValueError("latency_encode expects an array shaped (N, ...)")
-    if not (math.isfinite(t_window) and t_window > 0):
-        raise ValueError(f"t_window must be positive and finite, got {t_window}")
+    if not (math.isfinite(t_window) and 0 < t_window <= float(np.finfo(np.float32).max)):
+        raise ValueError(f"t_window must be positive and finite (in float32), got {t_window}")
     # One float64 computation per grey level, rounded once to float32: exact table lookup instead of
     # float32 arithmetic on every pixel.
     table = (t_window * (1.0 - np.arange(256, dtype=np.float64) / 255.0)).astype(np.float32)
     table[0] = np.inf
-    return table[images.reshape(len(images), -1)]
+    return table[images.reshape(len(images), math.prod(images.shape[1:]))]  # -1 cannot size an empty batch
 
 
 def encode_events(events: EventSamples, channels: int, resolution: float = 0.0,

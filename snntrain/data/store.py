@@ -55,7 +55,8 @@ class Dataset:
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(images, labels) of split "train" or "test"."""
-        return (self.train_images, self.train_labels) if name == "train" else (self.test_images, self.test_labels)
+        return (self.train_images, self.train_labels) if check_split(name) == "train" else (self.test_images,
+                                                                                              self.test_labels)
 
 
 @dataclass
@@ -68,7 +69,18 @@ class EventDataset:
 
     def split(self, name: str) -> EventSamples:
         """The samples of split "train" or "test"."""
-        return self.train if name == "train" else self.test
+        return self.train if check_split(name) == "train" else self.test
+
+
+SPLITS = ("train", "test")
+
+
+def check_split(name: object) -> str:
+    """`name` when it is a split a dataset has ("train" or "test"); DataError otherwise (anything else used to
+    mean the test split)."""
+    if not isinstance(name, str) or name not in SPLITS:
+        raise DataError(f"split {name!r}: a dataset has the splits {' and '.join(SPLITS)}")
+    return name
 
 
 def dataset_info(name: str) -> DatasetInfo:
