@@ -61,7 +61,7 @@ class Model:
     @classmethod
     def from_toml(cls, path: str | Path, overrides: Sequence[str] = (), device: str = "auto") -> "Model":
         """The model of a TOML file, with `overrides` ("key=value", as `--set` takes them) and initial weights."""
-        return cls(load_model(Path(path), tuple(overrides)), device=device)
+        return cls(load_model(Path(path), _overrides(overrides)), device=device)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best", device: str = "auto") -> "Model":
@@ -158,7 +158,7 @@ class Model:
         """Continue an interrupted run from its last.h5 to its configured epochs, as `snntrain train --resume`
         does (`overrides` as `--set`, for example more epochs); returns the model with the weights of best.h5,
         `history` the metrics of every epoch and `run_dir` the run."""
-        run = train(None, tuple(overrides), get_backend(device), Path(data_dir), Path(run_dir).parent,
+        run = train(None, _overrides(overrides), get_backend(device), Path(data_dir), Path(run_dir).parent,
                      Path(run_dir), echo, callbacks)
         model = cls(load_model(run.config_path), device=device)
         model._trained(run)
@@ -240,6 +240,14 @@ def _checked_trains(times: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, 
         raise SnntrainError(f"inputs: spike times must be finite and >= 0 up to each count; sample {sample}, input "
                             f"{neuron}, slot {slot} holds {times[sample, neuron, slot]}")
     return np.where(counted, times, np.inf), counts.astype(np.int32)
+
+
+def _overrides(overrides: Sequence[str]) -> tuple[str, ...]:
+    """`overrides` as a tuple of "KEY=VALUE" strings; a single string would be read one character at a time."""
+    if isinstance(overrides, str) or not all(isinstance(item, str) for item in overrides):
+        raise SnntrainError(f"overrides={overrides!r}: give a list of \"KEY=VALUE\" strings, e.g. "
+                            "[\"training.epochs=1\"]")
+    return tuple(overrides)
 
 
 def _with_epochs(cfg: ModelConfig, epochs: int) -> ModelConfig:

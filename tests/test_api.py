@@ -133,6 +133,8 @@ def test_misused_api_calls_are_clear_errors_and_change_nothing(fitted):
     assert model.predict(images[:3], batch_size=10**9).shape == (3,)  # before: a 4 GB label buffer
     with pytest.raises(SnntrainError, match=r"epochs=True: give an integer >= 1"):
         model.fit(epochs=True)  # before: trained, and wrote epochs = true into the run's config.toml
+    with pytest.raises(SnntrainError, match=r"overrides='training.epochs=1': give a list of \"KEY=VALUE\" strings"):
+        snntrain.Model.from_toml("default", "training.epochs=1")  # before: "--set t: expected KEY=VALUE"
     assert snntrain.encode(images[:0])[0].shape == (0, 64, 1)  # before: numpy's reshape error
     with pytest.raises(ValueError, match=r"t_window must be positive and finite \(in float32\)"):
         snntrain.encode(images[:1], 1e39)  # before: half the pixels silently never fired
