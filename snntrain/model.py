@@ -190,14 +190,14 @@ class Model:
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 0:
             raise SnntrainError(f"batch_size={batch_size!r}: give an integer >= 1 (0: the model's test batch size)")
         times, counts = self._input_trains(inputs)
-        be, real = self._backend, np.dtype(self.config.precision)
+        be = self._backend
         batch = min(batch_size or self.config.training.test_batch_size, len(times))
         loss = Loss(be, self.config.loss, self.config.t_max)
         any_labels = be.to_device(np.zeros(batch, np.int32))  # the prediction does not depend on the label
         parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in self._network.layers]
         preds = []
         for begin in range(0, len(times), batch):
-            trains = SpikeTrains(be.to_device(times[begin:begin + batch].astype(real)),
+            trains = SpikeTrains(be.to_device(times[begin:begin + batch]),
                                  be.to_device(counts[begin:begin + batch]))
             out = self._network.forward(trains)
             preds.append(be.to_host(loss(out, any_labels[:out.batch])[2]).copy())
@@ -219,15 +219,18 @@ class Model:
         if times.ndim != 3 or times.shape[1] != n_in or counts.shape != times.shape[:2] or not len(times):
             raise SnntrainError(f"inputs: expected N >= 1 samples of {n_in} inputs, got spike trains of shape "
                                 f"{times.shape} with counts {counts.shape}")
-        return _checked_trains(times, counts)
+        return _checked_trains(times, counts, np.dtype(self.config.precision))
 
 
-def _checked_trains(times: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Spike trains the kernels can take, or an error saying what is wrong: the kernels trust the counts (a count
-    past the buffer wrote out of bounds) and the times of counted slots. Slots past a count become +inf."""
+def _checked_trains(times: np.ndarray, counts: np.ndarray, real: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Spike trains the kernels can take, in the model's precision `real`, or an error saying what is wrong: the
+    kernels trust the counts (a count past the buffer wrote out of bounds) and the times of counted slots. Slots
+    past a count become +inf."""
     slots = times.shape[2]
     if times.dtype.kind != "f":
         raise SnntrainError(f"inputs: spike times must be floating-point seconds, got {times.dtype}")
+    with np.errstate(over="ignore"):  # a time past float32's range becomes inf, and is refused below
+        times = times.astype(real)
     if counts.dtype.kind not in "iu":
         raise SnntrainError(f"inputs: spike counts must be integers, got {counts.dtype}")
     if slots < 1 or counts.min() < 0 or counts.max() > slots:
@@ -244,10 +247,14 @@ def _checked_trains(times: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, 
 
 def _overrides(overrides: Sequence[str]) -> tuple[str, ...]:
     """`overrides` as a tuple of "KEY=VALUE" strings; a single string would be read one character at a time."""
-    if isinstance(overrides, str) or not all(isinstance(item, str) for item in overrides):
+    try:
+        items = tuple(overrides) if not isinstance(overrides, str) else None
+    except TypeError:
+        items = None
+    if items is None or not all(isinstance(item, str) for item in items):
         raise SnntrainError(f"overrides={overrides!r}: give a list of \"KEY=VALUE\" strings, e.g. "
                             "[\"training.epochs=1\"]")
-    return tuple(overrides)
+    return items
 
 
 def _with_epochs(cfg: ModelConfig, epochs: int) -> ModelConfig:

@@ -140,7 +140,8 @@ def test_misused_api_calls_are_clear_errors_and_change_nothing(fitted):
         snntrain.encode(images[:1], 1e39)  # before: half the pixels silently never fired
     before = model.weights
     for weights, message in [([np.full_like(w, np.nan) for w in before], "layer dense0 has non-finite weights"),
-                             ([before[0], before[1].T], "layer dense1 has weights of shape (128, 10) but the model expects (10, 128)"),
+                             ([before[0], before[1].T],
+                              "layer dense1 has weights of shape (128, 10) but the model expects (10, 128)"),
                              ([before[0] * 0, np.full_like(before[1], 1e39, np.float64)], "dense1 has non-finite"),
                              ([before[0], before[1].astype(complex)], "layer dense1 has weights of dtype complex128"),
                              (None, "weights: give a list of arrays, one per layer, got NoneType")]:
@@ -155,3 +156,9 @@ def test_importing_snntrain_does_not_load_numba():
     code = "import sys, snntrain; print('numba' in sys.modules, snntrain.__version__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[0] == "False"
+
+
+def test_overrides_may_come_from_a_generator():
+    """A generator of overrides is read once (validating it first had used it up, leaving no overrides)."""
+    model = snntrain.Model.from_toml("default", (o for o in ["training.epochs=3"]), device="cpu")
+    assert model.config.training.epochs == 3

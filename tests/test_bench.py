@@ -61,8 +61,8 @@ def test_sweeps_change_one_parameter(sweep, value, check):
 
 @pytest.mark.parametrize("args, message", [
     (("--sweep", "batch", "--values", "a,b"), "--values 'a,b': expected comma-separated integers"),
-    (("--sweep", "batch", "--values", "0"), "--values '0': each batch value must be >= 1"),  # before: ZeroDivision
-    (("--sweep", "spikes", "--values", "0"), "--values '0': each spikes value must be >= 1"),  # before: SystemError
+    (("--sweep", "batch", "--values", "0"), "--sweep batch=0: training.batch_size = 0: "),  # before: ZeroDivision
+    (("--sweep", "spikes", "--values", "0"), "--sweep spikes=0: layers[0].max_spikes = 0: "),  # before: SystemError
     (("--sweep", "layers", "--values", "-1"), "--values '-1': each layers value must be >= 0"),  # before: ran
     (("--values", "1,2"), "--values '1,2': give --sweep too"),  # before: ignored
     (("--steps", "0"), "--steps and --repeats must be >= 1"),  # before: exit 1

@@ -60,6 +60,25 @@ def test_atomic_write_never_replaces_a_device_fifo_or_folder(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+def test_a_target_that_cannot_be_looked_at_is_left_to_the_write(tmp_path, monkeypatch):
+    """Whether the target is a special file is asked with os.stat; where that fails (a folder that may not be
+    searched: Path.exists raised PermissionError there, a traceback), the write goes on and reports its own error."""
+    from snntrain.runs import atomic
+
+    target = tmp_path / "a.txt"
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if Path(path) == target:
+            raise PermissionError(13, "Permission denied")
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.os, "stat", stat)
+    assert not atomic.special_file(target)
+    atomic_write_text(target, "x")
+    assert target.read_text() == "x"
+
+
 @pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
 def test_failed_write_keeps_old_file_and_no_temp(tmp_path, error):
     target = tmp_path / "a.txt"

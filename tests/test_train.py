@@ -617,7 +617,7 @@ def test_initial_weights_that_overflow_are_a_model_error(tmp_path, init, message
     """Before: training began, and after the first epoch said the weights 'became non-finite'."""
     runs = tmp_path / "runs"
     result = train(runs, "--set", init)
-    assert result.exit_code == 2 and result.error_line().startswith(f"error: {message}"), result.output
+    assert result.exit_code == 2 and result.error_line().startswith(f"error: {DEFAULT}: {message}"), result.output
     assert not runs.exists() or not any(p.name != "data" for p in runs.iterdir())
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any, NoReturn
 
 import click
 
@@ -20,7 +21,8 @@ class _Group(click.Group):
     """Turns every SnntrainError into one line on stderr and its exit code, and Ctrl-C into a one-line message;
     click's own usage errors (an unknown option, a value not among the choices) are one line too, exit 2."""
 
-    def main(self, *args, **kwargs):  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        """Run the command line as click does, and exit; click's own errors end in one line on stderr."""
         kwargs["standalone_mode"] = False  # click then raises what it would print in several lines
         try:
             code = super().main(*args, **kwargs)

@@ -38,9 +38,8 @@ def bench(model: Path, overrides: tuple[str, ...], device: str, sweep: str | Non
         sweep_values = [int(v) for v in values.split(",")] if values else None
     except ValueError:
         raise UsageError(f"--values {values!r}: expected comma-separated integers") from None
-    least = 0 if sweep == "layers" else 1  # no hidden layer at all is a model too
-    if sweep_values and min(sweep_values) < least:
-        raise UsageError(f"--values {values!r}: each {sweep} value must be >= {least}")
+    if sweep == "layers" and sweep_values and min(sweep_values) < 0:  # the others are checked as model files
+        raise UsageError(f"--values {values!r}: each layers value must be >= 0 (hidden layers)")
     if steps < 1 or repeats < 1:
         raise UsageError("--steps and --repeats must be >= 1")
     echo = (lambda line: None) if as_json else click.echo

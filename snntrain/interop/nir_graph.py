@@ -34,7 +34,7 @@ from snntrain.config import load_model_text, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.errors import SnntrainError
 from snntrain.network.build import describe_layers, layer_names
-from snntrain.runs.atomic import atomic_write_bytes
+from snntrain.runs.atomic import atomic_write_bytes, special_file
 
 # A foreign graph's input size says which dataset it was most likely made for (an option overrides it).
 DATASETS_BY_INPUTS = {64: "digits", 784: "mnist", 700: "shd", 2312: "nmnist"}
@@ -292,7 +292,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     `dataset` (default: guessed from the input size), `t_max` (default 0.2 s) and `max_spikes` (default 30, or
     the nodes' metadata) fill what NIR does not say."""
     nir, source = _nir(), str(path)
-    if Path(path).exists() and not Path(path).is_file():  # h5py would wait forever on a FIFO
+    if special_file(Path(path)):
         raise SnntrainError(f"{source}: not a regular file; a NIR file is HDF5")
     try:
         graph = nir.read(Path(path))
@@ -325,6 +325,9 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
                             f"{cfg.input.dataset} gives {list(wanted)}; name the dataset with --dataset")
     weights = [w if layer["type"] != "pool" else np.zeros((0,), cfg.precision) for w, layer in zip(weights, layers)]
     for index, w in enumerate(weights):
-        if not np.isfinite(w).all():  # refused here, not by the first `eval` of what was imported
-            raise SnntrainError(f"{source}: the weights of layer {index} ({layers[index]['type']}) are not all finite")
+        with np.errstate(over="ignore", invalid="ignore"):  # in the precision the model will hold them in
+            finite = np.isfinite(np.asarray(w).astype(cfg.precision)).all()
+        if not finite:  # refused here, naming the file, not by the model that would hold them
+            raise SnntrainError(f"{source}: the weights of layer {index} ({layers[index]['type']}) are not all "
+                                f"finite in {cfg.precision}")
     return load_model_text(to_toml(cfg), source), weights

@@ -29,7 +29,7 @@ def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Genera
     if not finite:
         raise ConfigError(f"{where}: its weights ({init.distribution}, "
                           f"{', '.join(f'{k} {getattr(init, k):g}' for k in schema.INIT.tables[init.distribution])}) "
-                          f"are not finite in {dtype}; give values of a size weights can have")
+                          f"are not finite in {dtype} (largest {float(np.finfo(dtype).max):.3g}); give smaller values")
     return weights
 
 
@@ -84,7 +84,7 @@ def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator) 
     layers: list = []
     shape = tuple(cfg.input.shape)
     for index, layer in enumerate(cfg.layers):
-        where = f"layers[{index}].init"
+        where = f"{cfg.source + ': ' if cfg.source else ''}layers[{index}].init"
         if layer.type == "dense":
             weights = init_weights(layer.init, (layer.neurons, int(np.prod(shape))), rng, dtype, where)
             layers.append(DenseLayer(backend, weights, lif_params(layer), cfg.t_max, dtype))

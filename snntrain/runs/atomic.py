@@ -7,6 +7,7 @@ a power loss.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,15 @@ def temp_path(path: Path) -> Path:
 def os_reason(exc: OSError) -> str:
     """One line on why a file operation failed; h5py's own messages span lines and repeat the errno."""
     return os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+
+
+def special_file(path: Path) -> bool:
+    """Whether `path` is there and is not a regular file (a FIFO, device or folder: reading one may block for ever,
+    and replacing one is never meant). False where it cannot be looked at: the open that follows says why."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _fsync_file(path: Path) -> None:
@@ -48,7 +58,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     Whatever writes to the temporary path (h5py, matplotlib) must have closed it when the body ends.
     """
     path = Path(path)
-    if path.exists() and not path.is_file():  # a device, FIFO or folder there is never meant to be replaced
+    if special_file(path):
         raise SnntrainError(f"cannot write {path}: it exists and is not a regular file")
     tmp = temp_path(path)
     try:

@@ -24,7 +24,7 @@ import numpy as np
 
 from snntrain import __version__
 from snntrain.errors import SnntrainError
-from snntrain.runs.atomic import atomic_write_bytes, os_reason
+from snntrain.runs.atomic import atomic_write_bytes, os_reason, special_file
 
 FORMAT = "snntrain-checkpoint"
 FORMAT_VERSION = 1
@@ -118,7 +118,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
     path = Path(path)
     if not path.exists():
         raise SnntrainError(f"checkpoint {path} does not exist")
-    if not path.is_file():  # h5py would wait forever on a FIFO
+    if special_file(path):
         raise SnntrainError(f"checkpoint {path} is {'a directory' if path.is_dir() else 'not a regular file'}")
     try:
         with h5py.File(path, "r") as f:

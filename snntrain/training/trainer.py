@@ -111,8 +111,9 @@ def restore(session: Session) -> None:
         layer.set_weights(weights)
     try:
         _restore_state(session, ckpt)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        # a last.h5 that reads as HDF5 but whose resume state was damaged or edited
+    except (KeyError, ValueError, TypeError) as exc:
+        # a last.h5 that reads as HDF5 but whose resume state was damaged or edited (what json, int(), numpy's
+        # generator state and the optimiser's upload raise for values of the wrong kind or shape)
         raise SnntrainError(f"{session.run.last_path}: its resume state (optimiser, random generator, records) is "
                             f"damaged: {type(exc).__name__}: {exc}; restore it from a copy or train afresh") from None
     session.run.write_metrics(session.rows)  # repair a metrics.csv that a crash left behind last.h5
@@ -120,8 +121,8 @@ def restore(session: Session) -> None:
 
 def _restore_state(session: Session, ckpt: Checkpoint) -> None:
     """`restore`'s part from last.h5's resume state; the exceptions of a damaged one pass through."""
-    if ckpt.optimizer_state is not None and int(ckpt.optimizer_state["step"]) < 0:
-        raise ValueError(f"optimizer step {int(ckpt.optimizer_state['step'])} < 0")
+    if ckpt.epoch < 0 or (ckpt.optimizer_state is not None and int(ckpt.optimizer_state["step"]) < 0):
+        raise ValueError("a negative epoch or optimizer step")
     session.optimizer.load_state(ckpt.optimizer_state or {})
     session.rng.bit_generator.state = ckpt.rng_state
     session.epoch = ckpt.epoch
@@ -129,9 +130,13 @@ def _restore_state(session: Session, ckpt: Checkpoint) -> None:
     session.best_epoch = int(ckpt.extra["best_epoch"])
     if "metrics_rows" in ckpt.extra:
         rows = json.loads(str(ckpt.extra["metrics_rows"]))
-        if not isinstance(rows, list) or [row.get("epoch") if isinstance(row, dict) else None
-                                          for row in rows] != list(range(1, ckpt.epoch + 1)):
-            raise ValueError(f"metrics_rows is not one record per epoch 1 to {ckpt.epoch}, the checkpoint's")
+        epochs = [row.get("epoch") if isinstance(row, dict) else None for row in rows] if isinstance(rows, list) \
+            else [None]
+        # one record per epoch in order, none after the checkpoint's (a run resumed from an older version may
+        # lack an epoch whose records a crash cut off)
+        if not all(isinstance(e, (int, float)) for e in epochs) or epochs != sorted(set(epochs)) or \
+                (epochs and epochs[-1] > ckpt.epoch):
+            raise ValueError(f"metrics_rows is not one record per epoch, in order, up to epoch {ckpt.epoch}")
         session.rows = rows
     else:  # a run from before the rows were kept in last.h5
         session.rows = [row for row in session.run.read_metrics() if int(row["epoch"]) <= ckpt.epoch]
