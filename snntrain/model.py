@@ -19,7 +19,8 @@ from snntrain.errors import SnntrainError
 from snntrain.network.build import build_network, describe_layers
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
-from snntrain.runs import Checkpoint, RunDir, check_weights_match, load_checkpoint, save_checkpoint
+from snntrain.runs import Checkpoint, RunDir, load_checkpoint, save_checkpoint
+from snntrain.runs.checkpoint import check_weights
 from snntrain.training.callbacks import Callback
 from snntrain.training.evaluate import Evaluation, score
 from snntrain.training.inputs import encode_images
@@ -81,8 +82,7 @@ class Model:
         """Take the weights of a checkpoint file (one-line error unless its layers match this model's and are
         finite); returns the model."""
         ckpt = checkpoint or load_checkpoint(Path(path))
-        check_weights_match(ckpt, self.layer_names, [layer.weight_shape for layer in self._network.layers], str(path))
-        self.set_weights(ckpt.weights)
+        self._take_weights(ckpt.layer_names, ckpt.weights, str(path))
         return self
 
     def save(self, path: str | Path) -> None:
@@ -129,14 +129,18 @@ class Model:
             raise SnntrainError(f"weights: give a list of arrays, one per layer, got {type(weights).__name__}")
         if len(weights) != len(self._network.layers):
             raise SnntrainError(f"{len(weights)} weight arrays for {len(self._network.layers)} layers")
+        self._take_weights(self.layer_names, weights, "set_weights")
+
+    def _take_weights(self, names: list[str], weights: Sequence[np.ndarray], source: str) -> None:
+        """Every layer's weights (of layers `names`), cast to the model's precision and checked against the model
+        (`check_weights`, errors led by `source`) before the first layer takes its own: all layers or none."""
         arrays = [np.asarray(array) for array in weights]
         for name, array in zip(self.layer_names, arrays):
             if array.dtype.kind not in "fiu":
-                raise SnntrainError(f"set_weights: layer {name} has weights of dtype {array.dtype}; give real numbers")
+                raise SnntrainError(f"{source}: layer {name} has weights of dtype {array.dtype}; give real numbers")
         with np.errstate(over="ignore", invalid="ignore"):  # values past float32's range become inf: refused below
             cast = [array.astype(self.config.precision) for array in arrays]
-        check_weights_match(Checkpoint(self.layer_names, cast, "", 0, 0.0, 0), self.layer_names,
-                            [layer.weight_shape for layer in self._network.layers], "set_weights")
+        check_weights(names, cast, self.layer_names, [layer.weight_shape for layer in self._network.layers], source)
         for layer, array in zip(self._network.layers, cast):
             layer.set_weights(array)
 
