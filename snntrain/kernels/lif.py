@@ -336,10 +336,10 @@ def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, 
     per neuron (so the same numbers), in the CPU's schedule.
 
     Inputs outer, neurons inner: each input adds one contiguous weight row to every neuron's sums (`acc_a`,
-    `acc_b`: scratch [rows, N]); then a branch-free pass marks in `hit` the neurons whose membrane may reach
-    threshold before the next input (the cheap test of `first_crossing`; a full buffer marks none), and only
-    those take the exact root, found by a scan that runs only when some neuron is marked. Neurons with a full
-    buffer keep summing.
+    `acc_b`: scratch [rows, N]) and, in the same branch-free pass, marks in `hit` the neurons whose membrane may
+    reach threshold before the next input (the cheap test of `first_crossing`; a full buffer marks none). Only
+    those take the exact root, found by a scan that stops at the last mark. Neurons with a full buffer keep
+    summing.
     """
     n_post = cnt.shape[1]
     max_spikes = out_t.shape[2]
@@ -364,29 +364,34 @@ def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, 
         p = sp[b, m]
         e1 = se1[b, m]
         e2 = se2[b, m]
-        for n in range(n_post):
-            wj = w[g, p, n]
-            acc_a[b, n] += wj * e1
-            acc_b[b, n] += wj * e2
         t_next, z_next = interval_end(st, sn, se2, sfr, b, m, t_max, tau, frame, width, framed)
-        if t_next == tj:
+        if t_next == tj:  # inputs of one instant arrive together: no interval between them, only the sums
+            for n in range(n_post):
+                wj = w[g, p, n]
+                acc_a[b, n] += wj * e1
+                acc_b[b, n] += wj * e2
             continue
         lo2 = real(2.0) * c * e2
         hi2 = real(2.0) * c * z_next
-        hits = 0
-        for n in range(n_post):
-            bs = acc_b[b, n]
-            f_lo = (c * e2 - bs) * e2 + acc_a[b, n]
-            f_hi = (c * z_next - bs) * z_next + acc_a[b, n]
+        hits = 0  # an integer: numba vectorises an integer sum, not a float one (no reassociation)
+        for n in range(n_post):  # the sums and the candidate test in one pass over the neurons
+            wj = w[g, p, n]
+            a = acc_a[b, n] + wj * e1
+            bs = acc_b[b, n] + wj * e2
+            acc_a[b, n] = a
+            acc_b[b, n] = bs
+            f_lo = (c * e2 - bs) * e2 + a
+            f_hi = (c * z_next - bs) * z_next + a
             mark = ((f_lo <= 0.0) | (f_hi <= 0.0) | ((lo2 < bs) & (bs < hi2))) & (cnt[b, n] < max_spikes)
             hit[b, n] = mark
             hits += mark
-        if hits == 0:
-            continue  # the usual case: no neuron can fire before the next input, and no scan is needed
-        for n in range(n_post):
+        for n in range(n_post):  # usually no mark, or a few: the scan ends at the last one
+            if hits == 0:
+                break
             if hit[b, n]:
                 cnt[b, n], acc_b[b, n] = emit_spikes(out_t, sa, sx, sz, sf, b, n, cnt[b, n], acc_a[b, n],
                                                      acc_b[b, n], c, reset, tau, frame, width, tj, e2, t_next, z_next)
+                hits -= 1
     for n in range(n_post):
         finish_neuron(b, n, cnt[b, n], out_t, cnt)
 

@@ -25,11 +25,12 @@ class LifParams:
     max_spikes: int
 
 
-# The CPU weight-gradient sweep (multi-spike layers) hands out a layer's post neurons in chunks per group: as many
-# as the cores or a multiple (SWEEP_CHUNKS if 16 neurons or more each remain), so that every core gets the same
-# share; long vector loops. (conv.toml's 40 filters: 2 chunks of 20 on 2 cores.) Single-spike layers need no
-# search: they hand out weight rows instead.
-SWEEP_CHUNKS = 8
+# The CPU weight-gradient sweep (multi-spike layers) hands out a layer's post neurons in chunks per group, two per
+# core while 16 neurons or more each remain, and always a multiple of the cores. Every chunk walks all of its group's
+# inputs, so more chunks repeat that walk with shorter vector loops; one chunk per core was the fastest when both
+# cores ran freely but 2.3x slower in processes where they did not (fashion.toml's 400 neurons, batch 50, 2 cores:
+# 8 chunks 5.8-6.4 ms per step, 4 chunks 3.9-5.0, 2 chunks 3.6-8.9). Single-spike layers hand out weight rows.
+SWEEP_CHUNKS_PER_CORE = 2
 
 
 class LifCore:
@@ -185,7 +186,7 @@ class LifCore:
         """(neurons per chunk, accumulator columns) of the CPU weight-gradient sweep: a multiple of the cores in
         chunks, each chunk's columns padded to whole cache lines so that no two cores write one line."""
         cores = max(1, self.backend.cores)
-        chunks = -(-max(cores, min(SWEEP_CHUNKS, self.n_out // 16)) // cores) * cores
+        chunks = -(-max(cores, min(SWEEP_CHUNKS_PER_CORE * cores, self.n_out // 16)) // cores) * cores
         chunk = -(-self.n_out // chunks)
         line = 64 // self.dtype.itemsize
         return chunk, -(-self.n_out // chunk) * (-(-chunk // line) * line)
