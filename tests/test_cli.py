@@ -102,6 +102,9 @@ def test_show_bad_model_is_one_line_exit_2(tmp_path: Path) -> None:
     (("--model", "does/not/exist.toml"), "error: does/not/exist.toml: no such model file (or name a packaged one: "
                                          "conv, conv-small, count, default, emnist, fashion, fashion-small, nmnist, "
                                          "shd, ttfs)\n"),
+    (("--model", ""), "error: the model file name is empty; name a model file or a packaged model (conv, "),
+    # control characters in what the user typed are escaped: the error stays one line
+    (("--model", "models/a\nb.toml"), "error: models/a\\nb.toml: no such model file"),
     (("--model", str(DEFAULT), "--set", "optimizer.lr"), "expected KEY=VALUE"),
     (("--model", str(DEFAULT), "--set", "optimizer.lr=-1"), "--set optimizer.lr = -1: must be in (0, 1]"),
 ])

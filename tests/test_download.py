@@ -276,6 +276,13 @@ def test_from_missing_directory_is_an_error(tmp_path):
     assert result.exit_code != 0 and f"--from {tmp_path / 'a-file'}: not a directory, and not" in result.output
 
 
+def test_from_another_kind_of_url_is_named_as_typed(tmp_path):
+    """(A path would have written ftp://host as ftp:/host.)"""
+    result = _run("mnist", "--data-dir", str(tmp_path), "--from", "ftp://example.org/mnist")
+    assert result.exit_code != 0
+    assert "--from ftp://example.org/mnist: no such directory, and not an http(s):// URL" in result.output
+
+
 def test_from_directory_without_the_files_names_the_missing_file(tmp_path):
     result = _run("mnist", "--data-dir", str(tmp_path), "--from", str(tmp_path))
     assert result.exit_code != 0 and "train-images-idx3-ubyte.gz not found" in result.output

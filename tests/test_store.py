@@ -155,6 +155,11 @@ def test_damaged_or_foreign_npz_is_a_data_error(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(DataError, match="mnist.npz is damaged.*download mnist --force"):
         load_dataset("mnist", tmp_path)
+    # any other bytes: np.load would try them as a pickle and say the file holds pickled data
+    (tmp_path / "mnist.npz").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(DataError, match=r"mnist.npz is damaged or not a dataset file \(not a zip archive, which an "
+                                        r"\.npz file is\)"):
+        load_dataset("mnist", tmp_path)
     np.savez(tmp_path / "fashion-mnist.npz", train_images=np.zeros((2, 28, 28, 1), np.uint8))
     with pytest.raises(DataError, match="missing train_labels, test_images, test_labels"):
         load_dataset("fashion-mnist", tmp_path)

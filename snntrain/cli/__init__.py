@@ -17,6 +17,12 @@ SPEC_PATH = PACKAGED_MODELS.parent / "SPEC.md"
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+def one_line(message: str) -> str:
+    """`message` with its control characters escaped (a newline as \\n): an error names what the user typed,
+    which may hold any of them, and must still be one line."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+
+
 class _Group(click.Group):
     """Turns every SnntrainError into one line on stderr and its exit code, and Ctrl-C into a one-line message;
     click's own usage errors (an unknown option, a value not among the choices) are one line too, exit 2."""
@@ -31,10 +37,10 @@ class _Group(click.Group):
             sys.exit(err.exit_code)
         except click.UsageError as err:
             command = err.ctx.command_path if err.ctx is not None else "snntrain"
-            click.echo(f"error: {err.format_message()} (see '{command} -h')", err=True)
+            click.echo(f"error: {one_line(err.format_message())} (see '{command} -h')", err=True)
             sys.exit(err.exit_code)
         except click.ClickException as err:
-            click.echo(f"error: {err.format_message()}", err=True)
+            click.echo(f"error: {one_line(err.format_message())}", err=True)
             sys.exit(err.exit_code)
         except click.Abort:
             click.echo("interrupted", err=True)
@@ -45,7 +51,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except SnntrainError as err:
-            click.echo(f"error: {err}", err=True)
+            click.echo(f"error: {one_line(str(err))}", err=True)
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

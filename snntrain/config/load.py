@@ -55,6 +55,9 @@ def packaged_models() -> list[str]:
 def resolve_model_path(path: str | Path) -> Path:
     """`path` itself, or for a bare name that is not a file here (no folder, no suffix: "ttfs"), the packaged
     model file of that name, so that the reference models work outside a clone."""
+    if not str(path):  # Path("") would be the current folder
+        raise ConfigError(f"the model file name is empty; name a model file or a packaged model "
+                          f"({', '.join(packaged_models())})")
     path = Path(path)
     if not path.exists() and path.parent == Path(".") and not path.suffix and (PACKAGED_MODELS / f"{path}.toml").exists():
         return PACKAGED_MODELS / f"{path}.toml"

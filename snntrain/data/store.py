@@ -158,13 +158,22 @@ def _check_event_labels(info: DatasetInfo, events: EventSamples, where: str) -> 
         raise DataError(f"{where}: labels outside 0..{info.classes - 1}")
 
 
+# An .npz file is a zip archive; np.load reads any other file as a pickle and would blame pickling for it
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an archive with members, an empty one
+
+
 def _read_npz(path: Path, hint: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in KEYS if key not in archive.files]
-            if not missing:
-                return {key: archive[key] for key in KEYS}
-        reason = f"missing {', '.join(missing)}"
+        with open(path, "rb") as file:
+            zipped = file.read(4) in _ZIP_MAGIC
+        if not zipped:
+            reason = "not a zip archive, which an .npz file is"
+        else:
+            with np.load(path, allow_pickle=False) as archive:
+                missing = [key for key in KEYS if key not in archive.files]
+                if not missing:
+                    return {key: archive[key] for key in KEYS}
+            reason = f"missing {', '.join(missing)}"
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         reason = str(err) or type(err).__name__
     raise DataError(f"{path} is damaged or not a dataset file ({reason}); {hint}")
@@ -321,7 +330,7 @@ def fetch_raw_file(remote: RemoteFile, raw_dir: Path, source: str | None = None,
         final.unlink()
     part = raw_dir / f"{remote.name}.part"
     if source is not None and not source.startswith(("http://", "https://")):
-        _copy_local(remote, Path(source), part, final, log)
+        _copy_local(remote, source, part, final, log)
     else:
         bases = (source,) if source is not None else tuple(mirrors)
         urls = [base.rstrip("/") + "/" + remote.name for base in bases]
@@ -333,10 +342,12 @@ def fetch_raw_file(remote: RemoteFile, raw_dir: Path, source: str | None = None,
     return final
 
 
-def _copy_local(remote: RemoteFile, directory: Path, part: Path, final: Path, log: Callable[[str], None]) -> None:
+def _copy_local(remote: RemoteFile, source: str, part: Path, final: Path, log: Callable[[str], None]) -> None:
+    directory = Path(source)
     if not directory.is_dir():
         what = "not a directory" if directory.exists() else "no such directory"
-        raise DataError(f"--from {directory}: {what}, and not an http(s):// URL")
+        # `source` as typed: a Path would write ftp://host as ftp:/host
+        raise DataError(f"--from {source}: {what}, and not an http(s):// URL")
     origin = directory / remote.name
     if not origin.is_file():
         raise DataError(f"{remote.name} not found in {directory}; the directory must hold the official file names")
