@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from snntrain.cli import main
 from snntrain.backends import get_backend
 from snntrain.config import load_model
-from snntrain.training.bench import launch_hook, vary
+from snntrain.training.bench import SWEEPS, launch_hook, vary
 from snntrain.training.yardstick import Mlp, mlp_sizes
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -40,7 +40,8 @@ def test_bench_json_output(tmp_path):
     got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, "--steps", "1", "--repeats",
                                     "1", "--data-dir", str(tmp_path / "none"), "--runs-dir", str(tmp_path), "--json"])
     assert got.exit_code == 0, got.output
-    (result,) = json.loads(got.output)
+    (result,) = json.loads(got.stdout)
+    assert got.stderr.startswith("bench: model default on digits, device cpu")  # progress: not in the JSON
     assert result["label"] == "default" and result["batch"] == 20 and result["test_set_seconds"] > 0
     # training with captured steps, and in turns without them
     assert result["eager_train_samples_per_s"] > 0 and result["graph_ratio"] > 0
@@ -112,3 +113,19 @@ def test_yardstick_mlp_learns_and_matches_the_model_sizes():
         mlp.step(lr=1e-2)
     assert loss() < 0.5 * before
     assert all(w.dtype == np.float32 for w in mlp.w)
+
+
+def test_standard_sweep_leaves_out_what_this_machine_cannot_hold(tmp_path, monkeypatch):
+    """(Before: `bench --model conv --sweep batch` stopped at batch 4096 on machines under 26 GiB, nothing measured.)
+    A value given with --values is still an error (above)."""
+    monkeypatch.setitem(SWEEPS, "neurons", [8, 99999999999999999999, 16])
+    got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, "--sweep", "neurons", "--steps",
+                                    "1", "--repeats", "1", "--data-dir", str(tmp_path / "none"), "--runs-dir",
+                                    str(tmp_path), "--json"])
+    assert got.exit_code == 0, got.output
+    assert [r["label"] for r in json.loads(got.stdout)] == ["neurons=8", "neurons=16"]
+    (run_dir,) = tmp_path.glob("bench-*")
+    assert json.loads((run_dir / "bench.json").read_text())["left_out"][0].startswith("neurons=99999999999999999999:")
+    left_out = [line for line in got.stderr.splitlines() if "left out" in line]
+    assert len(left_out) == 1 and "more than this machine's" in left_out[0]
+    assert left_out[0].startswith("  neurons=99999999999999999999: left out, the model needs about ")

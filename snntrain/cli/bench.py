@@ -25,7 +25,7 @@ from snntrain.config import load_model
 @click.option("--repeats", type=int, default=3, show_default=True, help="Timed repeats (the median is reported).")
 @data_dir_option
 @runs_dir_option
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (progress on stderr).")
 def bench(model: Path, overrides: tuple[str, ...], device: str, sweep: str | None, values: str | None, steps: int,
           repeats: int, data_dir: Path, runs_dir: Path, as_json: bool) -> None:
     """Training and forward samples/s, time per kernel and peak memory, on real Fashion-MNIST when present."""
@@ -42,7 +42,8 @@ def bench(model: Path, overrides: tuple[str, ...], device: str, sweep: str | Non
         raise UsageError(f"--values {values!r}: each layers value must be >= 0 (hidden layers)")
     if steps < 1 or repeats < 1:
         raise UsageError("--steps and --repeats must be >= 1")
-    echo = (lambda line: None) if as_json else click.echo
+    # with --json, stdout holds the JSON alone and the progress lines go to stderr
+    echo = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     run, results = run_bench(load_model(model, overrides), get_backend(device), data_dir, sweep, sweep_values,
                              steps, repeats, runs_dir, echo)
     if as_json:

@@ -1,6 +1,6 @@
 """Model files: load and validate them (`load_model`), write them back (`to_toml`), and derive layer shapes."""
 from snntrain.config.emit import to_toml
-from snntrain.config.load import load_model, load_model_text
+from snntrain.config.load import load_model, load_model_text, memory_shortfall
 from snntrain.config.model import (
     AugmentConfig,
     InitConfig,
@@ -28,6 +28,7 @@ __all__ = [
     "layer_shapes",
     "load_model",
     "load_model_text",
+    "memory_shortfall",
     "parameter_count",
     "to_toml",
 ]

@@ -371,15 +371,9 @@ class _Resolver:
                 if getattr(cfg.loss, name) > buffer:
                     self.fail(f"loss.{name}", f"must be <= the output layer's max_spikes ({buffer}): no neuron "
                                               "can reach a larger count", getattr(cfg.loss, name))
-        sizes = step_bytes(cfg)
-        memory = _physical_memory()
-        if memory and sum(sizes) > memory:
-            worst = max(range(len(sizes)), key=sizes.__getitem__)
-            batch = max(cfg.training.batch_size, cfg.training.test_batch_size)
-            self.fail(f"layers[{worst}]", f"the model needs about {sum(sizes) / 2**30:.3g} GiB for one step at "
-                                          f"batch {batch} ({sizes[worst] / 2**30:.3g} GiB in this layer), more than "
-                                          f"this machine's {memory / 2**30:.3g} GiB; make layers, max_spikes or "
-                                          "batch sizes smaller")
+        where, what = memory_shortfall(cfg)
+        if where:
+            self.fail(where, f"{what}; make layers, max_spikes or batch sizes smaller")
 
     def input(self, raw: Any) -> InputConfig:
         """[input]: the dataset fixes the input shape and class count; the encoding (by default the one that suits
@@ -459,6 +453,20 @@ class _Resolver:
 def _dataset_words(name: str) -> str:
     """A dataset as messages name it, with its kind: 'image dataset "digits"', 'event-stream dataset "shd"'."""
     return f"{schema.KIND_NOUNS[DATASETS[name].kind]} dataset {format_value(name)}"
+
+
+def memory_shortfall(cfg: ModelConfig) -> tuple[str, str]:
+    """("layers[i]", what) when one training step of `cfg` needs more than this machine's memory (layer i holds the
+    most), else ("", "")."""
+    sizes = step_bytes(cfg)
+    memory = _physical_memory()
+    if not memory or sum(sizes) <= memory:
+        return "", ""
+    worst = max(range(len(sizes)), key=sizes.__getitem__)
+    batch = max(cfg.training.batch_size, cfg.training.test_batch_size)
+    return f"layers[{worst}]", (f"the model needs about {sum(sizes) / 2**30:.3g} GiB for one step at batch {batch} "
+                                f"({sizes[worst] / 2**30:.3g} GiB in this layer), more than this machine's "
+                                f"{memory / 2**30:.3g} GiB")
 
 
 def _physical_memory() -> int:

@@ -18,10 +18,10 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from snntrain.backends import Backend
-from snntrain.config import load_model_text, to_toml
+from snntrain.config import load_model_text, memory_shortfall, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import Dataset, EventDataset, dataset_info, load_dataset
-from snntrain.errors import DataError, SnntrainError
+from snntrain.errors import DataError, SnntrainError, UsageError
 from snntrain.network.build import build_network
 from snntrain.network.loss import Loss
 from snntrain.network.optimizer import Optimizer
@@ -320,9 +320,22 @@ def run_bench(cfg: ModelConfig, backend: Backend, data_dir: Path, sweep: str | N
     """Measure `cfg` (and its sweep), write bench.json, table.txt and plots under runs/bench-*/."""
     cfg, data = bench_data(cfg, data_dir)
     configs = [(f"{cfg.name}", cfg)]
+    left_out = []
     if sweep:  # every variant checked before anything is measured
-        configs = [(f"{sweep}={v}", vary(cfg, sweep, v)) for v in (values or SWEEPS[sweep])]
+        configs = []
+        for value in values or SWEEPS[sweep]:
+            # the standard set leaves out what this machine cannot hold; a value the user asked for is an error
+            shortfall = memory_shortfall(_varied(cfg, sweep, value))[1] if not values else ""
+            if shortfall:
+                left_out.append(f"{sweep}={value}: left out, {shortfall}")
+            else:
+                configs.append((f"{sweep}={value}", vary(cfg, sweep, value)))
+        if not configs:
+            raise UsageError(f"--sweep {sweep}: no value of the standard set fits this machine's memory "
+                             f"({left_out[0]}); give smaller ones with --values")
     echo(f"bench: model {cfg.name} on {cfg.input.dataset}, device {backend.name}, {steps} steps x {repeats} repeats")
+    for line in left_out:
+        echo(f"  {line}")
     results = []
     for label, variant in configs:
         results.append(measure(variant, data, backend, label, steps, repeats))
@@ -333,7 +346,8 @@ def run_bench(cfg: ModelConfig, backend: Backend, data_dir: Path, sweep: str | N
         echo(f"  test set ({samples} samples): {results[0].test_set_seconds:.3f} s")
     run = RunDir.create(runs_root, "bench")
     payload = {"model": cfg.name, "dataset": cfg.input.dataset, "device": backend.name, "sweep": sweep,
-               "steps": steps, "repeats": repeats, "results": [asdict(m) for m in results]}
+               "steps": steps, "repeats": repeats, "left_out": left_out,
+               "results": [asdict(m) for m in results]}
     atomic_write_text(run.path / "bench.json", json.dumps(payload, indent=2))
     atomic_write_text(run.path / "table.txt", format_table(results))
     if sweep:
