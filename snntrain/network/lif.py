@@ -28,8 +28,9 @@ class LifParams:
 # The CPU weight-gradient sweep (multi-spike layers) hands out a layer's post neurons in chunks per group, two per
 # core while 16 neurons or more each remain, and always a multiple of the cores. Every chunk walks all of its group's
 # inputs, so more chunks repeat that walk with shorter vector loops; one chunk per core was the fastest when both
-# cores ran freely but 2.3x slower in processes where they did not (fashion.toml's 400 neurons, batch 50, 2 cores:
-# 8 chunks 5.8-6.4 ms per step, 4 chunks 3.9-5.0, 2 chunks 3.6-8.9). Single-spike layers hand out weight rows.
+# cores ran freely but 2.3x slower in processes where they did not (fashion.toml's 400 neurons, batch 50, 2 cores,
+# medians per process: 8 chunks 7.8-8.5 ms per step, 4 chunks 5.3-6.6, 2 chunks 4.9-11.9). Single-spike layers hand
+# out weight rows.
 SWEEP_CHUNKS_PER_CORE = 2
 
 
