@@ -62,7 +62,7 @@ class Model:
     @classmethod
     def from_toml(cls, path: str | Path, overrides: Sequence[str] = (), device: str = "auto") -> "Model":
         """The model of a TOML file, with `overrides` ("key=value", as `--set` takes them) and initial weights."""
-        return cls(load_model(Path(path), _overrides(overrides)), device=device)
+        return cls(load_model(path, _overrides(overrides)), device=device)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best", device: str = "auto") -> "Model":

@@ -119,6 +119,7 @@ def test_standard_sweep_leaves_out_what_this_machine_cannot_hold(tmp_path, monke
     """(Before: `bench --model conv --sweep batch` stopped at batch 4096 on machines under 26 GiB, nothing measured.)
     A value given with --values is still an error (above)."""
     monkeypatch.setitem(SWEEPS, "neurons", [8, 99999999999999999999, 16])
+    monkeypatch.setattr("snntrain.config.load._physical_memory", lambda: 8 << 30)  # whatever this machine says
     got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, "--sweep", "neurons", "--steps",
                                     "1", "--repeats", "1", "--data-dir", str(tmp_path / "none"), "--runs-dir",
                                     str(tmp_path), "--json"])
@@ -126,6 +127,18 @@ def test_standard_sweep_leaves_out_what_this_machine_cannot_hold(tmp_path, monke
     assert [r["label"] for r in json.loads(got.stdout)] == ["neurons=8", "neurons=16"]
     (run_dir,) = tmp_path.glob("bench-*")
     assert json.loads((run_dir / "bench.json").read_text())["left_out"][0].startswith("neurons=99999999999999999999:")
+    assert "neurons=99999999999999999999: left out" in (run_dir / "table.txt").read_text()
     left_out = [line for line in got.stderr.splitlines() if "left out" in line]
-    assert len(left_out) == 1 and "more than this machine's" in left_out[0]
+    assert len(left_out) == 1 and "more than this machine's 8 GiB" in left_out[0]
     assert left_out[0].startswith("  neurons=99999999999999999999: left out, the model needs about ")
+
+
+def test_standard_sweep_of_which_nothing_fits_is_a_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(SWEEPS, "neurons", [99999999999999999999])
+    monkeypatch.setattr("snntrain.config.load._physical_memory", lambda: 8 << 30)
+    got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, "--sweep", "neurons",
+                                    "--runs-dir", str(tmp_path / "runs")])
+    assert got.exit_code == 2 and got.stderr.count("\n") == 1, got.output
+    assert got.stderr.startswith("error: --sweep neurons: no value of the standard set fits this machine's memory "
+                                 "(neurons=99999999999999999999: left out, the model needs about ")
+    assert not (tmp_path / "runs").exists()

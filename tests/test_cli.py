@@ -102,7 +102,6 @@ def test_show_bad_model_is_one_line_exit_2(tmp_path: Path) -> None:
     (("--model", "does/not/exist.toml"), "error: does/not/exist.toml: no such model file (or name a packaged one: "
                                          "conv, conv-small, count, default, emnist, fashion, fashion-small, nmnist, "
                                          "shd, ttfs)\n"),
-    (("--model", ""), "error: the model file name is empty; name a model file or a packaged model (conv, "),
     # control characters in what the user typed are escaped: the error stays one line
     (("--model", "models/a\nb.toml"), "error: models/a\\nb.toml: no such model file"),
     (("--model", str(DEFAULT), "--set", "optimizer.lr"), "expected KEY=VALUE"),
@@ -114,6 +113,16 @@ def test_show_errors(args: tuple[str, ...], expected: str) -> None:
     assert err.startswith("error: ") and err.count("\n") == 1
     assert expected in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [("show",), ("train", "--runs-dir"), ("bench", "--runs-dir"),
+                                     ("eval", "--weights", "w.h5", "--data-dir")])
+def test_empty_model_name_is_one_line_exit_2(command: tuple[str, ...], tmp_path: Path) -> None:
+    """(Before: ".: is a directory, not a model file", as the empty name became the current folder.)"""
+    code, out, err = run(*command, *((str(tmp_path),) if len(command) > 1 else ()), "--model", "")
+    assert code == 2 and out == "", err
+    assert err.startswith("error: the model file name is empty; name a model file or a packaged model (conv, ")
+    assert err.count("\n") == 1
 
 
 def test_show_requires_model() -> None:

@@ -93,8 +93,6 @@ def test_cpu_row_schedules_agree_bit_for_bit(case, dtype, monkeypatch):
     assert results[0][1].sum() > 0 and (spikes_out == 1 or results[0][1].max() > 1)
     if "full" in case:  # spikes beyond the buffer are dropped, and their inputs still arrive
         assert (results[0][1] == spikes_out).mean() > 0.3
-    elif case.startswith("sweep"):
-        assert (results[0][1] == 0).mean() > 0.3
     for row, element in zip(*results):
         np.testing.assert_array_equal(row, element)
     assert np.any(results[0][-1] != 0)

@@ -14,7 +14,7 @@ from snntrain.config import load_model
 
 
 @main.command()
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default="ttfs", show_default=True,
+@click.option("--model", metavar="PATH", default="ttfs", show_default=True,
               help="Model file (TOML) to measure, or the name of a packaged one (ttfs, fashion, conv, ...).")
 @set_option
 @device_option
@@ -26,7 +26,7 @@ from snntrain.config import load_model
 @data_dir_option
 @runs_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (progress on stderr).")
-def bench(model: Path, overrides: tuple[str, ...], device: str, sweep: str | None, values: str | None, steps: int,
+def bench(model: str, overrides: tuple[str, ...], device: str, sweep: str | None, values: str | None, steps: int,
           repeats: int, data_dir: Path, runs_dir: Path, as_json: bool) -> None:
     """Training and forward samples/s, time per kernel and peak memory, on real Fashion-MNIST when present."""
     from snntrain.errors import UsageError

@@ -15,7 +15,7 @@ from snntrain.errors import UsageError
 
 
 @main.command()
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--model", metavar="PATH",
               help="Model file (TOML) for a new run, or the name of a packaged one (default, ttfs, fashion, ...).")
 @set_option
 @device_option
@@ -23,7 +23,7 @@ from snntrain.errors import UsageError
 @runs_dir_option
 @click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
               help="Continue the run in this directory from its last.h5.")
-def train(model: Path | None, overrides: tuple[str, ...], device: str, data_dir: Path, runs_dir: Path,
+def train(model: str | None, overrides: tuple[str, ...], device: str, data_dir: Path, runs_dir: Path,
           resume: Path | None) -> None:
     """Train a model; writes config, metrics, log, plots and best/last weights under runs/."""
     from snntrain.model import Model
@@ -77,13 +77,13 @@ def _progress_bar() -> Any:
 @main.command(name="eval")
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), help="Weights file (HDF5).")
-@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="Model file (TOML) of --weights.")
+@click.option("--model", metavar="PATH", help="Model file (TOML) of --weights.")
 @set_option
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @device_option
 @data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def evaluate(run_dir: Path | None, weights: Path | None, model: Path | None, overrides: tuple[str, ...], split: str,
+def evaluate(run_dir: Path | None, weights: Path | None, model: str | None, overrides: tuple[str, ...], split: str,
              device: str, data_dir: Path, as_json: bool) -> None:
     """Score saved weights: RUN_DIR (its best.h5 and config.toml), or --weights with --model."""
     from snntrain.runs import RunDir

@@ -330,6 +330,13 @@ def lif_forward_chunked(i, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_the
     finish_neuron(b, n, k, out_t, cnt)
 
 
+def add_input(acc_a, acc_b, w, g, p, b, n, e1, e2):
+    """Add input p (factors e1, e2) to neuron n's sums of row b in `lif_forward_row`'s scratch."""
+    wj = w[g, p, n]
+    acc_a[b, n] += wj * e1
+    acc_b[b, n] += wj * e2
+
+
 def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, t_max, acc_a, acc_b, hit, out_t,
                     cnt, sa, sx, sz, sf):
     """Spike times of all neurons of row b: the sums, tests and roots of `lif_forward_neuron`, in the same order
@@ -367,19 +374,15 @@ def lif_forward_row(b, st, sp, sn, se1, se2, sfr, w, tau_s, theta, delta_theta, 
         t_next, z_next = interval_end(st, sn, se2, sfr, b, m, t_max, tau, frame, width, framed)
         if t_next == tj:  # inputs of one instant arrive together: no interval between them, only the sums
             for n in range(n_post):
-                wj = w[g, p, n]
-                acc_a[b, n] += wj * e1
-                acc_b[b, n] += wj * e2
+                add_input(acc_a, acc_b, w, g, p, b, n, e1, e2)
             continue
         lo2 = real(2.0) * c * e2
         hi2 = real(2.0) * c * z_next
         hits = 0  # an integer: numba vectorises an integer sum, not a float one (no reassociation)
         for n in range(n_post):  # the sums and the candidate test in one pass over the neurons
-            wj = w[g, p, n]
-            a = acc_a[b, n] + wj * e1
-            bs = acc_b[b, n] + wj * e2
-            acc_a[b, n] = a
-            acc_b[b, n] = bs
+            add_input(acc_a, acc_b, w, g, p, b, n, e1, e2)
+            a = acc_a[b, n]
+            bs = acc_b[b, n]
             f_lo = (c * e2 - bs) * e2 + a
             f_hi = (c * z_next - bs) * z_next + a
             mark = ((f_lo <= 0.0) | (f_hi <= 0.0) | ((lo2 < bs) & (bs < hi2))) & (cnt[b, n] < max_spikes)

@@ -27,10 +27,9 @@ class LifParams:
 
 # The CPU weight-gradient sweep (multi-spike layers) hands out a layer's post neurons in chunks per group, two per
 # core while 16 neurons or more each remain, and always a multiple of the cores. Every chunk walks all of its group's
-# inputs, so more chunks repeat that walk with shorter vector loops; one chunk per core was the fastest when both
-# cores ran freely but 2.3x slower in processes where they did not (fashion.toml's 400 neurons, batch 50, 2 cores,
-# medians per process: 8 chunks 7.8-8.5 ms per step, 4 chunks 5.3-6.6, 2 chunks 4.9-11.9). Single-spike layers hand
-# out weight rows.
+# inputs, so more chunks repeat that walk with shorter vector loops; one chunk per core, the fewest, was the fastest
+# while both cores ran freely but over twice as slow in processes where they did not (README, CPU table).
+# Single-spike layers hand out weight rows.
 SWEEP_CHUNKS_PER_CORE = 2
 
 

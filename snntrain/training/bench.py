@@ -69,7 +69,11 @@ def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
     """`cfg` with one sweep parameter set: hidden neurons, batch size, spikes per neuron (a count loss's targets
     at most that), or hidden layers; checked as a model file is (a ConfigError names the sweep value that makes no
     model)."""
-    return load_model_text(to_toml(_varied(cfg, sweep, value)), f"--sweep {sweep}={value}")
+    return _checked(_varied(cfg, sweep, value), sweep, value)
+
+
+def _checked(variant: ModelConfig, sweep: str, value: int) -> ModelConfig:
+    return load_model_text(to_toml(variant), f"--sweep {sweep}={value}")
 
 
 def _varied(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
@@ -324,12 +328,13 @@ def run_bench(cfg: ModelConfig, backend: Backend, data_dir: Path, sweep: str | N
     if sweep:  # every variant checked before anything is measured
         configs = []
         for value in values or SWEEPS[sweep]:
+            variant = _varied(cfg, sweep, value)
             # the standard set leaves out what this machine cannot hold; a value the user asked for is an error
-            shortfall = memory_shortfall(_varied(cfg, sweep, value))[1] if not values else ""
+            shortfall = memory_shortfall(variant)[1] if not values else ""
             if shortfall:
                 left_out.append(f"{sweep}={value}: left out, {shortfall}")
             else:
-                configs.append((f"{sweep}={value}", vary(cfg, sweep, value)))
+                configs.append((f"{sweep}={value}", _checked(variant, sweep, value)))
         if not configs:
             raise UsageError(f"--sweep {sweep}: no value of the standard set fits this machine's memory "
                              f"({left_out[0]}); give smaller ones with --values")
@@ -349,7 +354,7 @@ def run_bench(cfg: ModelConfig, backend: Backend, data_dir: Path, sweep: str | N
                "steps": steps, "repeats": repeats, "left_out": left_out,
                "results": [asdict(m) for m in results]}
     atomic_write_text(run.path / "bench.json", json.dumps(payload, indent=2))
-    atomic_write_text(run.path / "table.txt", format_table(results))
+    atomic_write_text(run.path / "table.txt", format_table(results) + "".join(f"{line}\n" for line in left_out))
     if sweep:
         from snntrain.runs.plots import plot_sweep
 
