@@ -62,6 +62,7 @@ def test_sweeps_change_one_parameter(sweep, value, check):
 
 @pytest.mark.parametrize("args, message", [
     (("--sweep", "batch", "--values", "a,b"), "--values 'a,b': expected comma-separated integers"),
+    (("--sweep", "batch", "--values", ""), "--values '': expected comma-separated integers"),  # before: the standard set
     (("--sweep", "batch", "--values", "0"), "--sweep batch=0: training.batch_size = 0: "),  # before: ZeroDivision
     (("--sweep", "spikes", "--values", "0"), "--sweep spikes=0: layers[0].max_spikes = 0: "),  # before: SystemError
     (("--sweep", "layers", "--values", "-1"), "--values '-1': each layers value must be >= 0"),  # before: ran

@@ -125,6 +125,18 @@ def test_empty_model_name_is_one_line_exit_2(command: tuple[str, ...], tmp_path:
     assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("args, name", [
+    (("eval", ""), "'[RUN_DIR]'"), (("train", "--resume", ""), "'--resume'"),
+    (("export", "", "-o", "x.nir"), "'RUN_DIR'"), (("import", "", "-o", "x.toml"), "'NIR_FILE'"),
+    (("train", "--model", "default", "--runs-dir", ""), "'--runs-dir'"), (("eval", "--data-dir", "", "x"), "'--data-dir'"),
+])
+def test_empty_paths_are_usage_errors(args: tuple[str, ...], name: str) -> None:
+    """(Before: click read '' as the current folder: "." is not a run directory, runs written into it.)"""
+    result = CliRunner().invoke(main, list(args), prog_name="snntrain")
+    assert result.exit_code == 2 and result.stdout == "", result.output
+    assert result.stderr == f"error: Invalid value for {name}: is empty; give a path (see 'snntrain {args[0]} -h')\n"
+
+
 def test_show_requires_model() -> None:
     code, _, err = run("show")
     assert code == 2

@@ -32,10 +32,10 @@ def bench(model: str, overrides: tuple[str, ...], device: str, sweep: str | None
     from snntrain.errors import UsageError
     from snntrain.training.bench import format_table, run_bench
 
-    if values and not sweep:
+    if values is not None and not sweep:
         raise UsageError(f"--values {values!r}: give --sweep too (neurons, batch, spikes or layers)")
-    try:
-        sweep_values = [int(v) for v in values.split(",")] if values else None
+    try:  # an empty --values is an error, not the standard set
+        sweep_values = [int(v) for v in values.split(",")] if values is not None else None
     except ValueError:
         raise UsageError(f"--values {values!r}: expected comma-separated integers") from None
     if sweep == "layers" and sweep_values and min(sweep_values) < 0:  # the others are checked as model files

@@ -6,14 +6,15 @@ from pathlib import Path
 import click
 
 from snntrain.cli import main
+from snntrain.cli.options import PathParam
 from snntrain.errors import UsageError
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run_dir", type=PathParam(file_okay=False, path_type=Path))
 @click.option("--weights", "which", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["nir"]), default="nir", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("-o", "--output", type=PathParam(dir_okay=False, path_type=Path), required=True,
               help="The file to write, e.g. model.nir.")
 def export(run_dir: Path, which: str, fmt: str, output: Path) -> None:
     """Write a run's network (its best or last weights) as a NIR graph (Linear or Conv2d + CubaLIF, SumPool2d)."""
@@ -24,8 +25,8 @@ def export(run_dir: Path, which: str, fmt: str, output: Path) -> None:
 
 
 @main.command(name="import")
-@click.argument("nir_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.argument("nir_file", type=PathParam(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=PathParam(dir_okay=False, path_type=Path), required=True,
               help="The model file to write, e.g. models/imported.toml; the weights go beside it (.h5).")
 @click.option("--dataset", help="The dataset the network takes (default: the file's, or guessed from its inputs).")
 @click.option("--t-max", type=float, help="Simulation end in seconds (default: the file's, or 0.2).")

@@ -7,12 +7,12 @@ from pathlib import Path
 import click
 
 from snntrain.cli import main
-from snntrain.cli.options import data_dir_option, device_option, runs_dir_option, set_option
+from snntrain.cli.options import PathParam, data_dir_option, device_option, runs_dir_option, set_option
 from snntrain.config.sweep import METRICS, SweepPlan, load_sweep, merge_command_line, parse_duration
 
 
 @main.command()
-@click.argument("sweep_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("sweep_file", required=False, type=PathParam(path_type=Path, dir_okay=False))
 @click.option("--model", metavar="PATH",
               help="Model file (TOML), or the name of a packaged one (ttfs, fashion, ...); replaces the sweep "
                    "file's.")

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from snntrain.cli import main
-from snntrain.cli.options import data_dir_option, device_option, runs_dir_option, set_option
+from snntrain.cli.options import PathParam, data_dir_option, device_option, runs_dir_option, set_option
 from snntrain.config import load_model
 from snntrain.errors import UsageError
 
@@ -21,7 +21,7 @@ from snntrain.errors import UsageError
 @device_option
 @data_dir_option
 @runs_dir_option
-@click.option("--resume", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--resume", type=PathParam(file_okay=False, path_type=Path),
               help="Continue the run in this directory from its last.h5.")
 def train(model: str | None, overrides: tuple[str, ...], device: str, data_dir: Path, runs_dir: Path,
           resume: Path | None) -> None:
@@ -75,8 +75,8 @@ def _progress_bar() -> Any:
 
 
 @main.command(name="eval")
-@click.argument("run_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), help="Weights file (HDF5).")
+@click.argument("run_dir", required=False, type=PathParam(file_okay=False, path_type=Path))
+@click.option("--weights", type=PathParam(dir_okay=False, path_type=Path), help="Weights file (HDF5).")
 @click.option("--model", metavar="PATH", help="Model file (TOML) of --weights.")
 @set_option
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
