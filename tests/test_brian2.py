@@ -97,3 +97,34 @@ def test_spike_times_match_brian2(seed, dtype):
     assert (ours[0][0][np.isfinite(ours[0][0])] > t_max - 0.008).any(), "the test needs spikes near the end"
     theirs = brian_network(weights, params, t, counts, t_max)
     assert compare(ours, theirs, t_max, depth=1) > 20
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", ["ties and silent neurons", "full buffers"])
+def test_edges_match_brian2(case, dtype):
+    """Inputs that arrive together (a coarse grid, as pixels do), neurons that never fire, and buffers that fill:
+    a full neuron keeps its first spikes, brian2's first ones (one layer, so no later layer sees the rest)."""
+    rng = np.random.default_rng(3)
+    tau_s, t_max = 0.01, 0.04
+    # one spike per input where times are rounded to a coarse grid: brian2 refuses two spikes of one source at once
+    n_in = 10 if case == "full buffers" else 40
+    t, counts = random_inputs(rng, batch=3, n_in=n_in, spikes=4 if case == "full buffers" else 1, t_max=0.035)
+    if case == "full buffers":
+        params = [LifParams(tau_s, 0.04, 0.04, 3)]
+        weights = [rng.uniform(-0.5, 4.0, (6, 10)) * 4.0]
+        t = np.round(t / DT) * DT
+    else:
+        params = [LifParams(tau_s, 0.04, 0.04, 40), LifParams(tau_s, 0.06, 0.05, 40)]
+        weights = [rng.uniform(-1.5, 4.0, (6, n_in)) * 0.8, rng.uniform(-1.5, 4.0, (4, 6)) * 2.0]
+        weights[0][::3] = -np.abs(weights[0][::3])
+        t = np.where(np.isfinite(t), np.round(t / 0.005) * 0.005, np.inf)  # on brian2's dt grid too
+    be = get_backend("cpu")
+    ours = run(be, build(be, weights, params, t_max, dtype), t.astype(dtype), counts)
+    theirs = brian_network(weights, params, t, counts, t_max)
+    if case == "full buffers":
+        assert (ours[0][1] == 3).mean() > 0.3
+        theirs = [[[train[:3] for train in sample] for sample in theirs[0]]]
+    else:
+        assert (ours[0][1][:, ::3] == 0).all() and ours[0][1].max() >= 2
+        assert all(len(np.unique(row[np.isfinite(row)])) < 0.6 * np.isfinite(row).sum() for row in t)
+    assert compare(ours, theirs, t_max, depth=1) > 10

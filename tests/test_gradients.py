@@ -48,6 +48,31 @@ def test_weight_and_input_gradients_match_finite_differences(case):
                            input_err, H)
 
 
+@pytest.mark.parametrize("case", ["full buffers", "ties", "silent neurons"])
+def test_gradients_at_the_edges_match_finite_differences(case):
+    """The edges through the CPU's schedules (the forward's candidate scan, the sweeps' neuron chunks): buffers
+    that fill (later crossings dropped), inputs that arrive together, and neurons that never fire."""
+    be = get_backend("cpu")
+    rng, params, weights, t, counts = make_case([12, 8, 5], [3, 3], seed=2)
+    if case == "full buffers":
+        weights = [w * 3.0 for w in weights]
+    elif case == "ties":  # pixel-like inputs: few distinct times
+        t = np.round(t * 50) / 50
+    else:
+        weights[0][::3] = -np.abs(weights[0][::3])
+    net = build(be, weights, params, T_MAX)
+    base = run(be, net, t, counts)
+    hidden = base[0][1]
+    assert {"full buffers": (hidden == 3).mean() > 0.3, "ties": len(np.unique(t[np.isfinite(t)])) < 0.5 * counts.sum(),
+            "silent neurons": (hidden[:, ::3] == 0).all() and hidden.max() > 1}[case]
+    assert base[-1][1].sum() > 0
+    r = linear_loss(rng, base[-1][0])
+    input_err = be.to_host(net.backward(be.to_device(r), input_errors=True))
+    grads = [layer.gradient.copy() for layer in net.layers]
+    assert_gradients_match(lambda w, tt: run(be, build(be, w, params, T_MAX), tt, counts), weights, t, r, grads,
+                           input_err, H)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", ["single spike", "multi-spike", "long window (framed)", "groups", "ties", "sweep",
                                   "sweep, framed", "sweep, groups, ties", "full buffers", "sweep, full buffers"])
