@@ -19,8 +19,7 @@ from snntrain.errors import SnntrainError
 from snntrain.network.build import build_network, describe_layers
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
-from snntrain.runs import Checkpoint, RunDir, load_checkpoint, save_checkpoint
-from snntrain.runs.checkpoint import check_weights
+from snntrain.runs import Checkpoint, RunDir, check_weights, load_checkpoint, save_checkpoint
 from snntrain.training.callbacks import Callback
 from snntrain.training.evaluate import Evaluation, score
 from snntrain.training.inputs import encode_images

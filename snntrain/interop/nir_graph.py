@@ -33,7 +33,7 @@ from snntrain import __version__
 from snntrain.config import load_model_text, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.errors import SnntrainError
-from snntrain.network.build import describe_layers, layer_names
+from snntrain.network.build import describe_layers, finite_in, layer_names
 from snntrain.runs.atomic import atomic_write_bytes, special_file
 
 # A foreign graph's input size says which dataset it was most likely made for (an option overrides it).
@@ -325,9 +325,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
                             f"{cfg.input.dataset} gives {list(wanted)}; name the dataset with --dataset")
     weights = [w if layer["type"] != "pool" else np.zeros((0,), cfg.precision) for w, layer in zip(weights, layers)]
     for index, w in enumerate(weights):
-        with np.errstate(over="ignore", invalid="ignore"):  # in the precision the model will hold them in
-            finite = np.isfinite(np.asarray(w).astype(cfg.precision)).all()
-        if not finite:  # refused here, naming the file, not by the model that would hold them
+        if not finite_in(w, cfg.precision):  # refused here, naming the file, not by the model that would hold them
             raise SnntrainError(f"{source}: the weights of layer {index} ({layers[index]['type']}) are not all "
                                 f"finite in {cfg.precision}")
     return load_model_text(to_toml(cfg), source), weights

@@ -15,6 +15,12 @@ from snntrain.network.network import Network
 from snntrain.network.pool import PoolLayer
 
 
+def finite_in(weights: np.ndarray, dtype: np.dtype | str) -> bool:
+    """Whether every value of `weights` is finite once held in `dtype` (values past float32's range become inf)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.asarray(weights).astype(dtype)).all())
+
+
 def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype,
                  where: str) -> np.ndarray:
     """Initial weights drawn from the layer's distribution (float64; layers cast to their dtype). ConfigError
@@ -24,9 +30,7 @@ def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Genera
         weights = rng.uniform(init.low, init.high, shape)
     else:
         weights = rng.normal(init.mean, init.std, shape)
-    with np.errstate(over="ignore", invalid="ignore"):
-        finite = np.isfinite(weights.astype(dtype)).all()
-    if not finite:
+    if not finite_in(weights, dtype):
         raise ConfigError(f"{where}: its weights ({init.distribution}, "
                           f"{', '.join(f'{k} {getattr(init, k):g}' for k in schema.INIT.tables[init.distribution])}) "
                           f"are not finite in {dtype} (largest {float(np.finfo(dtype).max):.3g}); give smaller values")
