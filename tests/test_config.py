@@ -461,6 +461,11 @@ BAD_OVERRIDES = [
     ("augment.sigma=1", '--set augment.sigma = 1: not used by augmentation "none"; allowed keys: type'),
     ("augment={ type = 'elastic', sigma = 0 }", "--set augment.sigma = 0: must be > 0"),
     ("augment={ type = 'elastic', points = 1 }", "--set augment.points = 1: must be >= 2"),
+    # a grid finer than the pixels (before: accepted, then a 745 GiB allocation after the run directory was made)
+    ("augment={ type = 'elastic', points = 100000 }", "--set augment.points = 100000: must be <= 8, the image's "
+                                                      "side in pixels"),
+    ("augment={ type = 'elastic', points = 9223372036854775807 }", "augment.points = 9223372036854775807: must be "
+                                                                   "<= 8"),
     ("augment={ type = 'elastic', per = 'image' }", '--set augment.per = "image": unknown unit of draws; allowed: '
                                                     "batch, sample"),
 ]

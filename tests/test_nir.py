@@ -64,6 +64,10 @@ def test_cli_export_import_and_eval(trained, tmp_path):
     np.testing.assert_array_equal(imported.predict(images[:60]), best.predict(images[:60]))
     result = runner.invoke(main, ["import", str(tmp_path / "m.nir"), "-o", str(tmp_path / "imported.txt")])
     assert result.exit_code == 2 and "give a .toml path" in result.stderr
+    (tmp_path / "a-file").write_text("")  # a folder that cannot be made: one line (before: FileExistsError traceback)
+    result = runner.invoke(main, ["import", str(tmp_path / "m.nir"), "-o", str(tmp_path / "a-file" / "m.toml")])
+    assert result.exit_code == 1 and result.stderr == f"error: cannot create folder {tmp_path / 'a-file'}: File " \
+        "exists\n", result.output
 
 
 def linear_map(node, in_shape):

@@ -31,8 +31,18 @@ def test_selection_and_overrides():
         EXPERIMENTS[0], 2, smoke=True)
 
 
+def test_a_runs_dir_that_cannot_be_made_is_one_line(tmp_path):
+    """Before: a NotADirectoryError traceback from mkdir."""
+    (tmp_path / "a-file").write_text("")
+    runs = tmp_path / "a-file" / "runs"
+    code, _, err = run("--only", "ttfs", "--runs-dir", str(runs), "--data-dir", str(tmp_path))
+    assert code == 1 and err == f"error: cannot create folder {runs / 'reproduce-full'}: Not a " \
+        "directory\n"
+
+
 @pytest.mark.parametrize("args, message", [
-    (("--only", "resnet"), "--only resnet: allowed are conv, count, emnist, fashion, ttfs or one of"),
+    (("--only", "resnet"), "--only 'resnet': allowed are conv, count, emnist, fashion, ttfs or one of"),
+    (("--only", ""), "--only '': allowed are"),
     (("--seeds", "a,b"), "--seeds 'a,b': give integers separated by commas"),
     (("--seeds", ","), "--seeds: give at least one seed"),
 ])
@@ -130,6 +140,48 @@ def test_the_table_names_only_the_sessions_that_trained_an_epoch(tmp_path):
     [row] = [r for r in collect([0], out, tmp_path, smoke=False) if r.experiment == EXPERIMENTS[0]]
     assert row.devices == ["cpu, 1 thread, AMD EPYC", "cpu, 2 threads, AMD EPYC"]
     assert row.commits == ["a" * 12, "c" * 12 + "-dirty"]
+
+
+@pytest.mark.parametrize("environment", ["{bad", "[1, 2]", '[{"device": 3, "commit": "a"}]', "[" * 100000])
+def test_a_damaged_environment_json_leaves_the_row_with_unknown_provenance(tmp_path, environment):
+    """A hand-edited or damaged environment.json: the row keeps its accuracies and says its device and commit are
+    unknown (before: JSONDecodeError, AttributeError or RecursionError tracebacks)."""
+    from snntrain.config import load_model, to_toml
+    from snntrain.training.reproduce import collect
+
+    out = tmp_path / "reproduce-full"
+    run_dir = RunDir.create(out, "ttfs", "ttfs-fashion-mnist-seed0")
+    run_dir.write_config(to_toml(load_model("ttfs", overrides(EXPERIMENTS[0], 0, smoke=False)
+                                            + ["training.epochs=1"])))
+    run_dir.write_metrics([{"epoch": 1, "val_accuracy": 0.8, "test_accuracy": 0.7, "epoch_seconds": 10.0}])
+    run_dir.environment_path.write_text(environment)
+    [row] = [r for r in collect([0], out, tmp_path, smoke=False) if r.experiment == EXPERIMENTS[0]]
+    assert (row.status, row.selected_test_accuracy) == ("done", 0.7)
+    assert len(row.devices) == 1 and row.devices[0].startswith("unknown (environment.json unreadable: ")
+    assert row.commits == row.devices
+
+
+@pytest.mark.parametrize("header, values, message", [
+    ("epoch,test_accuracy,epoch_seconds", "1,0.5,1.0", "epoch 1 has no number in column val_accuracy ('missing')"),
+    ("epoch,val_accuracy,test_accuracy,epoch_seconds", "1,abc,0.5,1",
+     "epoch 1 has no number in column val_accuracy ('abc')"),
+    ("epoch,val_accuracy,test_accuracy,epoch_seconds", "2,0.5,0.5,1", "row 1 is not epoch 1 (epoch: 2)"),
+    ("epoch,val_accuracy,test_accuracy,epoch_seconds", "nan,0.5,0.5,1", "row 1 is not epoch 1 (epoch: nan)"),
+])
+def test_a_damaged_metrics_csv_is_one_line_naming_the_file_and_the_repair(tmp_path, header, values, message):
+    """A metrics.csv edited in a spreadsheet (a column gone, text where a number was, epochs renumbered): one line
+    that names the file, what is wrong and how to rebuild it (before: KeyError or ValueError tracebacks, or a
+    table built on the wrong rows)."""
+    from snntrain.config import load_model, to_toml
+
+    out = tmp_path / "reproduce-full"
+    run_dir = RunDir.create(out, "ttfs", "ttfs-fashion-mnist-seed0")
+    run_dir.write_config(to_toml(load_model("ttfs", overrides(EXPERIMENTS[0], 0, smoke=False))))
+    run_dir.metrics_path.write_text(f"{header}\n{values}\n")
+    code, _, err = run("--only", "ttfs", "--seeds", "0", "--runs-dir", str(tmp_path), "--data-dir", str(tmp_path))
+    assert code == 1 and err == (f"error: metrics file {run_dir.metrics_path}: {message}; its run's last.h5 holds "
+                                 f"the records too, and `snntrain train --resume {run_dir.path}` rewrites the file "
+                                 "from it\n")
 
 
 def test_runs_that_differ_from_the_model_file_are_named_in_the_table_and_when_kept(tmp_path):

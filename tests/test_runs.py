@@ -272,6 +272,34 @@ def test_load_missing_truncated_or_foreign_file(tmp_path):
         assert name in str(info.value) and "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("damage, message", [
+    ("layers a dataset", "AttributeError"), ("config a group", "AttributeError"),
+    ("weights larger than memory", "MemoryError"), ("rng_state nested past the limit", "RecursionError"),
+])
+def test_a_checkpoint_damaged_in_its_structure_is_one_line(tmp_path, damage, message):
+    """An HDF5 file whose groups and datasets are swapped, whose weights dataset declares more than any memory (an
+    unwritten chunked dataset costs nothing on disk), or whose JSON nests past Python's limit (before: AttributeError,
+    MemoryError and RecursionError tracebacks)."""
+    path = tmp_path / "damaged.h5"
+    save_checkpoint(path, _checkpoint(full=True, rng=np.random.default_rng(0)))
+    with h5py.File(path, "r+") as f:
+        if damage == "layers a dataset":
+            del f["layers"]
+            f["layers"] = np.zeros(3)
+        elif damage == "config a group":
+            del f["config"]
+            f.create_group("config")
+        elif damage == "weights larger than memory":
+            del f["layers/dense0/weights"]
+            f["layers/dense0"].create_dataset("weights", shape=(200000, 200000, 10), dtype="f8", chunks=(1, 1, 10))
+        else:
+            f.attrs["rng_state"] = "[" * 100000 + "]" * 100000
+    with pytest.raises(SnntrainError) as info:
+        load_checkpoint(path)
+    assert str(info.value).startswith(f"{path} is not a valid snntrain checkpoint ({message}: ")
+    assert "\n" not in str(info.value)
+
+
 def test_check_weights_match():
     ckpt = _checkpoint()
     names, shapes = ["dense0", "pool1", "dense2"], [(3, 4), (0,), (2, 3)]

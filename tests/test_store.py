@@ -90,6 +90,17 @@ def test_tampered_npz_is_not_trusted(tiny):
     np.testing.assert_array_equal(load_dataset("tiny", tiny.data).train_images, tiny.arrays["train_images"])
 
 
+def test_a_damaged_checksum_record_is_not_trusted(tiny):
+    """A .sha256 record that is not text (a disk error): the file is rebuilt, as for a mismatch (before: a
+    UnicodeDecodeError traceback)."""
+    npz = download_dataset("tiny", tiny.data, source=str(tiny.source))
+    (tiny.data / "tiny.npz.sha256").write_bytes(bytes(range(128, 256)))
+    log, say = _messages()
+    download_dataset("tiny", tiny.data, source=str(tiny.source), log=say)
+    assert not any("already present" in line for line in log) and any("converting" in line for line in log)
+    assert (tiny.data / "tiny.npz.sha256").read_text().split()[0] == hashlib.sha256(npz.read_bytes()).hexdigest()
+
+
 def test_corrupt_raw_file_is_fetched_again(tiny):
     download_dataset("tiny", tiny.data, source=str(tiny.source))
     raw = tiny.data / "tiny" / "raw" / "train-labels-idx1-ubyte.gz"
@@ -159,6 +170,15 @@ def test_damaged_or_foreign_npz_is_a_data_error(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(bytes(range(256)) * 4)
     with pytest.raises(DataError, match=r"mnist.npz is damaged or not a dataset file \(not a zip archive, which an "
                                         r"\.npz file is\)"):
+        load_dataset("mnist", tmp_path)
+    # a compressed archive whose deflate stream is damaged (before: a zlib.error traceback)
+    images = np.random.default_rng(0).integers(0, 4, (200, 28, 28, 1)).astype(np.uint8) * 64
+    np.savez_compressed(tmp_path / "mnist.npz", train_images=images, train_labels=np.zeros(200, np.uint8),
+                        test_images=images[:100], test_labels=np.zeros(100, np.uint8))
+    damaged = bytearray((tmp_path / "mnist.npz").read_bytes())
+    damaged[200:600] = bytes(v ^ 0xFF for v in damaged[200:600])
+    (tmp_path / "mnist.npz").write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match=r"mnist.npz is damaged or not a dataset file \(Error -3 while decompressing"):
         load_dataset("mnist", tmp_path)
     np.savez(tmp_path / "fashion-mnist.npz", train_images=np.zeros((2, 28, 28, 1), np.uint8))
     with pytest.raises(DataError, match="missing train_labels, test_images, test_labels"):

@@ -269,11 +269,16 @@ def _damage(path: Path, what: str) -> None:
             f["extra"].attrs["metrics_rows"] = '{"a": 1}'
         elif what == "records of another epoch":
             f["extra"].attrs["metrics_rows"] = '[{"epoch": 99}]'
+        elif what == "records of a NaN epoch":
+            f["extra"].attrs["metrics_rows"] = '[{"epoch": NaN}]'
+        elif what == "records nested past the limit":
+            f["extra"].attrs["metrics_rows"] = "[" * 100000 + "]" * 100000
 
 
 @pytest.mark.parametrize("what", ["no optimizer step", "negative optimizer step", "optimizer moment of another shape",
                                   "best epoch not a number", "generator state of another kind", "records cut off",
-                                  "records not a list", "records of another epoch"])
+                                  "records not a list", "records of another epoch", "records of a NaN epoch",
+                                  "records nested past the limit"])
 def test_resume_from_a_damaged_resume_state_is_one_line_error(one_epoch, tmp_path, what):
     """A last.h5 that still reads as a checkpoint, but whose optimiser, generator or records were damaged, stops the
     resume with one line naming the file (before: KeyError, ValueError or AttributeError tracebacks, or epoch 99

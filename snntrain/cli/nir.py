@@ -36,7 +36,7 @@ def import_nir(nir_file: Path, output: Path, dataset: str | None, t_max: float |
     """Read a NIR graph into a model file and a weights checkpoint (`snntrain eval --weights W --model M`)."""
     from snntrain.model import Model
     from snntrain.config import to_toml
-    from snntrain.runs import atomic_write_text
+    from snntrain.runs import atomic_write_text, make_dirs
 
     if output.suffix != ".toml":
         raise UsageError(f"-o {output}: give a .toml path; the weights are written beside it as .h5")
@@ -45,7 +45,7 @@ def import_nir(nir_file: Path, output: Path, dataset: str | None, t_max: float |
     if t_max is not None and not t_max > 0:
         raise UsageError(f"--t-max {t_max}: must be > 0")
     model = Model.from_nir(nir_file, dataset, t_max, max_spikes, device="cpu")
-    output.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(output.parent)
     atomic_write_text(output, to_toml(model.config))
     model.save(output.with_suffix(".h5"))
     click.echo(f"wrote {output} and {output.with_suffix('.h5')}")

@@ -365,6 +365,10 @@ class _Resolver:
         if cfg.augment.type != "none" and cfg.input.encoding != "latency":
             self.fail("augment.type", f"does not apply to {_dataset_words(cfg.input.dataset)}; allowed: none",
                       cfg.augment.type)
+        side = min(cfg.input.shape[:2]) if cfg.augment.type == "elastic" else 0
+        if side and cfg.augment.points > side:  # a finer grid than the pixels moves nothing more, at a huge cost
+            self.fail("augment.points", f"must be <= {side}, the image's side in pixels (control points spread "
+                                        "from its first to its last pixel)", cfg.augment.points)
         buffer = cfg.layers[-1].max_spikes
         if cfg.loss.type == "count":
             for name in ("n_true", "n_false"):

@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -174,7 +175,7 @@ def _read_npz(path: Path, hint: str) -> dict[str, np.ndarray]:
                 if not missing:
                     return {key: archive[key] for key in KEYS}
             reason = f"missing {', '.join(missing)}"
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # zlib: a compressed one
         reason = str(err) or type(err).__name__
     raise DataError(f"{path} is damaged or not a dataset file ({reason}); {hint}")
 
@@ -293,7 +294,8 @@ def _verified(path: Path) -> bool:
     record = _digest_path(path)
     if not (path.is_file() and record.is_file()):
         return False
-    return record.read_text().split(maxsplit=1)[:1] == [_sha256(path)]
+    # bytes, not text: a damaged record is a mismatch (the file is rebuilt), not a UnicodeDecodeError
+    return record.read_bytes().split(maxsplit=1)[:1] == [_sha256(path).encode()]
 
 
 def _matches(path: Path, remote: RemoteFile) -> tuple[bool, str]:

@@ -26,6 +26,16 @@ def os_reason(exc: OSError) -> str:
     return os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
 
 
+def make_dirs(path: Path) -> Path:
+    """Create folder `path` and any missing parents (kept if there); returns it. An OSError (a parent that is a
+    file, no permission) becomes a one-line SnntrainError naming the folder."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SnntrainError(f"cannot create folder {path}: {os_reason(exc)}") from None
+    return Path(path)
+
+
 def special_file(path: Path) -> bool:
     """Whether `path` is there and is not a regular file (a FIFO, device or folder: reading one may block for ever,
     and replacing one is never meant). False where it cannot be looked at: the open that follows says why."""

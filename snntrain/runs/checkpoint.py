@@ -127,9 +127,12 @@ def load_checkpoint(path: Path) -> Checkpoint:
         # h5py sets errno for system errors (a directory, no permission); a cut-off or foreign file has none.
         reason = os_reason(exc) if exc.errno else "not a complete HDF5 file (truncated or corrupt?)"
         raise SnntrainError(f"cannot read checkpoint {path}: {reason}") from None
-    except (KeyError, ValueError, TypeError) as exc:
-        # json.JSONDecodeError is a ValueError; a missing group or attribute is a KeyError.
-        raise SnntrainError(f"{path} is not a valid snntrain checkpoint ({exc})") from None
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError, MemoryError) as exc:
+        # json.JSONDecodeError is a ValueError; a missing group or attribute is a KeyError; a dataset where a group
+        # belongs (or the reverse) lacks the other's methods; JSON nested past Python's limit, or a weights
+        # dataset declared larger than memory, from an edited or damaged file.
+        raise SnntrainError(f"{path} is not a valid snntrain checkpoint ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else 'no details'})") from None
 
 
 def check_weights_match(ckpt: Checkpoint, names: list[str], shapes: list[tuple[int, ...]], source: str) -> None:

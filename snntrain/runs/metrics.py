@@ -46,8 +46,14 @@ def write_metrics(path: Path, rows: list[Row]) -> None:
     atomic_write_text(path, format_metrics(rows))
 
 
-def read_metrics(path: Path) -> list[Row]:
-    """The rows of the CSV at `path`; none when it does not exist yet (no epoch completed)."""
+def read_metrics(path: Path, numbers: tuple[str, ...] = ()) -> list[Row]:
+    """The rows of the CSV at `path`, one per epoch from 1 on; none when it does not exist yet (no epoch
+    completed). Each row must hold a number in every column of `numbers`: a file edited or damaged by hand is a
+    one-line error, not a wrong figure."""
+    def damaged(what: str) -> SnntrainError:
+        return SnntrainError(f"metrics file {path}: {what}; its run's last.h5 holds the records too, and "
+                             f"`snntrain train --resume {Path(path).parent}` rewrites the file from it")
+
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -55,8 +61,15 @@ def read_metrics(path: Path) -> list[Row]:
     except OSError as exc:
         raise SnntrainError(f"cannot read metrics file {path}: {os_reason(exc)}") from None
     except UnicodeDecodeError:
-        raise SnntrainError(f"cannot read metrics file {path}: not UTF-8 text") from None
+        raise damaged("not UTF-8 text") from None
     try:
-        return parse_metrics(text)
+        rows = parse_metrics(text)
     except csv.Error as exc:
-        raise SnntrainError(f"metrics file {path} is not valid CSV: {exc}") from None
+        raise damaged(f"not valid CSV ({exc})") from None
+    for epoch, row in enumerate(rows, 1):
+        if row.get("epoch") != epoch:
+            raise damaged(f"row {epoch} is not epoch {epoch} (epoch: {row.get('epoch', 'missing')!r})")
+        for key in numbers:
+            if not isinstance(row.get(key), (int, float)):
+                raise damaged(f"epoch {epoch} has no number in column {key} ({row.get(key, 'missing')!r})")
+    return rows

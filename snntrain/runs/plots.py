@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from snntrain.runs.atomic import atomic_write_bytes
+from snntrain.runs.atomic import atomic_write_bytes, make_dirs
 from snntrain.runs.metrics import Row
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def _figure(width: float, height: float) -> Figure:
 def _save(fig: Figure, path: Path, fmt: str = "png") -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=100)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(Path(path).parent)
     atomic_write_bytes(path, buffer.getvalue())
 
 

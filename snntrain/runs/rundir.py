@@ -164,9 +164,10 @@ class RunDir:
         """Replace metrics.csv with `rows` (all epochs so far), atomically."""
         metrics.write_metrics(self.metrics_path, rows)
 
-    def read_metrics(self) -> list[Row]:
-        """The rows of metrics.csv, numbers as int/float; none before the first epoch completed."""
-        return metrics.read_metrics(self.metrics_path)
+    def read_metrics(self, numbers: tuple[str, ...] = ()) -> list[Row]:
+        """The rows of metrics.csv, numbers as int/float, with a number in each column of `numbers`; none before
+        the first epoch completed."""
+        return metrics.read_metrics(self.metrics_path, numbers)
 
 
 def _alive(pid: int) -> bool:

@@ -30,7 +30,7 @@ from snntrain.config.compare import config_differences
 from snntrain.config.load import resolve_model_path
 from snntrain.data.store import canonical_path
 from snntrain.errors import UsageError
-from snntrain.runs import RunDir, RunInUse, atomic_write_text
+from snntrain.runs import RunDir, RunInUse, atomic_write_text, make_dirs
 from snntrain.training.callbacks import Callback
 from snntrain.training.trainer import run_finished, train_named
 
@@ -86,7 +86,7 @@ def select(only: Sequence[str]) -> list[Experiment]:
     chosen = [e for e in EXPERIMENTS if not only or e.model in only or e.name in only]
     unknown = [name for name in only if not any(name in (e.model, e.name) for e in EXPERIMENTS)]
     if unknown:
-        raise UsageError(f"--only {unknown[0]}: allowed are {', '.join(sorted({e.model for e in EXPERIMENTS}))} "
+        raise UsageError(f"--only {unknown[0]!r}: allowed are {', '.join(sorted({e.model for e in EXPERIMENTS}))} "
                          f"or one of {', '.join(e.name for e in EXPERIMENTS)}")
     return chosen
 
@@ -108,7 +108,7 @@ def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: B
               out_dir: Path, echo: Callable[[str], None], callbacks: Sequence[Callback] = ()) -> list[SeedResult]:
     """Train (or resume, or keep) every selected configuration and seed in `out_dir`, rewriting the results table
     after each; returns the table's rows."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(out_dir)
     for experiment in select(only):
         if not canonical_path(experiment.dataset, data_dir).exists():
             echo(f"{experiment.name}: needs the dataset (snntrain download {experiment.dataset})")
@@ -164,7 +164,7 @@ def collect(seeds: Sequence[int], out_dir: Path, data_dir: Path, smoke: bool) ->
 def _read_run(experiment: Experiment, seed: int, run: RunDir, smoke: bool) -> SeedResult:
     config = load_model(run.config_path)
     epochs = config.training.epochs
-    rows = run.read_metrics()
+    rows = run.read_metrics(numbers=("val_accuracy", "test_accuracy", "epoch_seconds"))
     result = SeedResult(experiment, seed, "done" if len(rows) >= epochs else f"epoch {len(rows)}/{epochs}",
                         epochs=epochs, epochs_done=len(rows), run_dir=str(run.path),
                         differences=changed_settings(experiment, seed, smoke, config))
@@ -176,11 +176,20 @@ def _read_run(experiment: Experiment, seed: int, run: RunDir, smoke: bool) -> Se
         result.test_accuracy_per_epoch = [row["test_accuracy"] for row in rows]
         result.seconds_per_epoch = statistics.mean(row["epoch_seconds"] for row in rows)
     if run.environment_path.exists():
-        sessions = _sessions_that_trained(json.loads(run.environment_path.read_text(encoding="utf-8")),
-                                          result.epochs_done)
-        result.devices = sorted({_device(s) for s in sessions})
-        result.commits = sorted({_short(s["commit"]) for s in sessions})
+        result.devices, result.commits = _provenance(run.environment_path, result.epochs_done)
     return result
+
+
+def _provenance(path: Path, epochs_done: int) -> tuple[list[str], list[str]]:
+    """The devices and commits of the sessions in environment.json `path` that trained the recorded epochs;
+    "unknown" for a file damaged or edited by hand (the accuracies, from metrics.csv, still stand)."""
+    try:
+        sessions = _sessions_that_trained(json.loads(path.read_text(encoding="utf-8")), epochs_done)
+        return sorted({_device(s) for s in sessions}), sorted({_short(s["commit"]) for s in sessions})
+    except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError) as exc:
+        # JSON that does not parse (ValueError), or values of the wrong kind or missing where records belong
+        unknown = f"unknown ({path.name} unreadable: {type(exc).__name__})"
+        return [unknown], [unknown]
 
 
 def _sessions_that_trained(sessions: list[dict], epochs_done: int) -> list[dict]:

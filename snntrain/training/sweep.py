@@ -22,7 +22,7 @@ from snntrain.config import load_model
 from snntrain.config.load import resolve_model_path
 from snntrain.config.sweep import SweepPlan, maximised
 from snntrain.errors import UsageError
-from snntrain.runs import RunDir, atomic_write_text
+from snntrain.runs import RunDir, atomic_write_text, make_dirs
 from snntrain.training.ray_cluster import connect, worker_device
 from snntrain.training.trainer import run_finished, train_named
 
@@ -131,7 +131,7 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
         trial_device = worker_device(ray, device)
         spec = SweepSpec(str(Path(model_path).resolve()), plan.sets, tuple(trials), str(folder),
                          str(Path(data_dir).resolve()), trial_device, plan.cpus_per_trial, scheduler is not None)
-        folder.mkdir(parents=True, exist_ok=True)
+        make_dirs(folder)
         kept = sum(run_finished(trial_dir(folder, i)) for i in range(len(trials)))
         use_gpu = trial_device == "cuda"
         echo(f"sweep {folder}: {len(trials)} trials ({kept} finished earlier), {plan.cpus_per_trial} CPU"
@@ -207,7 +207,7 @@ def write_results(folder: Path, plan: SweepPlan, rows: list[dict[str, Any]], met
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    (folder / "plots").mkdir(exist_ok=True)
+    make_dirs(folder / "plots")
     log_keys = {r.key for r in plan.random if r.distribution == "loguniform"}
     for key in plan.keys:
         values = [row[key] for row in shown]

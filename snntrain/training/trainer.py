@@ -24,7 +24,7 @@ from snntrain.network.loss import Loss
 from snntrain.network.network import Network
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import Checkpoint, RunDir, load_checkpoint, plot_curves, plot_raster, plot_spike_counts
-from snntrain.runs import check_weights_match, save_checkpoint
+from snntrain.runs import check_weights_match, make_dirs, save_checkpoint
 from snntrain.runs.rundir import LOCK_NAME
 from snntrain.training.callbacks import Callback, CallbackList
 from snntrain.training.epoch import EpochStats, run_epoch
@@ -111,9 +111,10 @@ def restore(session: Session) -> None:
         layer.set_weights(weights)
     try:
         _restore_state(session, ckpt)
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
         # a last.h5 that reads as HDF5 but whose resume state was damaged or edited (what json, int(), numpy's
-        # generator state and the optimiser's upload raise for values of the wrong kind or shape)
+        # generator state and the optimiser's upload raise for values of the wrong kind or shape, and JSON nested
+        # past Python's limit)
         raise SnntrainError(f"{session.run.last_path}: its resume state (optimiser, random generator, records) is "
                             f"damaged: {type(exc).__name__}: {exc}; restore it from a copy or train afresh") from None
     session.run.write_metrics(session.rows)  # repair a metrics.csv that a crash left behind last.h5
@@ -134,7 +135,7 @@ def _restore_state(session: Session, ckpt: Checkpoint) -> None:
             else [None]
         # one record per epoch in order, none after the checkpoint's (a run resumed from an older version may
         # lack an epoch whose records a crash cut off)
-        if not all(isinstance(e, (int, float)) for e in epochs) or epochs != sorted(set(epochs)) or \
+        if not all(type(e) is int for e in epochs) or epochs != sorted(set(epochs)) or \
                 (epochs and epochs[-1] > ckpt.epoch):
             raise ValueError(f"metrics_rows is not one record per epoch, in order, up to epoch {ckpt.epoch}")
         session.rows = rows
@@ -364,6 +365,6 @@ def train_named(path: Path, model: Path, overrides: tuple[str, ...], backend: Ba
         if any(p.is_file() and p.name != LOCK_NAME for p in path.rglob("*")):
             raise SnntrainError(f"{path} holds files but no config.toml: not a run started here; move it away")
         shutil.rmtree(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     train(model, overrides, backend, data_dir, path.parent, None, echo, callbacks, run_name=path.name)
     return "trained"
