@@ -137,6 +137,18 @@ def test_empty_paths_are_usage_errors(args: tuple[str, ...], name: str) -> None:
     assert result.stderr == f"error: Invalid value for {name}: is empty; give a path (see 'snntrain {args[0]} -h')\n"
 
 
+def test_running_out_of_memory_is_one_line(monkeypatch) -> None:
+    """An allocation no check foresaw: one line, exit 1 (before: a MemoryError traceback)."""
+    import numpy as np
+
+    import snntrain.cli.show as show
+
+    monkeypatch.setattr(show, "load_model", lambda *args: np.empty((2**40, 2**10)))  # 8 TiB
+    result = CliRunner().invoke(main, ["show", "--model", "default"])
+    assert result.exit_code == 1 and result.stderr.startswith("error: out of memory: Unable to allocate 8")
+    assert result.stderr.endswith("shape (1099511627776, 1024) and data type float64\n"), result.output
+
+
 def test_show_requires_model() -> None:
     code, _, err = run("show")
     assert code == 2

@@ -389,6 +389,14 @@ def test_toml_error_at_end_of_document(tmp_path: Path) -> None:
     assert error_of(path).startswith(f"{path}:3: invalid TOML: ")
 
 
+def test_a_byte_order_mark_is_read_past(tmp_path: Path) -> None:
+    """Windows editors start UTF-8 files with a byte-order mark (before: "1:1: invalid TOML: Invalid statement")."""
+    plain = write(tmp_path, model_text())
+    marked = tmp_path / "bom.toml"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert dataclasses.replace(load_model(marked), source="") == dataclasses.replace(load_model(plain), source="")
+
+
 def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "bin.toml"
     path.write_bytes(b'name = "x"\nname2 = "\xff"\n')

@@ -270,20 +270,43 @@ def _edit(path: Path, what: str) -> None:
         elif what == "weight not an array":
             del nodes["dense0_linear/weight"]
             nodes["dense0_linear/weight"] = b"hello"
+        elif what == "t_max not a number":  # read where the file holds no snntrain model
+            del f["node/metadata/snntrain_model"]
+            del f["node/metadata/t_max"]
+            f["node/metadata/t_max"] = b"abc"
+        elif what == "weights beyond float32":
+            nodes["dense0_lif/w_in"][...] = 1e300
+        elif what == "tau_syn infinite":
+            nodes["dense0_lif/tau_syn"][...] = np.inf
+            nodes["dense0_lif/tau_mem"][...] = np.inf
+        elif what == "weights larger than memory":  # unwritten: nothing on disk
+            del nodes["dense0_linear/weight"]
+            nodes["dense0_linear"].create_dataset("weight", shape=(10**6, 10**6), dtype="f8", chunks=(1, 10))
 
 
 @pytest.mark.parametrize("what", ["tau_syn of another length", "no edges", "a node type nir does not know",
-                                  "max_spikes not a number", "weight not an array", "weights not finite"])
+                                  "max_spikes not a number", "weight not an array", "weights not finite",
+                                  # before: tracebacks, numpy's overflow warnings, and "w_in * r <= 0" for tau_syn inf
+                                  "t_max not a number", "weights beyond float32", "tau_syn infinite",
+                                  "weights larger than memory"])
 def test_an_edited_nir_file_is_a_one_line_error(trained, tmp_path, what):
     """What nir asserts, and what an edited file holds where a number belongs, end in one line naming the file
     (before: AssertionError, ValueError or AttributeError tracebacks; NaN weights were imported, and refused by the
     first `eval` of the result)."""
+    import warnings
+
     path = tmp_path / "edited.nir"
     trained.to_nir(path)
     _edit(path, what)
-    result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "m.toml")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would print lines of its own before the error
+        result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "m.toml")])
     assert result.exit_code == 1 and result.stderr.startswith(f"error: {path}: "), result.output
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    expected = {"weights beyond float32": "the weights of layer 0 (dense) are not all finite in float32",
+                "tau_syn infinite": "node dense0_lif has tau_syn inf; snntrain's tau_s is a finite number > 0",
+                "weights larger than memory": "MemoryError"}
+    assert expected.get(what, "") in result.stderr
 
 
 def test_import_from_and_export_to_what_is_not_a_regular_file(trained, tmp_path):

@@ -135,6 +135,14 @@ def test_a_model_path_is_taken_from_the_sweep_files_folder(tmp_path):
     ('[sweep.random]\n"training.seed" = { randint = [0.5, 3] }', "sweep.random.training.seed = { randint"),
     ('[sweep.random]\nlr = { normal = [0, 1] }', "sweep.random.lr = { normal = [0, 1] }: give one of"),
     ('[sweep.random]\nlr = { uniform = [2, 1] }', "sweep.random.lr = { uniform = [2, 1] }: give one of"),
+    # beyond what numpy draws (before: ValueError and OverflowError tracebacks while drawing)
+    ('[sweep.random]\nseed = { randint = [0, 18446744073709551616] }', "sweep.random.seed = { randint = [0, "
+                                                                      "18446744073709551616] }: give one of"),
+    ('[sweep.random]\nlr = { uniform = [-1e308, 1e308] }', "sweep.random.lr = { uniform = [-1e+308, 1e+308] }: "
+                                                           "give one of"),
+    ('[sweep.random]\nlr = { uniform = [0, 1' + "0" * 400 + '] }', "sweep.random.lr = { uniform = [0, 1000"),
+    ('[sweep.grid]\n"training.seed" = "0..99999999999999999999"', "the range holds 100,000,000,000,000,000,000 "
+                                                                  "values; a sweep runs at most 100,000 trials"),
     ('[sweep.grid]\nlr = [1]\n[sweep.random]\nlr = { choice = [2] }', "sweep.random.lr: also in [sweep.grid]"),
     ("[sweep\n", "invalid TOML"),
 ])

@@ -56,6 +56,11 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except MemoryError as err:
+            # what no check foresaw (numpy names the allocation: "Unable to allocate 146. TiB for an array with
+            # shape ..."); the outputs written so far are whole, as after any other error
+            click.echo(f"error: out of memory: {one_line(str(err) or 'an allocation failed')}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},

@@ -12,6 +12,12 @@ from snntrain.cli import main
 from snntrain.cli.options import data_dir_option, device_option, runs_dir_option, set_option
 from snntrain.config import load_model
 
+# Bounds on what a benchmark may ask for: the inputs of all steps are uploaded at once, and the standard sweeps
+# stay far below these.
+MAX_STEPS = 10_000
+MAX_REPEATS = 1_000
+MAX_LAYERS = 1_000
+
 
 @main.command()
 @click.option("--model", metavar="PATH", default="ttfs", show_default=True,
@@ -21,8 +27,10 @@ from snntrain.config import load_model
 @click.option("--sweep", type=click.Choice(["neurons", "batch", "spikes", "layers"]),
               help="Scale one parameter: hidden neurons, batch size, spikes per neuron or hidden layers.")
 @click.option("--values", help="Comma-separated sweep values (default: the standard set of the sweep).")
-@click.option("--steps", type=int, default=5, show_default=True, help="Batches per timed repeat.")
-@click.option("--repeats", type=int, default=3, show_default=True, help="Timed repeats (the median is reported).")
+@click.option("--steps", type=int, default=5, show_default=True,
+              help=f"Batches per timed repeat (1 to {MAX_STEPS:,}; their inputs are held in memory together).")
+@click.option("--repeats", type=int, default=3, show_default=True,
+              help=f"Timed repeats, the median is reported (1 to {MAX_REPEATS:,}).")
 @data_dir_option
 @runs_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (progress on stderr).")
@@ -38,10 +46,12 @@ def bench(model: str, overrides: tuple[str, ...], device: str, sweep: str | None
         sweep_values = [int(v) for v in values.split(",")] if values is not None else None
     except ValueError:
         raise UsageError(f"--values {values!r}: expected comma-separated integers") from None
-    if sweep == "layers" and sweep_values and min(sweep_values) < 0:  # the others are checked as model files
-        raise UsageError(f"--values {values!r}: each layers value must be >= 0 (hidden layers)")
-    if steps < 1 or repeats < 1:
-        raise UsageError("--steps and --repeats must be >= 1")
+    # the others are checked as model files (a huge layer count would take minutes to check, one layer at a time)
+    if sweep == "layers" and sweep_values and not all(0 <= v <= MAX_LAYERS for v in sweep_values):
+        raise UsageError(f"--values {values!r}: each layers value must be in 0..{MAX_LAYERS} (hidden layers)")
+    if not (1 <= steps <= MAX_STEPS and 1 <= repeats <= MAX_REPEATS):
+        raise UsageError(f"--steps {steps} --repeats {repeats}: --steps must be in 1..{MAX_STEPS:,} and --repeats in "
+                         f"1..{MAX_REPEATS:,}")
     # with --json, stdout holds the JSON alone and the progress lines go to stderr
     echo = (lambda line: click.echo(line, err=True)) if as_json else click.echo
     run, results = run_bench(load_model(model, overrides), get_backend(device), data_dir, sweep, sweep_values,

@@ -114,7 +114,7 @@ def _read(path: Path, source: str, kind: str) -> str:
     except OSError as err:
         raise ConfigError(f"{source}: cannot read the {kind}: {err.strerror}") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a leading byte-order mark (Windows editors write one) is dropped
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise ConfigError(f"{source}:{line}: not UTF-8 text; a {kind} is TOML") from None

@@ -148,8 +148,9 @@ def _grid_values(text: str, where: str, error: type[Exception]) -> tuple[str, ..
             raise error(f"{where}: A..B takes integers, e.g. training.seed=0..4") from None
         if not span:
             raise error(f"{where}: the range {low.strip()}..{high.strip()} is empty")
-        if len(span) > MAX_TRIALS:
-            raise error(f"{where}: the range holds {len(span):,} values; a sweep runs at most {MAX_TRIALS:,} trials")
+        count = span.stop - span.start  # not len(): it overflows past 2**63 values
+        if count > MAX_TRIALS:
+            raise error(f"{where}: the range holds {count:,} values; a sweep runs at most {MAX_TRIALS:,} trials")
         return tuple(str(v) for v in span)
     items = tuple(v.strip() for v in text.split(","))
     if not all(items):
@@ -237,7 +238,8 @@ def _file_random(random: Any, source: str) -> list[RandomKey]:
     for key, spec in random.items():
         where = f"{source}: sweep.random.{key} = {format_value(spec)}"
         usage = ("give one of { choice = [values] }, { uniform = [low, high] }, { loguniform = [low, high] } "
-                 "(0 < low), { randint = [low, high] } (integers, inclusive), with low < high")
+                 "(0 < low), { randint = [low, high] } (integers, inclusive, within +-2^63), with low < high and "
+                 "high - low finite")
         if not isinstance(spec, dict) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
             raise ConfigError(f"{where}: {usage}")
         ((distribution, values),) = spec.items()
@@ -246,12 +248,21 @@ def _file_random(random: Any, source: str) -> list[RandomKey]:
         if distribution != "choice":
             numbers = len(values) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                               for v in values)
-            whole = distribution != "randint" or all(isinstance(v, int) for v in values)
-            if not (numbers and whole and values[0] < values[1] and math.isfinite(values[0])
-                    and math.isfinite(values[1]) and (distribution != "loguniform" or values[0] > 0)):
+            # what numpy's generator can draw: int64 integers, and a span that is itself a finite float
+            whole = distribution != "randint" or all(isinstance(v, int) and abs(v) < 2**63 - 1 for v in values)
+            if not (numbers and whole and values[0] < values[1] and _finite_span(values[0], values[1])
+                    and (distribution != "loguniform" or values[0] > 0)):
                 raise ConfigError(f"{where}: {usage}")
         out.append(RandomKey(key, distribution, tuple(values)))
     return out
+
+
+def _finite_span(low: float, high: float) -> bool:
+    """Whether high - low is a finite float (TOML integers may exceed any float)."""
+    try:
+        return math.isfinite(float(high) - float(low))
+    except OverflowError:
+        return False
 
 
 def _seconds(value: Any, fail: Any) -> float:

@@ -183,7 +183,10 @@ def _lif_params(lif: Any, lif_name: str, source: str) -> tuple[float, float, int
     """(tau_s, theta, max_spikes or 0, the weight scale w_in r / tau_syn per neuron) of a CubaLIF node."""
     tau_syn = _uniform(lif.tau_syn, "tau_syn", lif_name, source)
     tau_mem = _uniform(lif.tau_mem, "tau_mem", lif_name, source)
-    if not tau_syn > 0 or not np.isclose(tau_mem, 2 * tau_syn, rtol=ROUNDING, atol=0):
+    if not 0 < tau_syn < np.inf:  # (an infinite one would make every weight 0, below)
+        raise SnntrainError(f"{source}: node {lif_name} has tau_syn {tau_syn}; snntrain's tau_s is a finite "
+                            "number > 0")
+    if not np.isclose(tau_mem, 2 * tau_syn, rtol=ROUNDING, atol=0):
         raise SnntrainError(f"{source}: node {lif_name} has tau_mem {tau_mem} and tau_syn {tau_syn}; snntrain's "
                             "neuron has tau_mem = 2 tau_syn")
     if np.any(np.asarray(lif.v_leak) != 0):
@@ -208,7 +211,8 @@ def _lif_params(lif: Any, lif_name: str, source: str) -> tuple[float, float, int
 def _scaled(weight: np.ndarray, scale: Any) -> np.ndarray:
     """`weight` times `scale`, in the weight's own float type (a scale of exactly 1.0 changes nothing)."""
     dtype = weight.dtype if weight.dtype.kind == "f" else np.float64
-    return (weight.astype(np.float64) * scale).astype(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused by `read`, in one line
+        return (weight.astype(np.float64) * scale).astype(dtype)
 
 
 def _layers_of(graph: Any, chain: list[str], source: str) -> tuple[tuple[int, ...], list[dict], list[np.ndarray]]:
@@ -297,8 +301,10 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     try:
         graph = nir.read(Path(path))
         in_shape, layers, weights = _layers_of(graph, _chain(graph, source), source)
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, AssertionError) as exc:
-        # nir checks its nodes with assert, and an edited file can hold any type where a number belongs
+        stated_t_max = float(graph.metadata.get("t_max", 0.2))
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, AssertionError, MemoryError) as exc:
+        # nir checks its nodes with assert, an edited file can hold any type where a number belongs, and an
+        # unwritten dataset may declare any size
         raise SnntrainError(f"{source}: not a NIR graph snntrain can read ({type(exc).__name__}: {exc})") from None
     for layer in layers:
         if layer["type"] != "pool" and (max_spikes is not None or not layer["max_spikes"]):
@@ -312,7 +318,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     else:
         text = _FOREIGN_MODEL.format(name=json.dumps(Path(path).stem),
                                      dataset=dataset or DATASETS_BY_INPUTS.get(int(np.prod(in_shape)), "mnist"),
-                                     t_max=float(t_max or graph.metadata.get("t_max", 0.2)),
+                                     t_max=float(t_max or stated_t_max),
                                      layers="".join(_layer_toml(layer) for layer in layers))
         cfg = load_model_text(text, source)
     fields = ("neurons", "filters", "kernel", "size", "tau_s", "theta", "delta_theta", "max_spikes")

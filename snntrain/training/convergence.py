@@ -32,6 +32,11 @@ INPUTS = np.array([[0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 2.0, 1.0]])
 LABELS = np.array([0, 1], np.int32)
 #: Grid values per axis: the study trains repeats x values^2 networks per model.
 MAX_GRID_VALUES = 200
+#: The largest grid value (weights' mean and std): matplotlib cannot draw heat-map axes near 1e300, and the SPEC's
+#: study stops at 2.4.
+MAX_GRID = 1e6
+#: Networks per model (cells x repeats) held in memory at once; the SPEC's study trains 16,900.
+MAX_NETWORKS = 1_000_000
 TAU_S, THETA, T_MAX, LR = 1.0, 1.0, 10.0, 0.1
 
 MODELS = {
@@ -57,9 +62,9 @@ def parse_grid(text: str) -> np.ndarray:
         start, stop, step = (float(part) for part in text.split(":"))
     except ValueError:
         raise UsageError(f"--grid {text!r}: expected start:stop:step, e.g. 0:2.5:0.2") from None
-    if not all(np.isfinite([start, stop, step])) or start < 0 or step <= 0 or stop <= start:
-        raise UsageError(f"--grid {text!r}: needs finite numbers with 0 <= start < stop and step > 0 (the grid "
-                         "is the standard deviation's too)")
+    if not all(np.isfinite([start, stop, step])) or start < 0 or step <= 0 or not start < stop <= MAX_GRID:
+        raise UsageError(f"--grid {text!r}: needs finite numbers with 0 <= start < stop <= {MAX_GRID:g} and step > 0 "
+                         "(the grid is the standard deviation's too)")
     count = int(np.floor((stop - start) / step - 1e-9)) + 1
     if count > MAX_GRID_VALUES:
         raise UsageError(f"--grid {text!r}: {count:,} values per axis; at most {MAX_GRID_VALUES} "
@@ -156,6 +161,9 @@ def run_study(device: str, models: list[str], grid: np.ndarray, repeats: int, ep
     embedded instance), with the same results."""
     if repeats < 1 or epochs < 1:
         raise UsageError("--repeats and --epochs must be >= 1")
+    if repeats * len(grid) ** 2 > MAX_NETWORKS:
+        raise UsageError(f"--repeats {repeats}: {repeats * len(grid) ** 2:,} networks ({len(grid) ** 2:,} cells x "
+                         f"{repeats:,} repeats); at most {MAX_NETWORKS:,} per model")
     if seed < 0:
         raise UsageError(f"--seed {seed}: must be >= 0")
     rng = np.random.default_rng(seed)
