@@ -262,6 +262,10 @@ REJECTIONS = [
     (DENSE_LAYERS, 'encoding = "latency"', 'encoding = "events"',
      ['input.encoding = "events": does not apply to image dataset "digits"; allowed: latency']),
     (DENSE_LAYERS, 'name = "base"', 'name = "a/b"', ['name = "a/b": must start with a letter or digit']),
+    # before: accepted, and the run failed on "File name too long" once the data had loaded
+    (DENSE_LAYERS, 'name = "base"', f'name = "{"x" * 101}"', ['name = "xxxxxxxxxx', ": must start with a letter or "
+                                                             "digit and use only letters, digits, '.', '_', '-' (at "
+                                                             "most 100 characters)"]),
     # the output layer and the layer chain
     (DENSE_LAYERS, "neurons = 10", "neurons = 12",
      ["layers[1].neurons = 12: the last layer needs one neuron per class of digits; allowed: 10"]),
@@ -272,6 +276,9 @@ REJECTIONS = [
      ["layers[0].kernel = [9, 3]: larger than its 8x8x1 input (the input of digits); allowed: up to [8, 8]"]),
     (CONV_LAYERS, "size = 2", "size = 7",
      ["layers[1].size = 7: larger than its 6x6x4 input (the output of layers[0], conv); allowed: up to 6"]),
+    (CONV_LAYERS, "kernel = [3, 3]", "kernel = [8, 8]",  # before: "allowed: up to 1", below the smallest size, 2
+     ["layers[1].size = 2: larger than its 1x1x4 input (the output of layers[0], conv); allowed: none (a pool "
+      "needs an input of at least 2x2)"]),
     (DENSE_LAYERS + '\n[[layers]]\ntype = "pool"\n', "", "",
      ['layers[2].type = "pool": needs an (x, y, channels) input, got 10 (the output of layers[1], dense); '
       "allowed: dense"]),

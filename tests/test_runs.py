@@ -155,6 +155,18 @@ def test_open_refuses_a_plots_path_that_is_not_a_folder(tmp_path):
         RunDir.open(run.path)
 
 
+@pytest.mark.parametrize("name, make", [("log.txt", os.mkdir), ("log.txt", os.mkfifo), ("config.toml", os.mkfifo)])
+def test_open_refuses_a_log_or_config_that_is_not_a_regular_file(tmp_path, name, make):
+    """Before: a folder in place of log.txt failed after an epoch of training, a FIFO blocked it for ever, and a
+    FIFO config.toml was called missing."""
+    run = RunDir.create(tmp_path, "m")
+    run.write_config("name = 'm'\n")
+    (run.path / name).unlink(missing_ok=True)
+    make(run.path / name)
+    with pytest.raises(SnntrainError, match=f"^{run.path / name} is not a regular file; "):
+        RunDir.open(run.path)
+
+
 def test_open_needs_config(tmp_path):
     with pytest.raises(SnntrainError, match="does not exist"):
         RunDir.open(tmp_path / "nowhere")

@@ -38,7 +38,10 @@ from snntrain.data.registry import DATASETS
 from snntrain.errors import ConfigError
 
 _MISSING = object()
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Run folders are named NAME-YYYYmmdd-HHMMSS (sweeps and `reproduce` add more): a name stays well inside the file
+# systems' 255 bytes.
+MAX_NAME = 100
+_NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME - 1}}}$")
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)((?:\[-?[0-9]+\])*)")
 _TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")
 
@@ -336,10 +339,10 @@ class _Resolver:
         """The whole file -> ModelConfig."""
         top = self.table("", raw, schema.TOP)
         # A file without a name is named after itself; run folders take the name, so keep it path-safe.
-        name = top.get("name", re.sub(r"[^A-Za-z0-9._-]", "-", stem).lstrip("._-") or "model")
+        name = top.get("name", re.sub(r"[^A-Za-z0-9._-]", "-", stem).lstrip("._-")[:MAX_NAME] or "model")
         if not _NAME.match(name):
-            self.fail("name", "must start with a letter or digit and use only letters, digits, '.', '_', '-'",
-                      name)
+            self.fail("name", f"must start with a letter or digit and use only letters, digits, '.', '_', '-' "
+                              f"(at most {MAX_NAME} characters)", name)
         inp = self.input(top["input"])
         simulation = self.table("simulation", top["simulation"], schema.SIMULATION)
         t_max = simulation["t_max"]

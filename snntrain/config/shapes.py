@@ -39,7 +39,8 @@ def next_shape(layer: LayerConfig, shape: tuple[int, ...]) -> tuple[int, ...]:
         return (x - kx + 1, y - ky + 1, layer.filters)
     s = layer.size
     if s > x or s > y:
-        raise ShapeMismatch("size", f"larger than its {format_shape(shape)} input", f"up to {min(x, y)}")
+        allowed = f"up to {min(x, y)}" if min(x, y) >= 2 else "none (a pool needs an input of at least 2x2)"
+        raise ShapeMismatch("size", f"larger than its {format_shape(shape)} input", allowed)
     return (x // s, y // s, c)
 
 

@@ -21,7 +21,7 @@ from typing import Iterator
 
 from snntrain.errors import SnntrainError
 from snntrain.runs import metrics
-from snntrain.runs.atomic import atomic_write_text, os_reason
+from snntrain.runs.atomic import atomic_write_text, os_reason, special_file
 from snntrain.runs.environment import describe_environment, record_environment
 from snntrain.runs.metrics import Row
 
@@ -87,10 +87,15 @@ class RunDir:
             raise SnntrainError(f"run directory {run.path} does not exist")
         if not run.path.is_dir():
             raise SnntrainError(f"{run.path} is not a directory; a run directory holds config.toml and the weights")
+        if special_file(run.config_path):
+            raise SnntrainError(f"{run.config_path} is not a regular file; a run's config.toml is TOML text")
         if not run.config_path.is_file():
             raise SnntrainError(f"{run.path} is not a run directory (it has no config.toml)")
-        if run.plots_dir.exists() and not run.plots_dir.is_dir():  # found now, not after the training
+        # found now, not after an epoch of training (a FIFO in place of the log would block its first line)
+        if run.plots_dir.exists() and not run.plots_dir.is_dir():
             raise SnntrainError(f"{run.plots_dir} is not a folder; the run's plots go there: move it away")
+        if special_file(run.log_path):
+            raise SnntrainError(f"{run.log_path} is not a regular file; the run's log goes there: move it away")
         return run
 
     @contextmanager
