@@ -167,8 +167,10 @@ def test_a_damaged_environment_json_leaves_the_row_with_unknown_provenance(tmp_p
     ("epoch,test_accuracy,epoch_seconds", "1,0.5,1.0", "epoch 1 has no number in column val_accuracy ('missing')"),
     ("epoch,val_accuracy,test_accuracy,epoch_seconds", "1,abc,0.5,1",
      "epoch 1 has no number in column val_accuracy ('abc')"),
-    ("epoch,val_accuracy,test_accuracy,epoch_seconds", "2,0.5,0.5,1", "row 1 is not epoch 1 (epoch: 2)"),
-    ("epoch,val_accuracy,test_accuracy,epoch_seconds", "nan,0.5,0.5,1", "row 1 is not epoch 1 (epoch: nan)"),
+    ("epoch,val_accuracy,test_accuracy,epoch_seconds", "2,0.5,0.5,1\n1,0.5,0.5,1",
+     "row 2 has epoch 1, where an epoch after 2 belongs"),
+    ("epoch,val_accuracy,test_accuracy,epoch_seconds", "nan,0.5,0.5,1", "row 1 has epoch nan, where an epoch after 0 "
+                                                                        "belongs"),
 ])
 def test_a_damaged_metrics_csv_is_one_line_naming_the_file_and_the_repair(tmp_path, header, values, message):
     """A metrics.csv edited in a spreadsheet (a column gone, text where a number was, epochs renumbered): one line

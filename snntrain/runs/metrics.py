@@ -47,8 +47,8 @@ def write_metrics(path: Path, rows: list[Row]) -> None:
 
 
 def read_metrics(path: Path, numbers: tuple[str, ...] = ()) -> list[Row]:
-    """The rows of the CSV at `path`, one per epoch from 1 on; none when it does not exist yet (no epoch
-    completed). Each row must hold a number in every column of `numbers`: a file edited or damaged by hand is a
+    """The rows of the CSV at `path`, one per epoch in order (a run of an older version may lack an epoch that a
+    crash cut off); none when it does not exist yet (no epoch completed). Each row must hold a number in every column of `numbers`: a file edited or damaged by hand is a
     one-line error, not a wrong figure."""
     def damaged(what: str) -> SnntrainError:
         return SnntrainError(f"metrics file {path}: {what}; its run's last.h5 holds the records too, and "
@@ -66,10 +66,14 @@ def read_metrics(path: Path, numbers: tuple[str, ...] = ()) -> list[Row]:
         rows = parse_metrics(text)
     except csv.Error as exc:
         raise damaged(f"not valid CSV ({exc})") from None
-    for epoch, row in enumerate(rows, 1):
-        if row.get("epoch") != epoch:
-            raise damaged(f"row {epoch} is not epoch {epoch} (epoch: {row.get('epoch', 'missing')!r})")
+    last = 0
+    for index, row in enumerate(rows, 1):
+        epoch = row.get("epoch")
+        if not (isinstance(epoch, int) and epoch > last):
+            raise damaged(f"row {index} has epoch {epoch if epoch is not None else 'missing'!r}, where an epoch "
+                          f"after {last} belongs")
         for key in numbers:
             if not isinstance(row.get(key), (int, float)):
                 raise damaged(f"epoch {epoch} has no number in column {key} ({row.get(key, 'missing')!r})")
+        last = epoch
     return rows
