@@ -5,6 +5,7 @@ It sits beside the command line, on the same pieces: `fit` writes the same run d
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -16,7 +17,7 @@ from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import check_split
 from snntrain.errors import SnntrainError
-from snntrain.network.build import build_network, describe_layers
+from snntrain.network.build import build_network, check_weight_scale, describe_layers
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
 from snntrain.runs import Checkpoint, RunDir, check_weights, load_checkpoint, save_checkpoint
@@ -50,8 +51,14 @@ class Model:
     """
 
     def __init__(self, config: ModelConfig, weights: Sequence[np.ndarray] | None = None, device: str = "auto") -> None:
+        if not isinstance(config, ModelConfig):
+            raise SnntrainError(f"config: give a ModelConfig (Model.from_toml reads a model file), got "
+                                f"{type(config).__name__}")
         self.config = config
         self.device = device
+        # The network's buffers serve one call at a time: a second thread waits (two calls at once launched
+        # kernels on buffers the other had just resized)
+        self._lock = threading.RLock()
         self._backend = get_backend(device)
         self._network = build_network(config, self._backend, np.random.default_rng(config.training.seed))
         if weights is not None:
@@ -119,7 +126,8 @@ class Model:
     @property
     def weights(self) -> list[np.ndarray]:
         """Host copies of every layer's weights (see the checkpoint layout in the README for the axes)."""
-        return [layer.weights for layer in self._network.layers]
+        with self._lock:
+            return [layer.weights for layer in self._network.layers]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Replace every layer's weights (shapes as `weights` gives them): all of them or, when one does not fit
@@ -140,8 +148,10 @@ class Model:
         with np.errstate(over="ignore", invalid="ignore"):  # values past float32's range become inf: refused below
             cast = [array.astype(self.config.precision) for array in arrays]
         check_weights(names, cast, self.layer_names, [layer.weight_shape for layer in self._network.layers], source)
-        for layer, array in zip(self._network.layers, cast):
-            layer.set_weights(array)
+        check_weight_scale(self.config, cast, source)
+        with self._lock:
+            for layer, array in zip(self._network.layers, cast):
+                layer.set_weights(array)
 
     # training and scoring ------------------------------------------------------------------------------------
     def fit(self, data_dir: str | Path = "data", epochs: int | None = None, runs_dir: str | Path = "runs",
@@ -152,6 +162,11 @@ class Model:
         cfg = self.config
         if epochs is not None:
             cfg = _with_epochs(cfg, epochs)
+        if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence) or not all(
+                isinstance(c, Callback) for c in callbacks):
+            raise SnntrainError(f"callbacks={callbacks!r}: give a list of snntrain.Callback instances")
+        if not callable(echo):
+            raise SnntrainError(f"echo={echo!r}: give a function that takes a line of text, e.g. print")
         return self._trained(train(cfg, (), self._backend, Path(data_dir), Path(runs_dir), None, echo, callbacks))
 
     @classmethod
@@ -177,7 +192,8 @@ class Model:
     def evaluate(self, split: str = "test", data_dir: str | Path = "data") -> Evaluation:
         """Accuracy, loss, confusion matrix and mean spikes on `split` ("train" or "test") of the model's dataset."""
         check_split(split)
-        return score(self.config, self._network, self._backend, Path(data_dir), split)
+        with self._lock:
+            return score(self.config, self._network, self._backend, Path(data_dir), split)
 
     def spikes(self, inputs: np.ndarray | tuple[np.ndarray, np.ndarray], batch_size: int = 0) -> list[LayerSpikes]:
         """Every layer's output spikes for `inputs`: uint8 images (N, ...) of the model's dataset, or input spike
@@ -193,6 +209,11 @@ class Model:
         if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 0:
             raise SnntrainError(f"batch_size={batch_size!r}: give an integer >= 1 (0: the model's test batch size)")
         times, counts = self._input_trains(inputs)
+        with self._lock:
+            return self._forward(times, counts, batch_size)
+
+    def _forward(self, times: np.ndarray, counts: np.ndarray, batch_size: int) -> tuple[list[LayerSpikes],
+                                                                                        np.ndarray]:
         be = self._backend
         batch = min(batch_size or self.config.training.test_batch_size, len(times))
         loss = Loss(be, self.config.loss, self.config.t_max)
@@ -214,11 +235,21 @@ class Model:
         inp = self.config.input
         n_in = int(np.prod(inp.shape))
         if isinstance(inputs, tuple):
+            if len(inputs) != 2:
+                raise SnntrainError(f"inputs: give spike trains as a pair (times, counts), got a tuple of "
+                                    f"{len(inputs)}")
             times, counts = (np.asarray(a) for a in inputs)
         elif inp.encoding != "latency":
             raise SnntrainError(f"{inp.dataset} is an event dataset: pass (times, counts) spike trains")
         else:
-            times, counts = encode(inputs, inp.t_window)
+            images = np.asarray(inputs)
+            # the dataset's own shape, without its one channel, or flat: never another layout of as many pixels
+            shapes = {inp.shape, (n_in,)} | ({inp.shape[:2]} if len(inp.shape) == 3 and inp.shape[2] == 1 else set())
+            if images.shape[1:] not in shapes:
+                raise SnntrainError(f"inputs: images of shape {images.shape} do not fit dataset {inp.dataset}, whose "
+                                    f"images are {inp.shape} (give (N, {', '.join(map(str, inp.shape))}), "
+                                    f"or (N, {n_in}) flat)")
+            times, counts = encode(images, inp.t_window)
         if times.ndim != 3 or times.shape[1] != n_in or counts.shape != times.shape[:2] or not len(times):
             raise SnntrainError(f"inputs: expected N >= 1 samples of {n_in} inputs, got spike trains of shape "
                                 f"{times.shape} with counts {counts.shape}")
@@ -245,7 +276,8 @@ def _checked_trains(times: np.ndarray, counts: np.ndarray, real: np.dtype) -> tu
         sample, neuron, slot = (int(i[0]) for i in np.nonzero(bad))
         raise SnntrainError(f"inputs: spike times must be finite and >= 0 up to each count; sample {sample}, input "
                             f"{neuron}, slot {slot} holds {times[sample, neuron, slot]}")
-    return np.where(counted, times, np.inf), counts.astype(np.int32)
+    # each train in time order, as the kernels take them (the GPU's merge of the trains relies on it)
+    return np.sort(np.where(counted, times, np.inf), axis=2), counts.astype(np.int32)
 
 
 def _overrides(overrides: Sequence[str]) -> tuple[str, ...]:

@@ -96,10 +96,94 @@ def test_bad_arguments_are_clear_errors(fitted):
     model, _, _ = fitted
     with pytest.raises(SnntrainError, match="which='middle': allowed are best, last"):
         snntrain.Model.from_run(model.run_dir, which="middle")
-    with pytest.raises(SnntrainError, match="expected N >= 1 samples of 64 inputs"):
+    with pytest.raises(SnntrainError, match=r"images of shape \(2, 5, 5, 1\) do not fit dataset digits, whose "
+                                            r"images are \(8, 8, 1\)"):
         model.predict(np.zeros((2, 5, 5, 1), np.uint8))
     with pytest.raises(SnntrainError, match="2 weight arrays for 2 layers|1 weight arrays for 2 layers"):
         model.set_weights(model.weights[:1])
+
+
+def test_images_in_another_layout_of_as_many_pixels_are_refused(fitted):
+    """(N, 16, 4, 1) or (N, 1, 8, 8) digits hold 64 pixels too, in another order (before: scored as if they were
+    (8, 8, 1) images). Without the channel axis, or flat, the same images give the same predictions."""
+    model, _, _ = fitted
+    images, _ = snntrain.datasets.load("digits").split("test")
+    for shape in [(4, 16, 4, 1), (4, 1, 8, 8)]:
+        with pytest.raises(SnntrainError, match=r"do not fit dataset digits, whose images are \(8, 8, 1\) \(give "
+                                                r"\(N, 8, 8, 1\), or \(N, 64\) flat\)"):
+            model.predict(images[:4].reshape(shape))
+    expected = model.predict(images[:4])
+    for shape in [(4, 8, 8), (4, 64)]:
+        np.testing.assert_array_equal(model.predict(images[:4].reshape(shape)), expected)
+
+
+def test_weights_too_large_for_the_precision_are_refused():
+    """Every synapse at -1e7: an all-inhibitory network must stay silent, but float32 rounding of its sums made
+    every neuron fill its buffer at once (before: accepted, and the prediction was class 0). Refused in float32, with
+    the same weights exact in float64."""
+    images, _ = snntrain.datasets.load("digits").split("test")
+    model = snntrain.Model.from_toml(DEFAULT, device="cpu")
+    inhibitory = [np.full_like(w, -1e7) for w in model.weights]
+    with pytest.raises(SnntrainError, match=r"^set_weights: layer dense0: weights too large for float32: rounding of "
+                                            r"a neuron's input sums can reach 99\.\d times its threshold"):
+        model.set_weights(inhibitory)
+    exact = snntrain.Model.from_toml(DEFAULT, ['simulation.precision="float64"'], device="cpu")
+    exact.set_weights(inhibitory)
+    assert (exact.predict(images[:5]) == -1).all()
+    assert all(layer.counts.sum() == 0 for layer in exact.spikes(images[:5]))
+
+
+def test_two_threads_share_one_model(tmp_path):
+    """Two threads predicting with one model, at different batch sizes (before: one launched kernels on the
+    buffers the other had just resized, a segfault or heap corruption within a second): each gets what it gets
+    alone. In a subprocess, so that a crash fails this test instead of ending the whole run."""
+    script = f"""
+import threading, numpy as np, snntrain
+model = snntrain.Model.from_toml({str(DEFAULT)!r}, device="cpu")
+images, _ = snntrain.datasets.load("digits").split("test")
+alone = {{n: model.predict(images[:n]) for n in (200, 3)}}
+got, errors = {{}}, []
+def work(n):
+    try:
+        for _ in range(30):
+            out = model.predict(images[:n])
+            assert (out == alone[n]).all()
+        got[n] = out
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=work, args=(n,)) for n in (200, 3)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert not errors, errors
+assert sorted(got) == [3, 200]
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and result.stdout == "ok\n", (result.returncode, result.stderr[-2000:])
+
+
+@pytest.mark.cudasim
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_spike_trains_out_of_time_order_are_taken_in_order(device):
+    """Input trains whose spikes are not in time order within a train: the same output as in order (before: the
+    CUDA forward merges trains assuming each is in order, and gave other spikes)."""
+    from snntrain.backends import cuda_available
+
+    if device == "cuda" and not cuda_available():
+        pytest.skip("no CUDA GPU and the CUDA simulator is off")
+    model = snntrain.Model.from_toml(DEFAULT, ["layers[0].neurons=8"], device=device)
+    rng = np.random.default_rng(3)
+    n_in = int(np.prod(model.config.input.shape))
+    times = np.sort(rng.uniform(0.0, 0.1, (1, n_in, 3)).astype(np.float32), axis=2)
+    counts = rng.integers(0, 4, (1, n_in)).astype(np.int32)
+    in_order = model.spikes((times, counts))
+    reversed_counted = times.copy()
+    for s, n in np.ndindex(counts.shape):
+        reversed_counted[s, n, :counts[s, n]] = times[s, n, :counts[s, n]][::-1]
+    out_of_order = model.spikes((reversed_counted, counts))
+    for a, b in zip(in_order, out_of_order):
+        np.testing.assert_array_equal(a.times, b.times)
+        np.testing.assert_array_equal(a.counts, b.counts)
 
 
 def _trains(model):
@@ -136,8 +220,14 @@ def test_misused_api_calls_are_clear_errors_and_change_nothing(fitted):
     with pytest.raises(SnntrainError, match=r"overrides='training.epochs=1': give a list of \"KEY=VALUE\" strings"):
         snntrain.Model.from_toml("default", "training.epochs=1")  # before: "--set t: expected KEY=VALUE"
     assert snntrain.encode(images[:0])[0].shape == (0, 64, 1)  # before: numpy's reshape error
-    with pytest.raises(ValueError, match=r"t_window must be positive and finite \(in float32\)"):
+    with pytest.raises(ValueError, match=r"t_window must be a number of seconds, positive and finite \(in float32\)"):
         snntrain.encode(images[:1], 1e39)  # before: half the pixels silently never fired
+    with pytest.raises(ValueError, match=r"t_window must be a number of seconds.*, got '0.1'"):
+        snntrain.encode(images[:1], "0.1")  # before: math.isfinite's "must be real number, not str"
+    with pytest.raises(SnntrainError, match=r"callbacks=.*: give a list of snntrain.Callback instances"):
+        model.fit(callbacks=snntrain.Callback())  # before: "'Callback' object is not iterable", after a run folder
+    with pytest.raises(SnntrainError, match=r"inputs: give spike trains as a pair \(times, counts\), got a tuple of 3"):
+        model.predict((1, 2, 3))  # before: "too many values to unpack"
     before = model.weights
     for weights, message in [([np.full_like(w, np.nan) for w in before], "layer dense0 has non-finite weights"),
                              ([before[0], before[1].T],

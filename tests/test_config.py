@@ -476,6 +476,12 @@ BAD_OVERRIDES = [
     ("augment.sigma=1", '--set augment.sigma = 1: not used by augmentation "none"; allowed keys: type'),
     ("augment={ type = 'elastic', sigma = 0 }", "--set augment.sigma = 0: must be > 0"),
     ("augment={ type = 'elastic', points = 1 }", "--set augment.points = 1: must be >= 2"),
+    # values the model's float32 cannot hold (before: accepted, then inf or 0 inside the kernels)
+    ("layers[0].theta=1e39", "--set layers[0].theta = 1e+39: beyond float32, the model's precision (at most "
+                             "3.403e+38)"),
+    ("layers[0].theta=1e-50", "--set layers[0].theta = 1e-50: rounds to 0 in float32, the model's precision (its "
+                              "smallest number: 1.401e-45)"),
+    ("optimizer.eps=1e-50", "--set optimizer.eps = 1e-50: rounds to 0 in float32"),
     # a grid finer than the pixels (before: accepted, then a 745 GiB allocation after the run directory was made)
     ("augment={ type = 'elastic', points = 100000 }", "--set augment.points = 100000: must be <= 8, the image's "
                                                       "side in pixels"),

@@ -229,6 +229,18 @@ def test_a_foreign_graph_imports_to_the_same_dynamics(tmp_path):
     assert compare(ours, theirs, 0.1, depth=2) > 10
 
 
+@pytest.mark.parametrize("t_max, max_spikes, message", [
+    (0, None, "t_max=0: give the simulation's end in seconds, a number > 0"),  # before: 0.2 s, silently
+    ("x", None, "t_max='x': give the simulation's end"),  # before: float()'s ValueError
+    (None, 0, "max_spikes=0: give an integer >= 1"),  # before: 30, silently
+])
+def test_from_nir_refuses_values_it_would_have_replaced(tmp_path, t_max, max_spikes, message):
+    nir.write(tmp_path / "foreign.nir", foreign_graph(np.random.default_rng(4)))
+    with pytest.raises(SnntrainError, match=re.escape(message)):
+        snntrain.Model.from_nir(tmp_path / "foreign.nir", dataset="digits", t_max=t_max, max_spikes=max_spikes,
+                                device="cpu")
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda g: g.nodes.update(lif1=nir.LIF(tau=np.full(6, 0.04), r=np.ones(6), v_leak=np.zeros(6),
                                            v_threshold=np.ones(6))),

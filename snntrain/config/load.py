@@ -11,9 +11,11 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+
+import numpy as np
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -372,6 +374,13 @@ class _Resolver:
         if side and cfg.augment.points > side:  # a finer grid than the pixels moves nothing more, at a huge cost
             self.fail("augment.points", f"must be <= {side}, the image's side in pixels (control points spread "
                                         "from its first to its last pixel)", cfg.augment.points)
+        info = np.finfo(cfg.precision)
+        for where, value in _float_settings(cfg):  # the kernels compute in the model's precision
+            if abs(value) > float(info.max):
+                self.fail(where, f"beyond {cfg.precision}, the model's precision (at most {info.max:.4g})", value)
+            if value and not np.array(value, cfg.precision):
+                self.fail(where, f"rounds to 0 in {cfg.precision}, the model's precision (its smallest number: "
+                                 f"{info.smallest_subnormal:.4g})", value)
         buffer = cfg.layers[-1].max_spikes
         if cfg.loss.type == "count":
             for name in ("n_true", "n_false"):
@@ -460,6 +469,19 @@ class _Resolver:
 def _dataset_words(name: str) -> str:
     """A dataset as messages name it, with its kind: 'image dataset "digits"', 'event-stream dataset "shd"'."""
     return f"{schema.KIND_NOUNS[DATASETS[name].kind]} dataset {format_value(name)}"
+
+
+def _float_settings(cfg: ModelConfig) -> Iterator[tuple[str, float]]:
+    """(key, value) of every real-valued setting of a resolved model, keys as a model file writes them."""
+    yield "simulation.t_max", cfg.t_max
+    tables = [("input", cfg.input), ("loss", cfg.loss), ("optimizer", cfg.optimizer), ("schedule", cfg.schedule),
+              ("augment", cfg.augment)]
+    for index, layer in enumerate(cfg.layers):
+        tables += [(f"layers[{index}]", layer), (f"layers[{index}].init", layer.init)]
+    for prefix, table in tables:
+        for item in dataclasses.fields(table):
+            if item.type == "float":
+                yield f"{prefix}.{item.name}", getattr(table, item.name)
 
 
 def memory_shortfall(cfg: ModelConfig) -> tuple[str, str]:

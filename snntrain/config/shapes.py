@@ -69,15 +69,24 @@ def parameter_count(cfg: ModelConfig) -> list[int]:
     return counts
 
 
+def input_spikes(cfg: ModelConfig) -> list[int]:
+    """The most spikes each input neuron of each layer can send: the input's (1 per pixel, or the event datasets'
+    max_input_spikes), then each layer's buffer (a pooled neuron merges its window's trains)."""
+    spikes = [cfg.input.max_input_spikes if cfg.input.encoding == "events" else 1]
+    for layer in cfg.layers[:-1]:
+        spikes.append(spikes[-1] * layer.size * layer.size if layer.type == "pool" else layer.max_spikes)
+    return spikes
+
+
 def step_bytes(cfg: ModelConfig, itemsize: int = 4) -> list[int]:
     """Bytes each layer holds for one training step at the larger batch size: weights with gradient and two
     optimiser moments, the sorted-input and per-input buffers, and the per-spike output buffers. An estimate
     (within a small factor) of what the backends allocate, to refuse a model that cannot fit before any work."""
     batch = max(cfg.training.batch_size, cfg.training.test_batch_size)
-    spikes_in = cfg.input.max_input_spikes if cfg.input.encoding == "events" else 1
     in_shape = cfg.input.shape
     sizes = []
-    for layer, out_shape, params in zip(cfg.layers, layer_shapes(cfg), parameter_count(cfg)):
+    for layer, out_shape, params, spikes_in in zip(cfg.layers, layer_shapes(cfg), parameter_count(cfg),
+                                                   input_spikes(cfg)):
         if layer.type == "pool":
             spikes_out = spikes_in * layer.size * layer.size
             rows, fan_in, n_out = batch, 0, math.prod(out_shape)
@@ -89,5 +98,5 @@ def step_bytes(cfg: ModelConfig, itemsize: int = 4) -> list[int]:
             rows, fan_in, n_out = batch, math.prod(in_shape), layer.neurons
         elements = 4 * params + rows * (11 * fan_in * spikes_in + 9 * n_out * spikes_out)
         sizes.append(elements * itemsize)
-        in_shape, spikes_in = out_shape, spikes_out
+        in_shape = out_shape
     return sizes

@@ -19,8 +19,9 @@ def latency_encode(images: np.ndarray, t_window: float = 0.1) -> np.ndarray:
         raise ValueError(f"latency_encode expects uint8 images, got {images.dtype}")
     if images.ndim < 1:
         raise ValueError("latency_encode expects an array shaped (N, ...)")
-    if not (math.isfinite(t_window) and 0 < t_window <= float(np.finfo(np.float32).max)):
-        raise ValueError(f"t_window must be positive and finite (in float32), got {t_window}")
+    if isinstance(t_window, bool) or not isinstance(t_window, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(t_window) and 0 < t_window <= float(np.finfo(np.float32).max)):
+        raise ValueError(f"t_window must be a number of seconds, positive and finite (in float32), got {t_window!r}")
     # One float64 computation per grey level, rounded once to float32: exact table lookup instead of
     # float32 arithmetic on every pixel.
     table = (t_window * (1.0 - np.arange(256, dtype=np.float64) / 255.0)).astype(np.float32)

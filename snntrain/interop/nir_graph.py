@@ -296,6 +296,12 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     `dataset` (default: guessed from the input size), `t_max` (default 0.2 s) and `max_spikes` (default 30, or
     the nodes' metadata) fill what NIR does not say."""
     nir, source = _nir(), str(path)
+    if t_max is not None and not (isinstance(t_max, (int, float, np.integer, np.floating))
+                                  and not isinstance(t_max, bool) and 0 < t_max < np.inf):
+        raise SnntrainError(f"t_max={t_max!r}: give the simulation's end in seconds, a number > 0")
+    if max_spikes is not None and not (isinstance(max_spikes, (int, np.integer)) and not isinstance(max_spikes, bool)
+                                       and max_spikes >= 1):
+        raise SnntrainError(f"max_spikes={max_spikes!r}: give an integer >= 1")
     if special_file(Path(path)):
         raise SnntrainError(f"{source}: not a regular file; a NIR file is HDF5")
     try:
@@ -308,7 +314,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
         raise SnntrainError(f"{source}: not a NIR graph snntrain can read ({type(exc).__name__}: {exc})") from None
     for layer in layers:
         if layer["type"] != "pool" and (max_spikes is not None or not layer["max_spikes"]):
-            layer["max_spikes"] = max_spikes or 30
+            layer["max_spikes"] = max_spikes if max_spikes is not None else 30
     model_text = graph.metadata.get("snntrain_model")
     if model_text is not None and dataset is None and t_max is None:
         cfg = load_model_text(str(model_text), source)
@@ -318,7 +324,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     else:
         text = _FOREIGN_MODEL.format(name=json.dumps(Path(path).stem),
                                      dataset=dataset or DATASETS_BY_INPUTS.get(int(np.prod(in_shape)), "mnist"),
-                                     t_max=float(t_max or stated_t_max),
+                                     t_max=float(t_max if t_max is not None else stated_t_max),
                                      layers="".join(_layer_toml(layer) for layer in layers))
         cfg = load_model_text(text, source)
     fields = ("neurons", "filters", "kernel", "size", "tau_s", "theta", "delta_theta", "max_spikes")

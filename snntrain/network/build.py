@@ -6,8 +6,8 @@ import numpy as np
 from snntrain.backends import Backend
 from snntrain.config import schema
 from snntrain.config.model import InitConfig, LayerConfig, ModelConfig
-from snntrain.config.shapes import layer_shapes
-from snntrain.errors import ConfigError
+from snntrain.config.shapes import input_spikes, layer_shapes
+from snntrain.errors import ConfigError, SnntrainError
 from snntrain.network.conv import ConvLayer
 from snntrain.network.dense import DenseLayer
 from snntrain.network.lif import LifParams
@@ -19,6 +19,40 @@ def finite_in(weights: np.ndarray, dtype: np.dtype | str) -> bool:
     """Whether every value of `weights` is finite once held in `dtype` (values past float32's range become inf)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return bool(np.isfinite(np.asarray(weights).astype(dtype)).all())
+
+
+# How large the worst-case rounding of a neuron's input sums may grow against its threshold before its weights are
+# refused (set_weights, checkpoints, NIR files): at 1, rounding alone could decide a spike. The shipped models'
+# initial weights and their trained ones measure 1e-5 to 1e-3.
+MAX_ROUNDING_SHARE = 1.0
+
+
+def rounding_share(layer: LayerConfig, weights: np.ndarray, spikes_in: int, dtype: np.dtype | str) -> float:
+    """How far rounding in `dtype` can move a neuron's membrane test, as a share of its threshold: eps times the
+    largest sum over a neuron's synapses of |w| times the spikes each input can send, over theta / tau.
+
+    Why this bound: the test compares c z^2 - B z + A with 0 (SPEC §1), where A = sum w e1 and B = sum w e2 are
+    rounded sums and c = theta / tau. At any time after an input, e1 <= z^2 and e2 z <= z^2, so the rounding of A
+    and of B z is at most about eps * sum |w| * z^2 (per spike), against the threshold term c z^2. Where
+    that share nears 1, rounding alone decides whether the neuron fires (an all-inhibitory layer of weights
+    -1e7 spikes at once in float32)."""
+    per_neuron = np.abs(np.asarray(weights, np.float64)).reshape(len(weights), -1).sum(axis=1)
+    largest = float(per_neuron.max()) if per_neuron.size else 0.0
+    return float(np.finfo(dtype).eps) * largest * spikes_in / (layer.theta / (2.0 * layer.tau_s))
+
+
+def check_weight_scale(cfg: ModelConfig, weights: list[np.ndarray], source: str) -> None:
+    """SnntrainError, led by `source`, naming the first layer whose weights are too large for the model's
+    precision (`rounding_share` above MAX_ROUNDING_SHARE)."""
+    for index, (layer, w, spikes) in enumerate(zip(cfg.layers, weights, input_spikes(cfg))):
+        if layer.type == "pool":
+            continue
+        share = rounding_share(layer, w, spikes, cfg.precision)
+        if share > MAX_ROUNDING_SHARE:
+            raise SnntrainError(
+                f"{source}: layer {layer.type}{index}: weights too large for {cfg.precision}: rounding of a neuron's "
+                f"input sums can reach {share:.3g} times its threshold theta / tau, so rounding alone could decide "
+                f"its spikes; give smaller weights or simulation.precision = \"float64\"")
 
 
 def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype,
