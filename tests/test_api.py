@@ -228,6 +228,9 @@ def test_misused_api_calls_are_clear_errors_and_change_nothing(fitted):
         model.fit(callbacks=snntrain.Callback())  # before: "'Callback' object is not iterable", after a run folder
     with pytest.raises(SnntrainError, match=r"inputs: give spike trains as a pair \(times, counts\), got a tuple of 3"):
         model.predict((1, 2, 3))  # before: "too many values to unpack"
+    with pytest.raises(SnntrainError, match=r"config: give a ModelConfig \(Model.from_toml reads a model file\), got "
+                                            r"str"):
+        snntrain.Model("models/default.toml")  # before: AttributeError, 'str' object has no attribute 'training'
     before = model.weights
     for weights, message in [([np.full_like(w, np.nan) for w in before], "layer dense0 has non-finite weights"),
                              ([before[0], before[1].T],
