@@ -613,10 +613,11 @@ def test_train_needs_model_or_resume(tmp_path):
 
 
 @pytest.mark.parametrize("init, message", [
-    ("layers[0].init.mean=-1e300", "layers[0].init: its weights (normal, mean -1e+300, std 1) are not finite in "
-                                   "float32"),
-    ('layers[1].init={ distribution = "uniform", low = 0.0, high = 1e39 }', "layers[1].init: its weights (uniform, "
-                                                                            "low 0, high 1e+39) are not finite in"),
+    # a setting float32 cannot hold is refused as such; one it holds may still draw weights it cannot
+    ("layers[0].init.mean=-1e300", "--set layers[0].init.mean = -1e+300: beyond float32, the model's precision"),
+    ('layers[1].init={ distribution = "uniform", low = 0.0, high = 1e39 }', "--set layers[1].init.high = 1e+39: "
+                                                                            "beyond float32"),
+    ("layers[0].init.std=3e38", "layers[0].init: its weights (normal, mean 0.5, std 3e+38) are not finite in float32"),
 ])
 def test_initial_weights_that_overflow_are_a_model_error(tmp_path, init, message):
     """Before: training began, and after the first epoch said the weights 'became non-finite'."""
