@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from snntrain.cli import main
 from snntrain.config import load_model, to_toml
+from snntrain.errors import SnntrainError
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import RunDir, load_checkpoint, save_checkpoint
 from snntrain.training import trainer
@@ -225,6 +226,30 @@ def test_kill_at_every_write_boundary_then_resume(reference, tmp_path, monkeypat
     result = train(tmp_path / "unused", "--resume", run, model=None)
     assert result.exit_code == 0, result.output
     assert_same_run(run, reference)  # every epoch's row, in order, and the same checkpoints
+
+
+@pytest.mark.parametrize("writes", range(1, 6))
+def test_a_crash_never_leaves_best_h5_ahead_of_the_records(tmp_path, monkeypatch, writes):
+    """Killed after any write, then resumed with other settings (a learning rate that changes nothing, so the epoch
+    trained again does not improve): best.h5 holds the best epoch that last.h5 and metrics.csv record. Before, best.h5
+    was replaced before last.h5 was written, so a kill between the two left best.h5 at an epoch the records never
+    got, and a resume that did not write that epoch again kept it for good. And every epoch has its line in log.txt
+    (before, the line came after the records, so a kill between them lost it)."""
+    with monkeypatch.context() as patch:
+        kill_after_write(patch, writes)
+        killed = train(tmp_path, *SMALL, "--set", "training.epochs=2")
+    assert killed.exit_code == 137, killed.output
+    run = only_run(tmp_path)
+    result = train(tmp_path / "unused", "--resume", run, "--set", "optimizer.lr=1e-12", model=None)
+    assert result.exit_code == 0, result.output
+    last, best = load_checkpoint(run / "last.h5"), load_checkpoint(run / "best.h5")
+    rows = metrics(run)
+    assert best.epoch == last.extra["best_epoch"] == selected(rows)["epoch"]
+    assert best.test_accuracy == rows[best.epoch - 1]["test_accuracy"]
+    assert not (run / ".best.h5.next").exists()
+    logged = {int(line.split("/")[0].split()[1]) for line in (run / "log.txt").read_text().splitlines()
+              if line.startswith("epoch ")}
+    assert logged == {1, 2}
 
 
 def test_resume_repairs_a_broken_metrics_file(one_epoch, reference, tmp_path):
@@ -534,6 +559,48 @@ time.sleep(600)
 """
 
 
+def test_a_process_that_ignores_ctrl_c_keeps_ignoring_it_while_writing():
+    """`nohup snntrain train ... &` ignores SIGINT; the deferral around the record writes installed its own handler
+    and raised KeyboardInterrupt for a SIGINT that arrived during a write (before: the training stopped)."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with trainer.deferred_interrupt():
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    except KeyboardInterrupt:  # caught, or it would end the whole test run
+        pytest.fail("a SIGINT the process ignores stopped it")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_full_disk_when_the_run_is_locked_is_one_line(tmp_path, monkeypatch):
+    """Before: an OSError traceback from writing the pid into .lock."""
+    run = RunDir.create(tmp_path, "m")
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(SnntrainError, match=f"^cannot write {run.lock_path}: No space left on device$"):
+        with run.hold():
+            pass
+
+
+def test_a_named_run_killed_while_writing_its_config_starts_afresh(tmp_path):
+    """A kill while config.toml was being written leaves its temporary file: `snntrain reproduce` (train_named)
+    refused the folder as "not a run started here" until someone deleted it by hand."""
+    from snntrain.backends import get_backend
+
+    path = tmp_path / "runs" / "named"
+    (path / "plots").mkdir(parents=True)
+    (path / ".config.toml.tmp-999999999").write_text("name = 'half")
+    done = trainer.train_named(path, DEFAULT, (*SMALL[1::2], "training.epochs=1"), get_backend("cpu"),
+                               tmp_path / "data", lambda line: None)
+    assert done == "trained" and (path / "last.h5").exists()
+
+
 def test_a_run_being_trained_is_not_resumed_by_a_second_process(one_epoch, tmp_path):
     """Two processes writing one run would interleave their epochs; the second is refused in one line, and the
     lock of a killed holder goes with it."""
@@ -557,11 +624,12 @@ def test_a_run_being_trained_is_not_resumed_by_a_second_process(one_epoch, tmp_p
 def test_resume_removes_temp_files_of_dead_writers(one_epoch, tmp_path):
     run = copy_run(one_epoch, tmp_path)
     stale, live = run / ".best.h5.tmp-999999999", run / f".metrics.csv.tmp-{os.getppid()}"
-    stale.write_bytes(b"half a checkpoint")
-    live.write_bytes(b"being written")
+    stale_plot = run / "plots" / ".raster.png.tmp-999999999"  # before: plots/ was never looked at
+    for path in (stale, live, stale_plot):
+        path.write_bytes(b"being written")
     result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
     assert result.exit_code == 0, result.output
-    assert not stale.exists() and live.exists()
+    assert not stale.exists() and live.exists() and not stale_plot.exists()
 
 
 @pytest.fixture

@@ -36,6 +36,15 @@ def make_dirs(path: Path) -> Path:
     return Path(path)
 
 
+def atomic_rename(source: Path, target: Path) -> None:
+    """Move `source` onto `target` in one step (same folder), durably; an OSError becomes a one-line SnntrainError."""
+    try:
+        os.replace(source, target)
+        _fsync_dir(Path(target).parent)
+    except OSError as exc:
+        raise SnntrainError(f"cannot rename {source} to {target}: {os_reason(exc)}") from None
+
+
 def special_file(path: Path) -> bool:
     """Whether `path` is there and is not a regular file (a FIFO, device or folder: reading one may block for ever,
     and replacing one is never meant). False where it cannot be looked at: the open that follows says why."""

@@ -4,8 +4,9 @@
         config.toml     the resolved model (what `--resume` and `eval` rebuild the network from)
         metrics.csv     one row per epoch
         log.txt         the lines printed during training
-        best.h5         weights of the epoch with the best test accuracy
+        best.h5         weights of the epoch of best validation accuracy (training accuracy without validation)
         last.h5         weights, optimiser and RNG state after the last completed epoch (for `--resume`)
+        .best.h5.next   a new best.h5 waiting for last.h5 to record its epoch (see `settle_best`)
         plots/          loss.png, accuracy.png, spike_counts.png, raster.png
         environment.json  per session (the start, each resume): device, versions, command line, commit
         .lock           locked by the process training the run (holds its pid)
@@ -21,7 +22,8 @@ from typing import Iterator
 
 from snntrain.errors import SnntrainError
 from snntrain.runs import metrics
-from snntrain.runs.atomic import atomic_write_text, os_reason, special_file
+from snntrain.runs.atomic import atomic_rename, atomic_write_text, os_reason, special_file
+from snntrain.runs.checkpoint import load_checkpoint
 from snntrain.runs.environment import describe_environment, record_environment
 from snntrain.runs.metrics import Row
 
@@ -43,6 +45,7 @@ class RunDir:
         self.metrics_path = self.path / "metrics.csv"
         self.log_path = self.path / "log.txt"
         self.best_path = self.path / "best.h5"
+        self.best_next_path = self.path / ".best.h5.next"
         self.last_path = self.path / "last.h5"
         self.plots_dir = self.path / "plots"
         self.environment_path = self.path / "environment.json"
@@ -114,8 +117,11 @@ class RunDir:
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
                 raise RunInUse(f"{self.path} is being trained by another process (pid {holder}); wait for it to "
                                "finish or stop it") from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            except OSError as exc:  # a full disk: nothing of the run can be written either
+                raise SnntrainError(f"cannot write {self.lock_path}: {os_reason(exc)}") from None
             yield
         finally:
             os.close(fd)  # releases the lock
@@ -124,7 +130,7 @@ class RunDir:
         """Delete the temporary files of atomic writes whose writing process is gone (a crash or kill mid-write
         leaves them; they are never read). Returns what was removed."""
         removed = []
-        for path in self.path.glob(".*.tmp-*"):
+        for path in [*self.path.glob(".*.tmp-*"), *self.plots_dir.glob(".*.tmp-*")]:
             pid = path.name.rsplit("-", 1)[-1]
             if pid.isdigit() and not _alive(int(pid)):
                 try:
@@ -133,6 +139,29 @@ class RunDir:
                 except OSError:
                     pass  # not ours to insist on: a later resume tries again
         return removed
+
+    def commit_best(self) -> None:
+        """Make the waiting .best.h5.next the run's best.h5, once last.h5 has recorded its epoch.
+
+        A new best epoch's weights are written in three steps, so that best.h5 never holds an epoch that last.h5
+        and metrics.csv do not record (a resume with other settings would not write that epoch again): the
+        weights to .best.h5.next, then last.h5 (which names the best epoch), then this rename."""
+        atomic_rename(self.best_next_path, self.best_path)
+
+    def settle_best(self, best_epoch: int) -> None:
+        """Finish or undo a best.h5 update that a crash interrupted (see `commit_best`): the waiting file becomes
+        best.h5 when it holds `best_epoch`, the best epoch last.h5 records, and is deleted otherwise (its epoch was
+        never recorded, or it is damaged)."""
+        if not self.best_next_path.exists():
+            return
+        try:
+            waiting = load_checkpoint(self.best_next_path).epoch
+        except SnntrainError:
+            waiting = -1
+        if waiting == best_epoch:
+            self.commit_best()
+        else:
+            self.best_next_path.unlink()
 
     def write_config(self, toml_text: str) -> None:
         """Save the resolved model as config.toml."""

@@ -147,8 +147,9 @@ def _restore_state(session: Session, ckpt: Checkpoint) -> None:
 def deferred_interrupt() -> Iterator[None]:
     """Let a file write finish before Ctrl-C takes effect (the write itself is atomic either way). Outside the
     main thread (a Ray Tune trial, a notebook's worker thread) there is no Ctrl-C to defer, and Python allows no
-    signal handler there."""
-    if threading.current_thread() is not threading.main_thread():
+    signal handler there; a process that ignores Ctrl-C (started by `nohup ... &`) keeps ignoring it."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
     received: list[Any] = []
@@ -251,26 +252,29 @@ def train_epochs(session: Session, echo: Callable[[str], None], callback: Callba
             cfg.training.test_batch_size, cfg.input.classes)
         test = run_epoch(be, session.network, session.loss, session.test, np.arange(session.test.size),
                          cfg.training.test_batch_size, cfg.input.classes)
-        session.epoch = epoch
         session.rows.append(metrics_row(session, epoch, train, validation, test, weights))
         # model selection never looks at the test set: validation accuracy, or training accuracy without one
         score = (validation or train).accuracy
         improved = score > session.best_accuracy
         if improved:
             session.best_accuracy, session.best_epoch = score, epoch
-        with deferred_interrupt():
-            if improved:
-                save_checkpoint(session.run.best_path, checkpoint(session, weights, test.accuracy, full=False))
-            save_checkpoint(session.run.last_path, checkpoint(session, weights, test.accuracy, full=True))
-            session.run.write_metrics(session.rows)
         per_epoch = (time.monotonic() - started) / (epoch - first + 1)
         held = "" if validation is None else f"val loss {validation.loss:.4f} acc {validation.accuracy:.2%} | "
         line = (f"epoch {epoch}/{cfg.training.epochs}: train loss {train.loss:.4f} acc {train.accuracy:.2%} | {held}"
                 f"test loss {test.loss:.4f} acc {test.accuracy:.2%} | best {selection_name(session)} "
                 f"{session.best_accuracy:.2%} (epoch {session.best_epoch}) | {train.samples / train.seconds:.0f} "
                 f"samples/s, {train.seconds:.1f} s{time_left(per_epoch, cfg.training.epochs - epoch)}")
+        with deferred_interrupt():
+            # the log line first: a crash before the records are written repeats it on resume, never loses it
+            session.run.log(line)
+            session.epoch = epoch
+            if improved:  # waits beside best.h5 until last.h5 records its epoch (RunDir.commit_best)
+                save_checkpoint(session.run.best_next_path, checkpoint(session, weights, test.accuracy, full=False))
+            save_checkpoint(session.run.last_path, checkpoint(session, weights, test.accuracy, full=True))
+            if improved:
+                session.run.commit_best()
+            session.run.write_metrics(session.rows)
         callback.on_epoch_end(epoch, session.rows[-1])
-        session.run.log(line)
         echo(line)
         warning = silent_output_warning(cfg, epoch, train)
         if warning:
@@ -317,6 +321,8 @@ def _train_held(session: Session, resumed: bool, overrides: tuple[str, ...], bac
     if resumed and run.last_path.exists():
         restore(session)
         echo(f"resuming {run.path} after epoch {session.epoch}")
+    if resumed:
+        run.settle_best(session.best_epoch)
     run.record_environment(backend.describe(), session.epoch)
     if resumed and overrides:
         # Keep config.toml the model being trained: a later plain `--resume` (what Ctrl-C suggests) needs them.
@@ -362,6 +368,7 @@ def train_named(path: Path, model: Path, overrides: tuple[str, ...], backend: Ba
         train(None, (), backend, data_dir, path.parent, path, echo, callbacks)
         return "resumed"
     if path.exists():  # a start that stopped before writing its config leaves only empty folders
+        RunDir(path).remove_stale_temps()  # and the temporary file of a config.toml it was writing
         if any(p.is_file() and p.name != LOCK_NAME for p in path.rglob("*")):
             raise SnntrainError(f"{path} holds files but no config.toml: not a run started here; move it away")
         shutil.rmtree(path)
