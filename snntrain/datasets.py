@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snntrain.data.registry import DATASETS
 from snntrain.data.store import Dataset, EventDataset, load_dataset
+from snntrain.runs import as_path
 
 __all__ = ["Dataset", "EventDataset", "load", "names"]
 
@@ -17,4 +18,4 @@ def names() -> list[str]:
 def load(name: str, data_dir: str | Path = "data") -> Dataset | EventDataset:
     """A dataset from `data_dir`: images (`.split("train")` gives uint8 images [N, X, Y, C] and labels) or event
     streams. A missing dataset is an error that names the command fetching it."""
-    return load_dataset(name, Path(data_dir))
+    return load_dataset(name, as_path(data_dir, "data_dir"))

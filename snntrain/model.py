@@ -20,7 +20,7 @@ from snntrain.errors import SnntrainError
 from snntrain.network.build import build_network, check_weight_scale, describe_layers
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
-from snntrain.runs import Checkpoint, RunDir, check_weights, load_checkpoint, save_checkpoint
+from snntrain.runs import Checkpoint, RunDir, as_path, check_weights, load_checkpoint, save_checkpoint
 from snntrain.training.callbacks import Callback
 from snntrain.training.evaluate import Evaluation, score
 from snntrain.training.inputs import encode_images
@@ -75,26 +75,26 @@ class Model:
         """The model of a run directory with the weights of its `which` ("best" or "last") checkpoint."""
         if which not in ("best", "last"):
             raise SnntrainError(f"which={which!r}: allowed are best, last")
-        run = RunDir.open(Path(run_dir))
+        run = RunDir.open(as_path(run_dir, "run_dir"))
         return cls.from_checkpoint(run.best_path if which == "best" else run.last_path, device)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Model":
         """The model a checkpoint (best.h5, last.h5, or one `save` wrote) holds, with its weights."""
-        ckpt = load_checkpoint(Path(path))
+        ckpt = load_checkpoint(as_path(path, "path"))
         return cls(load_model_text(ckpt.config_toml, str(path)), device=device).load_weights(path, ckpt)
 
     def load_weights(self, path: str | Path, checkpoint: Checkpoint | None = None) -> "Model":
         """Take the weights of a checkpoint file (one-line error unless its layers match this model's and are
         finite); returns the model."""
-        ckpt = checkpoint or load_checkpoint(Path(path))
+        ckpt = checkpoint or load_checkpoint(as_path(path, "path"))
         self._take_weights(ckpt.layer_names, ckpt.weights, str(path))
         return self
 
     def save(self, path: str | Path) -> None:
         """Write the weights and the resolved model to a self-describing HDF5 checkpoint (atomically)."""
         network_attrs, layer_attrs = describe_layers(self.config)
-        save_checkpoint(Path(path), Checkpoint(
+        save_checkpoint(as_path(path, "path"), Checkpoint(
             layer_names=self.layer_names, weights=self.weights, config_toml=to_toml(self.config), epoch=0,
             test_accuracy=float("nan"), seed=self.config.training.seed, network_attrs=network_attrs,
             layer_attrs=layer_attrs))
@@ -104,7 +104,7 @@ class Model:
         mapping): Linear or Conv2d + CubaLIF per dense or conv layer, SumPool2d per pooling layer."""
         from snntrain.interop import nir_graph
 
-        nir_graph.write(Path(path), self.config, self.weights)
+        nir_graph.write(as_path(path, "path"), self.config, self.weights)
 
     @classmethod
     def from_nir(cls, path: str | Path, dataset: str | None = None, t_max: float | None = None,
@@ -114,7 +114,7 @@ class Model:
         `max_spikes` (30)."""
         from snntrain.interop import nir_graph
 
-        config, weights = nir_graph.read(Path(path), dataset, t_max, max_spikes)
+        config, weights = nir_graph.read(as_path(path, "path"), dataset, t_max, max_spikes)
         return cls(config, weights, device)
 
     # weights -------------------------------------------------------------------------------------------------
@@ -167,7 +167,8 @@ class Model:
             raise SnntrainError(f"callbacks={callbacks!r}: give a list of snntrain.Callback instances")
         if not callable(echo):
             raise SnntrainError(f"echo={echo!r}: give a function that takes a line of text, e.g. print")
-        return self._trained(train(cfg, (), self._backend, Path(data_dir), Path(runs_dir), None, echo, callbacks))
+        return self._trained(train(cfg, (), self._backend, as_path(data_dir, "data_dir"), as_path(runs_dir, "runs_dir"),
+                                   None, echo, callbacks))
 
     @classmethod
     def resume(cls, run_dir: str | Path, data_dir: str | Path = "data", overrides: Sequence[str] = (),
@@ -176,8 +177,9 @@ class Model:
         """Continue an interrupted run from its last.h5 to its configured epochs, as `snntrain train --resume`
         does (`overrides` as `--set`, for example more epochs); returns the model with the weights of best.h5,
         `history` the metrics of every epoch and `run_dir` the run."""
-        run = train(None, _overrides(overrides), get_backend(device), Path(data_dir), Path(run_dir).parent,
-                     Path(run_dir), echo, callbacks)
+        run_dir = as_path(run_dir, "run_dir")
+        run = train(None, _overrides(overrides), get_backend(device), as_path(data_dir, "data_dir"), run_dir.parent,
+                    run_dir, echo, callbacks)
         model = cls(load_model(run.config_path), device=device)
         model._trained(run)
         return model
@@ -193,7 +195,7 @@ class Model:
         """Accuracy, loss, confusion matrix and mean spikes on `split` ("train" or "test") of the model's dataset."""
         check_split(split)
         with self._lock:
-            return score(self.config, self._network, self._backend, Path(data_dir), split)
+            return score(self.config, self._network, self._backend, as_path(data_dir, "data_dir"), split)
 
     def spikes(self, inputs: np.ndarray | tuple[np.ndarray, np.ndarray], batch_size: int = 0) -> list[LayerSpikes]:
         """Every layer's output spikes for `inputs`: uint8 images (N, ...) of the model's dataset, or input spike

@@ -228,6 +228,14 @@ def test_misused_api_calls_are_clear_errors_and_change_nothing(fitted):
         model.fit(callbacks=snntrain.Callback())  # before: "'Callback' object is not iterable", after a run folder
     with pytest.raises(SnntrainError, match=r"inputs: give spike trains as a pair \(times, counts\), got a tuple of 3"):
         model.predict((1, 2, 3))  # before: "too many values to unpack"
+    # paths that are not paths name the argument (before: os.fspath's TypeError, naming none)
+    for call, name, value in [(lambda: model.fit(runs_dir=None), "runs_dir", "None"),
+                              (lambda: model.save(None), "path", "None"),
+                              (lambda: model.evaluate(data_dir=5), "data_dir", "5"),
+                              (lambda: snntrain.datasets.load("digits", data_dir=""), "data_dir", "''")]:
+        with pytest.raises(SnntrainError, match=re.escape(f"{name}={value}: give a path (a non-empty str or "
+                                                          "pathlib.Path)")):
+            call()
     with pytest.raises(SnntrainError, match=r"config: give a ModelConfig \(Model.from_toml reads a model file\), got "
                                             r"str"):
         snntrain.Model("models/default.toml")  # before: AttributeError, 'str' object has no attribute 'training'
