@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snntrain.data.registry import DATASETS
 from snntrain.data.store import Dataset, EventDataset, load_dataset
-from snntrain.runs import as_path
+from snntrain.errors import as_path
 
 __all__ = ["Dataset", "EventDataset", "load", "names"]
 

@@ -1,4 +1,8 @@
 """User-facing errors: each is reported as one line and a non-zero exit code, never a traceback."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 
 class SnntrainError(Exception):
@@ -23,3 +27,11 @@ class DataError(SnntrainError):
     """A dataset is missing, corrupt, or cannot be fetched."""
 
     exit_code = 1
+
+
+def as_path(value: object, name: str) -> Path:
+    """`value` (a str or path-like object, as a Python API caller gives a file or folder) as a Path; SnntrainError
+    naming the argument `name` for anything else, or for an empty string (which Path reads as the current folder)."""
+    if isinstance(value, (str, os.PathLike)) and str(value) != "":
+        return Path(value)
+    raise SnntrainError(f"{name}={value!r}: give a path (a non-empty str or pathlib.Path)")

@@ -16,11 +16,11 @@ from snntrain.backends import get_backend
 from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import check_split
-from snntrain.errors import SnntrainError
-from snntrain.network.build import build_network, check_weight_scale, describe_layers
+from snntrain.errors import SnntrainError, as_path
+from snntrain.network.build import build_network, describe_layers, weight_scale_problem
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
-from snntrain.runs import Checkpoint, RunDir, as_path, check_weights, load_checkpoint, save_checkpoint
+from snntrain.runs import Checkpoint, RunDir, check_weights, load_checkpoint, save_checkpoint
 from snntrain.training.callbacks import Callback
 from snntrain.training.evaluate import Evaluation, score
 from snntrain.training.inputs import encode_images
@@ -68,7 +68,7 @@ class Model:
     @classmethod
     def from_toml(cls, path: str | Path, overrides: Sequence[str] = (), device: str = "auto") -> "Model":
         """The model of a TOML file, with `overrides` ("key=value", as `--set` takes them) and initial weights."""
-        return cls(load_model(path, _overrides(overrides)), device=device)
+        return cls(load_model(as_path(path, "path"), _overrides(overrides)), device=device)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best", device: str = "auto") -> "Model":
@@ -148,7 +148,9 @@ class Model:
         with np.errstate(over="ignore", invalid="ignore"):  # values past float32's range become inf: refused below
             cast = [array.astype(self.config.precision) for array in arrays]
         check_weights(names, cast, self.layer_names, [layer.weight_shape for layer in self._network.layers], source)
-        check_weight_scale(self.config, cast, source)
+        problem = weight_scale_problem(self.config, cast)
+        if problem:
+            raise SnntrainError(f"{source}: {problem}")
         with self._lock:
             for layer, array in zip(self._network.layers, cast):
                 layer.set_weights(array)
@@ -249,8 +251,9 @@ class Model:
             shapes = {inp.shape, (n_in,)} | ({inp.shape[:2]} if len(inp.shape) == 3 and inp.shape[2] == 1 else set())
             if images.shape[1:] not in shapes:
                 raise SnntrainError(f"inputs: images of shape {images.shape} do not fit dataset {inp.dataset}, whose "
-                                    f"images are {inp.shape} (give (N, {', '.join(map(str, inp.shape))}), "
-                                    f"or (N, {n_in}) flat)")
+                                    f"images are {inp.shape} (give (N, {', '.join(map(str, inp.shape))})"
+                                    + (f", (N, {inp.shape[0]}, {inp.shape[1]})" if len(shapes) == 3 else "")
+                                    + f" or (N, {n_in}) flat)")
             times, counts = encode(images, inp.t_window)
         if times.ndim != 3 or times.shape[1] != n_in or counts.shape != times.shape[:2] or not len(times):
             raise SnntrainError(f"inputs: expected N >= 1 samples of {n_in} inputs, got spike trains of shape "

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import snntrain
-from snntrain.errors import DataError, SnntrainError
+from snntrain.errors import ConfigError, DataError, SnntrainError
 from snntrain.runs import RunDir, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def test_images_in_another_layout_of_as_many_pixels_are_refused(fitted):
     images, _ = snntrain.datasets.load("digits").split("test")
     for shape in [(4, 16, 4, 1), (4, 1, 8, 8)]:
         with pytest.raises(SnntrainError, match=r"do not fit dataset digits, whose images are \(8, 8, 1\) \(give "
-                                                r"\(N, 8, 8, 1\), or \(N, 64\) flat\)"):
+                                                r"\(N, 8, 8, 1\), \(N, 8, 8\) or \(N, 64\) flat\)"):
             model.predict(images[:4].reshape(shape))
     expected = model.predict(images[:4])
     for shape in [(4, 8, 8), (4, 64)]:
@@ -127,6 +127,8 @@ def test_weights_too_large_for_the_precision_are_refused():
     with pytest.raises(SnntrainError, match=r"^set_weights: layer dense0: weights too large for float32: rounding of "
                                             r"a neuron's input sums can reach 99\.\d times its threshold"):
         model.set_weights(inhibitory)
+    with pytest.raises(ConfigError, match=r"default.toml: the initial layer dense0: weights too large for float32"):
+        snntrain.Model.from_toml(DEFAULT, ["layers[0].init.std=1e6"], device="cpu")  # before: trained, then refused
     exact = snntrain.Model.from_toml(DEFAULT, ['simulation.precision="float64"'], device="cpu")
     exact.set_weights(inhibitory)
     assert (exact.predict(images[:5]) == -1).all()

@@ -263,9 +263,9 @@ REJECTIONS = [
      ['input.encoding = "events": does not apply to image dataset "digits"; allowed: latency']),
     (DENSE_LAYERS, 'name = "base"', 'name = "a/b"', ['name = "a/b": must start with a letter or digit']),
     # before: accepted, and the run failed on "File name too long" once the data had loaded
-    (DENSE_LAYERS, 'name = "base"', f'name = "{"x" * 101}"', ['name = "xxxxxxxxxx', ": must start with a letter or "
+    (DENSE_LAYERS, 'name = "base"', f'name = "{"x" * 201}"', ['name = "xxxxxxxxxx', ": must start with a letter or "
                                                              "digit and use only letters, digits, '.', '_', '-' (at "
-                                                             "most 100 characters)"]),
+                                                             "most 200 characters)"]),
     # the output layer and the layer chain
     (DENSE_LAYERS, "neurons = 10", "neurons = 12",
      ["layers[1].neurons = 12: the last layer needs one neuron per class of digits; allowed: 10"]),

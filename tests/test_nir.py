@@ -321,6 +321,20 @@ def test_an_edited_nir_file_is_a_one_line_error(trained, tmp_path, what):
     assert expected.get(what, "") in result.stderr
 
 
+def test_a_t_max_in_the_metadata_is_read_only_where_it_is_used(trained, tmp_path):
+    """A file with its snntrain model, or an import given t_max, never reads the metadata's t_max: a damaged one
+    does not matter there."""
+    import h5py
+
+    path = tmp_path / "m.nir"
+    trained.to_nir(path)
+    with h5py.File(path, "r+") as f:
+        del f["node/metadata/t_max"]
+        f["node/metadata/t_max"] = b"abc"
+    assert snntrain.Model.from_nir(path, device="cpu").config.t_max == trained.config.t_max
+    assert snntrain.Model.from_nir(path, dataset="digits", t_max=0.3, device="cpu").config.t_max == 0.3
+
+
 def test_import_from_and_export_to_what_is_not_a_regular_file(trained, tmp_path):
     """A FIFO to import from would block h5py for ever; a FIFO or device to export to would have been replaced
     by a regular file. Both are one-line errors, and the FIFO stays a FIFO."""

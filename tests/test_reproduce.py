@@ -46,7 +46,7 @@ def test_a_runs_dir_that_cannot_be_made_is_one_line(tmp_path):
     (("--seeds", "a,b"), "--seeds 'a,b': give integers separated by commas"),
     (("--seeds", ","), "--seeds: give at least one seed"),
     # before: run folders were made, then the packaged model file was named as the error's source
-    (("--seeds", "0,-1"), "--seeds '0,-1': seed -1 is not in [0, 9223372036854775807]"),
+    (("--seeds", "0,-1"), "--seeds: seed -1 is not in [0, 9223372036854775807]"),
 ])
 def test_bad_arguments_are_one_line_usage_errors(args, message, tmp_path):
     code, _, err = run(*args, "--runs-dir", str(tmp_path), "--data-dir", str(tmp_path))

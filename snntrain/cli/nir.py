@@ -42,8 +42,8 @@ def import_nir(nir_file: Path, output: Path, dataset: str | None, t_max: float |
         raise UsageError(f"-o {output}: give a .toml path; the weights are written beside it as .h5")
     if max_spikes is not None and max_spikes < 1:
         raise UsageError(f"--max-spikes {max_spikes}: must be >= 1")
-    if t_max is not None and not t_max > 0:
-        raise UsageError(f"--t-max {t_max}: must be > 0")
+    if t_max is not None and not 0 < t_max < float("inf"):
+        raise UsageError(f"--t-max {t_max}: must be a finite number > 0")
     model = Model.from_nir(nir_file, dataset, t_max, max_spikes, device="cpu")
     make_dirs(output.parent)
     atomic_write_text(output, to_toml(model.config))

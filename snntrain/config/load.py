@@ -42,7 +42,7 @@ from snntrain.errors import ConfigError
 _MISSING = object()
 # Run folders are named NAME-YYYYmmdd-HHMMSS (sweeps and `reproduce` add more): a name stays well inside the file
 # systems' 255 bytes.
-MAX_NAME = 100
+MAX_NAME = 200
 _NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME - 1}}}$")
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)((?:\[-?[0-9]+\])*)")
 _TOML_WHERE = re.compile(r"\s*\((?:at line (\d+), column (\d+)|at end of document)\)$")

@@ -307,7 +307,10 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     try:
         graph = nir.read(Path(path))
         in_shape, layers, weights = _layers_of(graph, _chain(graph, source), source)
-        stated_t_max = float(graph.metadata.get("t_max", 0.2))
+        model_text = graph.metadata.get("snntrain_model")
+        embedded = model_text is not None and dataset is None and t_max is None
+        if not embedded and t_max is None:  # the file's own t_max, read only where it is used
+            t_max = float(graph.metadata.get("t_max", 0.2))
     except (OSError, KeyError, ValueError, TypeError, AttributeError, AssertionError, MemoryError) as exc:
         # nir checks its nodes with assert, an edited file can hold any type where a number belongs, and an
         # unwritten dataset may declare any size
@@ -315,8 +318,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     for layer in layers:
         if layer["type"] != "pool" and (max_spikes is not None or not layer["max_spikes"]):
             layer["max_spikes"] = max_spikes if max_spikes is not None else 30
-    model_text = graph.metadata.get("snntrain_model")
-    if model_text is not None and dataset is None and t_max is None:
+    if embedded:
         cfg = load_model_text(str(model_text), source)
         if [layer.type for layer in cfg.layers] != [layer["type"] for layer in layers]:
             raise SnntrainError(f"{source}: its model file's layers ({', '.join(l.type for l in cfg.layers)}) "
@@ -324,7 +326,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     else:
         text = _FOREIGN_MODEL.format(name=json.dumps(Path(path).stem),
                                      dataset=dataset or DATASETS_BY_INPUTS.get(int(np.prod(in_shape)), "mnist"),
-                                     t_max=float(t_max if t_max is not None else stated_t_max),
+                                     t_max=float(t_max),
                                      layers="".join(_layer_toml(layer) for layer in layers))
         cfg = load_model_text(text, source)
     fields = ("neurons", "filters", "kernel", "size", "tau_s", "theta", "delta_theta", "max_spikes")

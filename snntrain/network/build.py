@@ -7,7 +7,7 @@ from snntrain.backends import Backend
 from snntrain.config import schema
 from snntrain.config.model import InitConfig, LayerConfig, ModelConfig
 from snntrain.config.shapes import input_spikes, layer_shapes
-from snntrain.errors import ConfigError, SnntrainError
+from snntrain.errors import ConfigError
 from snntrain.network.conv import ConvLayer
 from snntrain.network.dense import DenseLayer
 from snntrain.network.lif import LifParams
@@ -41,18 +41,18 @@ def rounding_share(layer: LayerConfig, weights: np.ndarray, spikes_in: int, dtyp
     return float(np.finfo(dtype).eps) * largest * spikes_in / (layer.theta / (2.0 * layer.tau_s))
 
 
-def check_weight_scale(cfg: ModelConfig, weights: list[np.ndarray], source: str) -> None:
-    """SnntrainError, led by `source`, naming the first layer whose weights are too large for the model's
-    precision (`rounding_share` above MAX_ROUNDING_SHARE)."""
+def weight_scale_problem(cfg: ModelConfig, weights: list[np.ndarray]) -> str:
+    """"" when every layer's weights suit the model's precision, else what is wrong with the first that does not
+    (`rounding_share` above MAX_ROUNDING_SHARE), naming the layer: for the callers to lead with their source."""
     for index, (layer, w, spikes) in enumerate(zip(cfg.layers, weights, input_spikes(cfg))):
         if layer.type == "pool":
             continue
         share = rounding_share(layer, w, spikes, cfg.precision)
         if share > MAX_ROUNDING_SHARE:
-            raise SnntrainError(
-                f"{source}: layer {layer.type}{index}: weights too large for {cfg.precision}: rounding of a neuron's "
-                f"input sums can reach {share:.3g} times its threshold theta / tau, so rounding alone could decide "
-                f"its spikes; give smaller weights or simulation.precision = \"float64\"")
+            return (f"layer {layer.type}{index}: weights too large for {cfg.precision}: rounding of a neuron's input "
+                    f"sums can reach {share:.3g} times its threshold theta / tau, so rounding alone could decide its "
+                    f"spikes; give smaller weights or simulation.precision = \"float64\"")
+    return ""
 
 
 def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype,
@@ -132,4 +132,7 @@ def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator) 
         else:
             layers.append(PoolLayer(backend, shape, layer.size, dtype))
         shape = layers[-1].out_shape if layer.type != "dense" else (layer.neurons,)
+    problem = weight_scale_problem(cfg, [layer.weights for layer in layers])
+    if problem:  # refused now, not by the first set_weights of what training made of them
+        raise ConfigError(f"{cfg.source + ': ' if cfg.source else ''}the initial {problem}")
     return Network(layers, layer_names(cfg))

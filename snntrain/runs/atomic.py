@@ -21,14 +21,6 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def as_path(value: object, name: str) -> Path:
-    """`value` (a str or path-like object, as an API caller gives a file or folder) as a Path; SnntrainError naming
-    the argument `name` for anything else, or for an empty string (which Path reads as the current folder)."""
-    if isinstance(value, (str, os.PathLike)) and str(value) != "":
-        return Path(value)
-    raise SnntrainError(f"{name}={value!r}: give a path (a non-empty str or pathlib.Path)")
-
-
 def os_reason(exc: OSError) -> str:
     """One line on why a file operation failed; h5py's own messages span lines and repeat the errno."""
     return os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]

@@ -144,8 +144,8 @@ class RunDir:
         """Make the waiting .best.h5.next the run's best.h5, once last.h5 has recorded its epoch.
 
         A new best epoch's weights are written in three steps, so that best.h5 never holds an epoch that last.h5
-        and metrics.csv do not record (a resume with other settings would not write that epoch again): the
-        weights to .best.h5.next, then last.h5 (which names the best epoch), then this rename."""
+        does not record (a resume with other settings would not write that epoch again): the weights to
+        .best.h5.next, then last.h5 (which names the best epoch), then this rename; metrics.csv follows."""
         atomic_rename(self.best_next_path, self.best_path)
 
     def settle_best(self, best_epoch: int) -> None:
@@ -160,8 +160,11 @@ class RunDir:
             waiting = -1
         if waiting == best_epoch:
             self.commit_best()
-        else:
+            return
+        try:
             self.best_next_path.unlink()
+        except OSError as exc:  # a folder in its place, say
+            raise SnntrainError(f"cannot remove {self.best_next_path}: {os_reason(exc)}; move it away") from None
 
     def write_config(self, toml_text: str) -> None:
         """Save the resolved model as config.toml."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from snntrain.backends import Backend
-from snntrain.config import ModelConfig, load_model
+from snntrain.config import ModelConfig, load_model, schema
 from snntrain.config.compare import config_differences
 from snntrain.config.load import resolve_model_path
 from snntrain.data.store import canonical_path
@@ -108,6 +108,10 @@ def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: B
               out_dir: Path, echo: Callable[[str], None], callbacks: Sequence[Callback] = ()) -> list[SeedResult]:
     """Train (or resume, or keep) every selected configuration and seed in `out_dir`, rewriting the results table
     after each; returns the table's rows."""
+    seed_key = schema.TRAINING["seed"]  # checked before any run folder is made
+    for seed in seeds:
+        if not seed_key.low <= seed <= seed_key.high:
+            raise UsageError(f"--seeds: seed {seed} is not {seed_key.rule()}")
     make_dirs(out_dir)
     for experiment in select(only):
         if not canonical_path(experiment.dataset, data_dir).exists():

@@ -19,7 +19,7 @@ from snntrain.config import load_model, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import load_dataset
 from snntrain.errors import SnntrainError
-from snntrain.network.build import build_network, describe_layers
+from snntrain.network.build import build_network, describe_layers, weight_scale_problem
 from snntrain.network.loss import Loss
 from snntrain.network.network import Network
 from snntrain.network.optimizer import Optimizer
@@ -195,6 +195,9 @@ def check_finite(session: Session, epoch: int, stats: EpochStats, weights: list[
             raise SnntrainError(f"epoch {epoch}: weights of layer {name} became non-finite; {best}")
     if not np.isfinite(stats.loss):
         raise SnntrainError(f"epoch {epoch}: the training loss became {stats.loss}; {best}")
+    problem = weight_scale_problem(session.cfg, weights)
+    if problem:  # what no later use of these weights would accept
+        raise SnntrainError(f"epoch {epoch}: {problem}; {best}")
 
 
 def silent_output_warning(cfg: ModelConfig, epoch: int, train: EpochStats) -> str:
@@ -353,7 +356,12 @@ def run_finished(path: Path) -> bool:
     if not (Path(path) / "config.toml").exists():
         return False
     run = RunDir.open(Path(path))
-    return len(run.read_metrics()) >= load_model(run.config_path).training.epochs
+    try:
+        rows = run.read_metrics()
+    except SnntrainError:
+        return False  # a damaged metrics.csv: the resume that follows rewrites it from last.h5
+    # the last epoch recorded, not the row count: a run of an older version may lack an epoch a crash cut off
+    return bool(rows) and int(rows[-1]["epoch"]) >= load_model(run.config_path).training.epochs
 
 
 def train_named(path: Path, model: Path, overrides: tuple[str, ...], backend: Backend, data_dir: Path,
