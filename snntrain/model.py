@@ -68,7 +68,9 @@ class Model:
     @classmethod
     def from_toml(cls, path: str | Path, overrides: Sequence[str] = (), device: str = "auto") -> "Model":
         """The model of a TOML file, with `overrides` ("key=value", as `--set` takes them) and initial weights."""
-        return cls(load_model(as_path(path, "path"), _overrides(overrides)), device=device)
+        # a str may name a packaged model, and load_model says what an empty one lacks
+        path = path if isinstance(path, str) else as_path(path, "path")
+        return cls(load_model(path, _overrides(overrides)), device=device)
 
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best", device: str = "auto") -> "Model":
