@@ -166,11 +166,7 @@ class Model:
         cfg = self.config
         if epochs is not None:
             cfg = _with_epochs(cfg, epochs)
-        if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence) or not all(
-                isinstance(c, Callback) for c in callbacks):
-            raise SnntrainError(f"callbacks={callbacks!r}: give a list of snntrain.Callback instances")
-        if not callable(echo):
-            raise SnntrainError(f"echo={echo!r}: give a function that takes a line of text, e.g. print")
+        _check_hooks(callbacks, echo)
         return self._trained(train(cfg, (), self._backend, as_path(data_dir, "data_dir"), as_path(runs_dir, "runs_dir"),
                                    None, echo, callbacks))
 
@@ -182,6 +178,7 @@ class Model:
         does (`overrides` as `--set`, for example more epochs); returns the model with the weights of best.h5,
         `history` the metrics of every epoch and `run_dir` the run."""
         run_dir = as_path(run_dir, "run_dir")
+        _check_hooks(callbacks, echo)
         run = train(None, _overrides(overrides), get_backend(device), as_path(data_dir, "data_dir"), run_dir.parent,
                     run_dir, echo, callbacks)
         model = cls(load_model(run.config_path), device=device)
@@ -250,12 +247,11 @@ class Model:
         else:
             images = np.asarray(inputs)
             # the dataset's own shape, without its one channel, or flat: never another layout of as many pixels
-            shapes = {inp.shape, (n_in,)} | ({inp.shape[:2]} if len(inp.shape) == 3 and inp.shape[2] == 1 else set())
+            shapes = [inp.shape, *([inp.shape[:2]] if inp.shape[2:] == (1,) else []), (n_in,)]
             if images.shape[1:] not in shapes:
+                forms = [f"(N, {', '.join(map(str, shape))})" for shape in shapes]
                 raise SnntrainError(f"inputs: images of shape {images.shape} do not fit dataset {inp.dataset}, whose "
-                                    f"images are {inp.shape} (give (N, {', '.join(map(str, inp.shape))})"
-                                    + (f", (N, {inp.shape[0]}, {inp.shape[1]})" if len(shapes) == 3 else "")
-                                    + f" or (N, {n_in}) flat)")
+                                    f"images are {inp.shape} (give {', '.join(forms[:-1])} or {forms[-1]} flat)")
             times, counts = encode(images, inp.t_window)
         if times.ndim != 3 or times.shape[1] != n_in or counts.shape != times.shape[:2] or not len(times):
             raise SnntrainError(f"inputs: expected N >= 1 samples of {n_in} inputs, got spike trains of shape "
@@ -297,6 +293,16 @@ def _overrides(overrides: Sequence[str]) -> tuple[str, ...]:
         raise SnntrainError(f"overrides={overrides!r}: give a list of \"KEY=VALUE\" strings, e.g. "
                             "[\"training.epochs=1\"]")
     return items
+
+
+def _check_hooks(callbacks: Sequence[Callback], echo: Callable[[str], None]) -> None:
+    """SnntrainError naming the argument unless `callbacks` is a list of Callback instances and `echo` a function:
+    checked before training starts, not when the first hook is called."""
+    if isinstance(callbacks, Callback) or not isinstance(callbacks, Sequence) or not all(
+            isinstance(c, Callback) for c in callbacks):
+        raise SnntrainError(f"callbacks={callbacks!r}: give a list of snntrain.Callback instances")
+    if not callable(echo):
+        raise SnntrainError(f"echo={echo!r}: give a function that takes a line of text, e.g. print")
 
 
 def _with_epochs(cfg: ModelConfig, epochs: int) -> ModelConfig:

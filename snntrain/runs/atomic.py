@@ -39,8 +39,7 @@ def make_dirs(path: Path) -> Path:
 def atomic_rename(source: Path, target: Path) -> None:
     """Move `source` onto `target` in one step (same folder), durably; an OSError becomes a one-line SnntrainError."""
     try:
-        os.replace(source, target)
-        _fsync_dir(Path(target).parent)
+        _replace(source, target)
     except OSError as exc:
         raise SnntrainError(f"cannot rename {source} to {target}: {os_reason(exc)}") from None
 
@@ -68,6 +67,12 @@ def _fsync_dir(directory: Path) -> None:
         _fsync_file(directory)
 
 
+def _replace(source: Path, target: Path) -> None:
+    """os.replace, then the folder fsync'ed so that the rename itself survives a power loss."""
+    os.replace(source, target)
+    _fsync_dir(Path(target).parent)
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path to write `path`'s new content to; on success it replaces `path` atomically.
@@ -83,8 +88,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield tmp
         _fsync_file(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        _replace(tmp, path)
     except BaseException as exc:
         try:
             tmp.unlink(missing_ok=True)

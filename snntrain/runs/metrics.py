@@ -48,8 +48,8 @@ def write_metrics(path: Path, rows: list[Row]) -> None:
 
 def read_metrics(path: Path, numbers: tuple[str, ...] = ()) -> list[Row]:
     """The rows of the CSV at `path`, one per epoch in order (a run of an older version may lack an epoch that a
-    crash cut off); none when it does not exist yet (no epoch completed). Each row must hold a number in every column of `numbers`: a file edited or damaged by hand is a
-    one-line error, not a wrong figure."""
+    crash cut off); none when it does not exist yet (no epoch completed). Each row must hold a number in every
+    column of `numbers`: a file edited or damaged by hand is a one-line error, not a wrong figure."""
     def damaged(what: str) -> SnntrainError:
         return SnntrainError(f"metrics file {path}: {what}; its run's last.h5 holds the records too, and "
                              f"`snntrain train --resume {Path(path).parent}` rewrites the file from it")

@@ -361,7 +361,7 @@ def run_finished(path: Path) -> bool:
     except SnntrainError:
         return False  # a damaged metrics.csv: the resume that follows rewrites it from last.h5
     # the last epoch recorded, not the row count: a run of an older version may lack an epoch a crash cut off
-    return bool(rows) and int(rows[-1]["epoch"]) >= load_model(run.config_path).training.epochs
+    return bool(rows) and rows[-1]["epoch"] >= load_model(run.config_path).training.epochs
 
 
 def train_named(path: Path, model: Path, overrides: tuple[str, ...], backend: Backend, data_dir: Path,
