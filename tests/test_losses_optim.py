@@ -122,6 +122,12 @@ def test_step_decay_schedule():
     assert [opt.learning_rate(e) for e in range(6)] == [0.01, 0.01, 0.005, 0.005, 0.003, 0.003]
 
 
+def test_step_decay_floors_only_the_decayed_rate():
+    # SPEC §5: lr <- max(lr * factor, min_lr) at each decay; before the first one the configured lr stands
+    opt = Optimizer(BE, OptimizerConfig("adam", lr=5e-5), ScheduleConfig("step", factor=0.5, every=2, min_lr=1e-4), [])
+    assert [opt.learning_rate(e) for e in range(5)] == [5e-5, 5e-5, 1e-4, 1e-4, 1e-4]
+
+
 def scaled_gradient(backend, w, labels, counts, factor, mean_over=0):
     """The output layer's gradient (start: ones) after the silent-label scaling term, host copy."""
     layer = SimpleNamespace(w=backend.to_device(w), grad=backend.to_device(np.ones_like(w)))

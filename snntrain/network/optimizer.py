@@ -27,10 +27,14 @@ class Optimizer:
         self._prepared = -1  # the step whose scalars are on the device (none yet)
 
     def learning_rate(self, epoch: int) -> float:
-        """The learning rate for (0-based) `epoch`: lr * factor^(epoch // every), never below min_lr."""
-        if self.schedule.type != "step":
+        """The learning rate for (0-based) `epoch`: lr until the first decay, then lr * factor^(epoch // every),
+        never below min_lr (SPEC §5 floors the decayed rate only: a configured lr below min_lr trains at lr until
+        the first decay, where the floor raises it to min_lr)."""
+        decays = epoch // self.schedule.every if self.schedule.type == "step" else 0
+        if decays == 0:
             return self.cfg.lr
-        return max(self.cfg.lr * self.schedule.factor ** (epoch // self.schedule.every), self.schedule.min_lr)
+        # with factor <= 1 the floor after each decay equals one floor of the total decay
+        return max(self.cfg.lr * self.schedule.factor ** decays, self.schedule.min_lr)
 
     def step(self) -> None:
         """Apply one update to every layer from its current gradient (`prepare`, then `apply`)."""
