@@ -72,7 +72,7 @@ class SeedResult:
     selected_test_accuracy: float = math.nan  # test accuracy of the validation-selected epoch
     best_test_accuracy: float = math.nan  # the highest test accuracy of any epoch: the paper's selection (SPEC §7)
     test_accuracy_per_epoch: list[float] = field(default_factory=list)
-    seconds_per_epoch: float = math.nan  # training time per epoch (mean)
+    seconds_per_epoch: float = math.nan  # training time per epoch (median: the first epoch also compiles)
     devices: list[str] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
     run_dir: str = ""
@@ -178,7 +178,7 @@ def _read_run(experiment: Experiment, seed: int, run: RunDir, smoke: bool) -> Se
         result.selected_test_accuracy = best["test_accuracy"]
         result.best_test_accuracy = max(row["test_accuracy"] for row in rows)
         result.test_accuracy_per_epoch = [row["test_accuracy"] for row in rows]
-        result.seconds_per_epoch = statistics.mean(row["epoch_seconds"] for row in rows)
+        result.seconds_per_epoch = statistics.median(row["epoch_seconds"] for row in rows)
     if run.environment_path.exists():
         result.devices, result.commits = _provenance(run.environment_path, result.epochs_done)
     return result
@@ -245,12 +245,13 @@ def write_results(out_dir: Path, results: list[SeedResult]) -> None:
 
     lines = ["# snntrain reproduce: results", "",
              f"Test accuracy of the weights selected on validation accuracy ({VALIDATION} training images held "
-             "out), mean ± standard deviation over the finished seeds. \"Best test accuracy\" is the highest "
+             "out), mean ± sample standard deviation (n - 1) over the finished seeds. \"Best test accuracy\" is "
+             "the highest "
              "test accuracy of any epoch, the paper's selection (SPEC §7), for comparison with its figures only. "
              "\"Settings\" says whether the runs trained what the model file gives now (a run keeps the settings it "
              "started with).", "",
              "| model | dataset | epochs | seeds done | best val accuracy | test accuracy (selected) | "
-             "best test accuracy | s/epoch (train) | device | commit | settings |",
+             "best test accuracy | s/epoch (train, median) | device | commit | settings |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for experiment in dict.fromkeys(r.experiment for r in results):
         mine = [r for r in results if r.experiment == experiment]
@@ -265,7 +266,7 @@ def write_results(out_dir: Path, results: list[SeedResult]) -> None:
                      f"{_mean_std([r.best_val_accuracy for r in done])} | "
                      f"{_mean_std([r.selected_test_accuracy for r in done])} | "
                      f"{_mean_std([r.best_test_accuracy for r in done])} | "
-                     f"{statistics.mean(r.seconds_per_epoch for r in started):.0f} | "
+                     f"{statistics.median(r.seconds_per_epoch for r in started):.0f} | "
                      f"{'; '.join(sorted({d for r in mine for d in r.devices}))} | "
                      f"{', '.join(sorted({c for r in mine for c in r.commits}))} | "
                      f"{f'{differing} of {len(started)} runs differ from' if differing else 'as'} the model file |")
