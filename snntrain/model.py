@@ -15,7 +15,6 @@ import numpy as np
 from snntrain.backends import get_backend
 from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
-from snntrain.data.store import check_split
 from snntrain.errors import SnntrainError, as_path
 from snntrain.network.build import build_network, describe_layers, weight_scale_problem
 from snntrain.network.loss import Loss
@@ -193,8 +192,8 @@ class Model:
         return self.history
 
     def evaluate(self, split: str = "test", data_dir: str | Path = "data") -> Evaluation:
-        """Accuracy, loss, confusion matrix and mean spikes on `split` ("train" or "test") of the model's dataset."""
-        check_split(split)
+        """Accuracy, loss, confusion matrix and mean spikes on `split` of the model's dataset: "train" (the samples
+        training uses), "validation" (those `[training] validation` holds out) or "test"."""
         with self._lock:
             return score(self.config, self._network, self._backend, as_path(data_dir, "data_dir"), split)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import snntrain
-from snntrain.errors import ConfigError, DataError, SnntrainError
+from snntrain.errors import ConfigError, SnntrainError, UsageError
 from snntrain.runs import RunDir, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,7 +212,7 @@ def test_spike_trains_the_kernels_cannot_take_are_refused(fitted, make, message)
 def test_misused_api_calls_are_clear_errors_and_change_nothing(fitted):
     model, _, _ = fitted
     images, _ = snntrain.datasets.load("digits").split("test")
-    with pytest.raises(DataError, match="split 'val': a dataset has the splits train and test"):
+    with pytest.raises(UsageError, match="split 'val': a run has the splits train, validation and test"):
         model.evaluate("val")  # before: scored the test split and called it val
     with pytest.raises(SnntrainError, match=r"batch_size=-1: give an integer >= 1"):
         model.predict(images[:3], batch_size=-1)

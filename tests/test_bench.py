@@ -146,3 +146,29 @@ def test_standard_sweep_of_which_nothing_fits_is_a_usage_error(tmp_path, monkeyp
     assert got.stderr.startswith("error: --sweep neurons: no value of the standard set fits this machine's memory "
                                  "(neurons=99999999999999999999: left out, the model needs about ")
     assert not (tmp_path / "runs").exists()
+
+
+def test_every_repeat_times_the_same_steps_from_the_seed_0_weights(tmp_path, monkeypatch):
+    """The timed steps train, and the work of a step follows the spikes: each timed repeat (and the kernel
+    profile) starts again from the seed-0 weights and a fresh optimiser, where it used to go on training."""
+    from snntrain.training import bench
+
+    seed_0 = load_model(DEFAULT)
+    cfg, data = bench.bench_data(seed_0, tmp_path)
+    fresh = bench.build_network(cfg, get_backend("cpu"), np.random.default_rng(0))
+    start = np.concatenate([layer.weights.ravel() for layer in fresh.layers])
+    from_start = []
+    step = bench._Stepper.__call__
+
+    def recording(self, train):
+        weights = np.concatenate([layer.weights.ravel() for layer in self.optimizer.layers])
+        from_start.append(np.array_equal(weights, start))
+        step(self, train)
+
+    monkeypatch.setattr(bench._Stepper, "__call__", recording)
+    repeats = 3
+    bench.measure(cfg, data, get_backend("cpu"), "default", steps=2, repeats=repeats)
+    assert not all(from_start)  # the warm-up trains
+    # the repeats of captured and of eager training and of forward passes, the profile; and (before too) the first
+    # warm-up call of each of the two steppers and the memory meter's fresh network
+    assert sum(from_start) == 3 * repeats + 4, from_start

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -609,3 +610,17 @@ def test_config_differences_name_each_setting_as_set_would(tmp_path: Path) -> No
                               load_model("conv", sets)) == []
     ttfs = config_differences(load_model("ttfs"), conv)
     assert "layers: 2 layers (reference: 6)" in ttfs and any(f.startswith('loss = { type = "ttfs"') for f in ttfs)
+
+
+def test_the_readme_lists_every_model_file_key():
+    from snntrain.config import schema
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("| key | allowed | default | meaning |"):].split("\n\n")[0]
+    listed = {key for cell in re.findall(r"^\| (`[^|]+`) \|", table, re.M) for key in re.findall(r"`([^`]+)`", cell)}
+    keys = {"name"} | {f"simulation.{k}" for k in schema.SIMULATION} | {f"training.{k}" for k in schema.TRAINING}
+    for prefix, variants in [("input", schema.INPUT), ("layers[i]", schema.LAYER), ("loss", schema.LOSS),
+                             ("optimizer", schema.OPTIMIZER), ("schedule", schema.SCHEDULE),
+                             ("augment", schema.AUGMENT)]:
+        keys |= {f"{prefix}.{variants.name}"} | {f"{prefix}.{k}" for t in variants.tables.values() for k in t}
+    assert (sorted(keys - listed), sorted(listed - keys)) == ([], [])

@@ -80,6 +80,7 @@ def test_smoke_trains_every_configuration_keeps_finished_runs_and_resumes(tmp_pa
         assert float(rows[name]["selected_test_accuracy"]) > 0.1  # above chance: 10 classes
         assert (out_dir / f"{name}-seed0" / "best.h5").exists()
     assert rows["ttfs-mnist"]["status"] == "needs the dataset"
+    assert "(200 training images held out)" in (out_dir / "results.md").read_text()  # it said 5000
     # again: nothing is retrained
     code, out, _ = run(*args, "--only", "ttfs")
     assert code == 0 and "ttfs-fashion-mnist-seed0: done (1 epochs), kept" in out and "epoch 1/1" not in out
@@ -118,6 +119,7 @@ def test_the_table_selects_on_validation_and_shows_the_papers_selection_beside(t
                                                                                               0.87)
     write_results(out, collect([0], out, tmp_path, smoke=False))
     assert "| ttfs | fashion-mnist | 3 | 1/1 | 90.00% | 85.00% | 87.00% | 12 |" in (out / "results.md").read_text()
+    assert "(5000 training images held out)" in (out / "results.md").read_text()
     [csv_row] = [r for r in csv.DictReader(open(out / "results.csv")) if r["model"] == "ttfs" and r["seed"] == "0"
                  and r["dataset"] == "fashion-mnist"]
     assert (csv_row["selected_test_accuracy"], csv_row["best_test_accuracy"]) == ("0.8500", "0.8700")

@@ -249,11 +249,21 @@ def test_four_trials_their_table_and_a_resumed_sweep(tmp_path):
 
 
 def test_a_failing_trial_is_marked_failed_and_the_others_finish(tmp_path):
-    result = sweep(tmp_path, "--grid", "input.dataset=digits,mnist", "--max-failures", "0")
-    assert result.exit_code == 0, result.output
+    # weights drawn too large for float32 are refused when the trial builds its network, in its worker
+    result = sweep(tmp_path, "--grid", "layers[0].init.std=1,1e30", "--max-failures", "0")
+    assert result.exit_code == 1, result.output
     _, rows = table(tmp_path)
-    assert [(row["input.dataset"], row["status"]) for row in rows] == [("digits", "done"), ("mnist", "failed")]
-    assert "snntrain download mnist" in rows[1]["error"]
+    assert [(row["layers[0].init.std"], row["status"]) for row in rows] == [("1", "done"), ("1e30", "failed")]
+    # the trial's own one-line error, not the tail of Ray's traceback
+    assert re.match(r"\S+/default.toml: the initial layer dense0: weights too large for float32: ", rows[1]["error"])
+    assert result.output.splitlines()[-1].startswith(f"error: 1 of 2 trials failed (t001: {rows[1]['error']})")
+
+
+def test_a_missing_dataset_is_refused_before_ray_starts(tmp_path):
+    result = sweep(tmp_path, "--grid", "input.dataset=digits,mnist")
+    assert result.exit_code == 1
+    assert result.output == f"error: dataset 'mnist' not found in {tmp_path / 'data'}; run `snntrain download mnist`\n"
+    assert not (tmp_path / "runs").exists()
 
 
 def free_port() -> int:

@@ -487,6 +487,21 @@ def test_eval_run_directory(reference):
     assert set(data["mean_spikes"]) == {"dense0", "dense1"}
 
 
+def test_eval_splits_are_the_runs_own(reference):
+    """--split train scores the samples training used and validation those held out (best.h5 scores the selected
+    epoch's val_accuracy there); train used to score both together."""
+    for split, samples in [("train", 270), ("validation", 30)]:
+        result = cli("eval", reference, "--device", "cpu", "--split", split, "--json")
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert (data["split"], data["samples"]) == (split, samples)
+    assert data["accuracy"] == selected(metrics(reference))["val_accuracy"]
+    result = cli("eval", reference, "--device", "cpu", "--split", "validation", "--set", "training.validation=0")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: split 'validation': the model holds out no validation samples "
+                             "(training.validation = 0)\n")
+
+
 def test_eval_explicit_weights_and_model(reference):
     result = cli("eval", "--weights", reference / "last.h5", "--model", reference / "config.toml",
                  "--device", "cpu", "--json")

@@ -113,6 +113,7 @@ def load_dataset(name: str, data_dir: Path) -> Dataset | EventDataset:
     Raises DataError when a file is missing (with the command that fetches it) or is not a valid dataset file.
     """
     info = dataset_info(name)
+    check_present(name, data_dir)
     if name == "digits":
         with resources.as_file(resources.files("snntrain.data") / "digits.npz") as path:
             arrays = _read_npz(path, "the installed package is damaged; reinstall snntrain")
@@ -120,16 +121,21 @@ def load_dataset(name: str, data_dir: Path) -> Dataset | EventDataset:
         return _load_events(info, Path(data_dir))
     else:
         path = canonical_path(name, data_dir)
-        _check_dataset_file(path, name, data_dir)
         arrays = _read_npz(path, f"run `snntrain download {name} --force`")
     _check_arrays(info, arrays, str(path))
     return Dataset(**arrays, info=info)
 
 
+def check_present(name: str, data_dir: Path) -> None:
+    """DataError (with the command that fetches it) unless dataset `name` can be loaded from `data_dir`: shipped
+    with the package ("digits") or converted there. Reads no more than the folder."""
+    if name != "digits":
+        for path in _canonical_files(dataset_info(name), Path(data_dir)):
+            _check_dataset_file(path, name, data_dir)
+
+
 def _load_events(info: DatasetInfo, data_dir: Path) -> EventDataset:
     paths = _canonical_files(info, data_dir)
-    for path in paths:
-        _check_dataset_file(path, info.name, data_dir)
     splits = []
     for path in paths:
         try:

@@ -135,8 +135,10 @@ def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, la
             eager(train)
         ours, theirs, uncaptured = [], [], []
         for _ in range(repeats):  # in turns, so all see the same machine load
+            run.reset()
             ours.append(need / timed(lambda: run(train)))
             if train:
+                eager.reset()
                 uncaptured.append(need / timed(lambda: eager(train)))
             if mlp is not None and train:
                 theirs.append(need / timed(mlp_steps))
@@ -145,6 +147,7 @@ def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, la
 
     train_rates, mlp_rates, eager_rates = rates(True)
     forward_rates, _, _ = rates(False)
+    eager.reset()
     kernels, launches, timing = profile(backend, lambda: eager(True), steps)
     with MemoryMeter(backend) as meter:  # a separate untimed step of a fresh network: tracing slows things down
         _Stepper(cfg, data, backend, 1, graphs=False)(True)
@@ -179,7 +182,9 @@ def time_test_set(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backe
 class _Stepper:
     """A fresh network, optimiser and `steps` batches of training inputs on the device, run through one
     `EpochRunner` (capturing steps unless `graphs` is false), as training runs them: `stepper(train)` puts every
-    batch through forward (and, if `train`, backward and the optimiser), then synchronises."""
+    batch through forward (and, if `train`, backward and the optimiser), then synchronises; `reset()` goes back
+    to the seed-0 weights and a fresh optimiser, so that every repeat times the same steps (the spikes, and so the
+    work, change as the weights train)."""
 
     def __init__(self, cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, steps: int,
                  graphs: bool = True) -> None:
@@ -194,6 +199,15 @@ class _Stepper:
         self.runner = EpochRunner(backend, network, Loss(backend, cfg.loss, cfg.t_max), split, batch,
                                   cfg.input.classes, graphs)
         self.order = np.arange(need)
+        self._start = [layer.weights for layer in self.optimizer.layers], self.optimizer.state()
+
+    def reset(self) -> None:
+        """The seed-0 weights and optimiser state again, written into the same device arrays (captured steps
+        read them)."""
+        weights, state = self._start
+        for layer, w in zip(self.optimizer.layers, weights):
+            layer.set_weights(w)
+        self.optimizer.load_state(state)
 
     def __call__(self, train: bool) -> None:
         self.runner.run(self.order, self.optimizer if train else None)

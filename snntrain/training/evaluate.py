@@ -12,7 +12,7 @@ from snntrain.data.store import load_dataset
 from snntrain.network.loss import Loss
 from snntrain.network.network import Network
 from snntrain.training.epoch import run_epoch
-from snntrain.training.inputs import encode_split
+from snntrain.training.inputs import check_run_split, run_split_host, upload_split
 
 
 @dataclass
@@ -44,10 +44,11 @@ class Evaluation:
 
 def score(cfg: ModelConfig, network: Network, backend: Backend, data_dir: Path, split: str = "test",
           batch_size: int = 0) -> Evaluation:
-    """Score `network` (the model `cfg`) on `split` ("train" or "test") of its dataset."""
-    data = load_dataset(cfg.input.dataset, data_dir)
-    limit = cfg.training.test_samples if split == "test" else cfg.training.train_samples
-    encoded = encode_split(backend, data, split, cfg.input, limit, cfg.precision)
+    """Score `network` (the model `cfg`) on `split` of its dataset: "train" (the samples a run trains on),
+    "validation" (those it holds out) or "test"."""
+    check_run_split(split)  # before the data loads
+    encoded = upload_split(backend, *run_split_host(load_dataset(cfg.input.dataset, data_dir), split, cfg),
+                           cfg.precision)
     stats = run_epoch(backend, network, Loss(backend, cfg.loss, cfg.t_max), encoded, np.arange(encoded.size),
                       batch_size or cfg.training.test_batch_size, cfg.input.classes)
     return Evaluation(split=split, samples=stats.samples, accuracy=stats.accuracy, loss=stats.loss,

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 
 from snntrain.backends import Backend
-from snntrain.config.model import AugmentConfig, InputConfig
+from snntrain.config.model import AugmentConfig, InputConfig, ModelConfig
 from snntrain.data.augment import elastic_deform
 from snntrain.data.encoding import encode_events, latency_encode
 from snntrain.data.store import Dataset, EventDataset
-from snntrain.errors import ConfigError
+from snntrain.errors import ConfigError, UsageError
 from snntrain.network.spikes import SpikeTrains, spike_trains_from_times
 
 
@@ -59,15 +59,43 @@ def encode_host(data: Dataset | EventDataset, split: str, cfg: InputConfig,
     return times, counts, np.asarray(labels, np.int32)
 
 
-def validation_size(validation: int | float, samples: int, source: str = "") -> int:
-    """How many of `samples` training samples `[training] validation` holds out: a count, or a fraction of them
-    (rounded); ConfigError (naming the model file `source`) unless some are left to train on."""
+#: The sample sets of a run: those it trains on, those it holds out for validation, the test set.
+RUN_SPLITS = ("train", "validation", "test")
+
+
+def trained_samples(cfg: ModelConfig, samples: int) -> int:
+    """How many of the (limited) training split's `samples` a run of `cfg` trains on: all but the last
+    `[training] validation` (a count, or a fraction, rounded), which are held out, the same for every seed.
+    ConfigError (naming the model file) unless some are left to train on."""
+    validation = cfg.training.validation
     held = validation if isinstance(validation, int) else round(validation * samples)
     if held >= samples:
-        where = f"{source}: " if source else ""
+        where = f"{cfg.source}: " if cfg.source else ""
         raise ConfigError(f"{where}training.validation = {validation}: holds out {held} of the {samples} training "
                           "samples; it must leave some to train on")
-    return held
+    return samples - held
+
+
+def check_run_split(split: object) -> str:
+    """`split` when it is one of RUN_SPLITS; UsageError otherwise."""
+    if not isinstance(split, str) or split not in RUN_SPLITS:
+        raise UsageError(f"split {split!r}: a run has the splits {', '.join(RUN_SPLITS[:-1])} and {RUN_SPLITS[-1]}")
+    return split
+
+
+def run_split_host(data: Dataset | EventDataset, split: str, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray,
+                                                                                         np.ndarray]:
+    """`encode_host`'s arrays of one of a run's RUN_SPLITS (`check_run_split`): "train" and "validation" are the
+    two parts of the (limited) training split (`trained_samples`), "test" the (limited) test split. UsageError
+    for "validation" where the model holds none out."""
+    if split == "test":
+        return encode_host(data, "test", cfg.input, cfg.training.test_samples)
+    times, counts, labels = encode_host(data, "train", cfg.input, cfg.training.train_samples)
+    keep = trained_samples(cfg, len(labels))
+    if split == "validation" and keep == len(labels):
+        raise UsageError("split 'validation': the model holds out no validation samples (training.validation = 0)")
+    part = slice(None, keep) if split == "train" else slice(keep, None)
+    return times[part], counts[part], labels[part]
 
 
 def upload_split(backend: Backend, times: np.ndarray, counts: np.ndarray, labels: np.ndarray,

@@ -54,7 +54,8 @@ EXPERIMENTS = (Experiment("ttfs", "fashion-mnist"), Experiment("fashion", "fashi
 SEEDS = (0, 1, 2)
 VALIDATION = 5000  # held out of the 60,000 (EMNIST: 112,800) training images; the paper selects on the test set
 # --smoke: one short epoch per configuration on a subset, to check the whole path in minutes (CI)
-SMOKE = ("training.epochs=1", "training.train_samples=2000", "training.validation=200",
+SMOKE_VALIDATION = 200
+SMOKE = ("training.epochs=1", "training.train_samples=2000", f"training.validation={SMOKE_VALIDATION}",
          "training.test_samples=500")
 
 
@@ -119,9 +120,9 @@ def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: B
             continue
         for seed in seeds:
             _run_one(experiment, seed, smoke, backend, data_dir, out_dir, echo, callbacks)
-            write_results(out_dir, collect(seeds, out_dir, data_dir, smoke))
+            write_results(out_dir, collect(seeds, out_dir, data_dir, smoke), smoke)
     results = collect(seeds, out_dir, data_dir, smoke)
-    write_results(out_dir, results)
+    write_results(out_dir, results, smoke)
     echo(f"results: {out_dir / 'results.md'}")
     return results
 
@@ -227,9 +228,9 @@ def _mean_std(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} ± {100 * statistics.stdev(values):.2f}% (n={len(values)})"
 
 
-def write_results(out_dir: Path, results: list[SeedResult]) -> None:
+def write_results(out_dir: Path, results: list[SeedResult], smoke: bool = False) -> None:
     """results.csv (one row per configuration and seed) and results.md (per configuration, the mean and standard
-    deviation over finished seeds, then every seed), both atomically."""
+    deviation over finished seeds, then every seed), both atomically; `smoke`: of the --smoke runs."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["model", "dataset", "seed", "status", "epochs", "epochs_done", "best_epoch",
@@ -244,10 +245,10 @@ def write_results(out_dir: Path, results: list[SeedResult]) -> None:
     atomic_write_text(out_dir / "results.csv", buffer.getvalue())
 
     lines = ["# snntrain reproduce: results", "",
-             f"Test accuracy of the weights selected on validation accuracy ({VALIDATION} training images held "
-             "out), mean ± sample standard deviation (n - 1) over the finished seeds. \"Best test accuracy\" is "
-             "the highest "
-             "test accuracy of any epoch, the paper's selection (SPEC §7), for comparison with its figures only. "
+             "Test accuracy of the weights selected on validation accuracy "
+             f"({SMOKE_VALIDATION if smoke else VALIDATION} training images held out), mean ± sample standard "
+             "deviation (n - 1) over the finished seeds. \"Best test accuracy\" is the highest test accuracy of any "
+             "epoch, the paper's selection (SPEC §7), for comparison with its figures only. "
              "\"Settings\" says whether the runs trained what the model file gives now (a run keeps the settings it "
              "started with).", "",
              "| model | dataset | epochs | seeds done | best val accuracy | test accuracy (selected) | "

@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 from snntrain.config import load_model
 from snntrain.config.load import resolve_model_path
 from snntrain.config.sweep import SweepPlan, maximised
-from snntrain.errors import UsageError
+from snntrain.data import check_present
+from snntrain.errors import SnntrainError, UsageError
 from snntrain.runs import RunDir, atomic_write_text, make_dirs
 from snntrain.training.ray_cluster import connect, worker_device
 from snntrain.training.trainer import run_finished, train_named
@@ -118,6 +119,9 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     epochs = [cfg.training.epochs for cfg in configs]
     if plan.scheduler == "asha" and plan.grace_epochs > max(epochs):
         raise UsageError(f"grace_epochs = {plan.grace_epochs}: more than the trials' {max(epochs)} epochs")
+    if address in (None, "local"):  # a cluster's workers read their own data folders
+        for dataset in dict.fromkeys(cfg.input.dataset for cfg in configs):
+            check_present(dataset, data_dir)
     folder = sweep_folder(runs_root, Path(model_path), plan).resolve()
     if dry_run:
         for index, overrides in enumerate(trials):
@@ -150,7 +154,7 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
         errors = {}
         for result in results:
             if result.error is not None:
-                errors[int(result.config["trial"])] = " ".join(str(result.error).split())[-300:]
+                errors[int(result.config["trial"])] = _error_line(result.error)
     rows = collect(folder, plan, trials, errors, metric)
     write_results(folder, plan, rows, metric)
     counts = {status: sum(row["status"] == status for row in rows) for status in ("done", "failed", "stopped early")}
@@ -158,7 +162,24 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     echo(f"{counts['done']} trials finished, {counts['stopped early']} stopped early, {counts['failed']} failed"
          f"{f', {rest} unfinished (run the same command again to go on)' if rest else ''}; "
          f"results: {folder / 'results.csv'}")
+    failed = [row for row in rows if row["status"] == "failed"]
+    if failed:  # the table is written: the exit status says that not every trial trained
+        raise SnntrainError(f"{len(failed)} of {len(rows)} trials failed ({failed[0]['trial']}: "
+                            f"{failed[0]['error'] or 'no error recorded'}); every error is in the error column of "
+                            f"{folder / 'results.csv'}")
     return folder
+
+
+#: A failed trial's error in results.csv is cut to this many characters.
+MAX_ERROR = 500
+
+
+def _error_line(error: BaseException) -> str:
+    """What a failed trial raised, in one line: Ray wraps the trial's exception (`cause`) with its traceback."""
+    cause = getattr(error, "cause", None) or error
+    text = str(cause) if isinstance(cause, SnntrainError) else f"{type(cause).__name__}: {cause}"
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR else text[:MAX_ERROR - 1] + "…"
 
 
 def collect(folder: Path, plan: SweepPlan, trials: Sequence[tuple[str, ...]], errors: dict[int, str],

@@ -29,7 +29,7 @@ from snntrain.runs.rundir import LOCK_NAME
 from snntrain.training.callbacks import Callback, CallbackList
 from snntrain.training.epoch import EpochStats, run_epoch
 from snntrain.training.inputs import EncodedSplit, augment_split, encode_host, encode_split, upload_split
-from snntrain.training.inputs import validation_size
+from snntrain.training.inputs import trained_samples
 
 
 class Interrupted(SnntrainError):
@@ -68,7 +68,7 @@ def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir | No
     t = cfg.training
     times, counts, labels = encode_host(data, "train", cfg.input, t.train_samples)
     # the last samples of the (limited) training split, the same for every seed
-    keep = len(labels) - validation_size(t.validation, len(labels), cfg.source)
+    keep = trained_samples(cfg, len(labels))
     validation = (upload_split(backend, times[keep:], counts[keep:], labels[keep:], cfg.precision)
                   if keep < len(labels) else None)
     # the config allows augmentation for image datasets only
