@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -167,8 +168,12 @@ def test_every_repeat_times_the_same_steps_from_the_seed_0_weights(tmp_path, mon
 
     monkeypatch.setattr(bench._Stepper, "__call__", recording)
     repeats = 3
-    bench.measure(cfg, data, get_backend("cpu"), "default", steps=2, repeats=repeats)
+    result = bench.measure(cfg, data, get_backend("cpu"), "default", steps=2, repeats=repeats)
     assert not all(from_start)  # the warm-up trains
     # the repeats of captured and of eager training and of forward passes, the profile; and (before too) the first
     # warm-up call of each of the two steppers and the memory meter's fresh network
     assert sum(from_start) == 3 * repeats + 4, from_start
+    # the reset writes into the arrays the captured steps read: every repeat replays them, none captures anew
+    once = bench.measure(cfg, data, get_backend("cpu"), "default", steps=2, repeats=1)
+    captures = [int(re.search(r"(\d+) captures", m.step_capture).group(1)) for m in (result, once)]
+    assert captures[0] == captures[1] > 0, (result.step_capture, once.step_capture)

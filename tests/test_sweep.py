@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from snntrain.cli import main
-from snntrain.errors import UsageError
+from snntrain.errors import SnntrainError, UsageError
 from snntrain.runs import RunDir
 from snntrain.config.sweep import SweepPlan, load_sweep, merge_command_line, parse_grid
 
@@ -333,3 +333,19 @@ def test_the_example_sweep_file_is_valid(tmp_path):
                                        "--dry-run", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 0 and result.stdout.splitlines()[-1] == "24 trials, judged on val_accuracy", \
         result.output
+
+
+def test_a_clusters_workers_read_their_own_data(tmp_path, monkeypatch):
+    """The dataset check is for this machine's Ray instance: with a cluster's address (given, or RAY_ADDRESS) the
+    workers' data folders count, so nothing is refused here (--dry-run: no cluster needed)."""
+    result = sweep(tmp_path, "--grid", "input.dataset=digits,mnist", "--dry-run", "--address", "ray://head:10001")
+    assert result.exit_code == 0 and "2 trials, judged on val_accuracy" in result.output, result.output
+    from snntrain.config.sweep import SweepPlan
+    from snntrain.training.sweep import run_sweep
+
+    plan = SweepPlan(model="default", grid=(("input.dataset", ("digits", "mnist")),))
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    assert run_sweep(plan, tmp_path / "runs", tmp_path / "data", None, "cpu", print, dry_run=True)
+    monkeypatch.setenv("RAY_ADDRESS", "local")
+    with pytest.raises(SnntrainError, match="dataset 'mnist' not found"):
+        run_sweep(plan, tmp_path / "runs", tmp_path / "data", None, "cpu", print, dry_run=True)

@@ -496,10 +496,13 @@ def test_eval_splits_are_the_runs_own(reference):
         data = json.loads(result.stdout)
         assert (data["split"], data["samples"]) == (split, samples)
     assert data["accuracy"] == selected(metrics(reference))["val_accuracy"]
+    config = reference / "config.toml"
     result = cli("eval", reference, "--device", "cpu", "--split", "validation", "--set", "training.validation=0")
-    assert result.exit_code == 2
-    assert result.stderr == ("error: split 'validation': the model holds out no validation samples "
-                             "(training.validation = 0)\n")
+    assert (result.exit_code, result.stderr) == (2, f"error: {config}: split 'validation': the model holds out no "
+                                                    "validation samples (training.validation = 0)\n")
+    result = cli("eval", reference, "--device", "cpu", "--split", "validation", "--set", "training.validation=0.001")
+    assert (result.exit_code, result.stderr) == (2, f"error: {config}: split 'validation': training.validation = "
+                                                    "0.001 holds out none of the 300 training samples\n")
 
 
 def test_eval_explicit_weights_and_model(reference):

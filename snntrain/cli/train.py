@@ -79,7 +79,7 @@ def _progress_bar() -> Any:
 @click.option("--weights", type=PathParam(dir_okay=False, path_type=Path), help="Weights file (HDF5).")
 @click.option("--model", metavar="PATH", help="Model file (TOML) of --weights.")
 @set_option
-@click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test", show_default=True,
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True,
               help="train: the samples training used; validation: those it held out ([training] validation).")
 @device_option
 @data_dir_option

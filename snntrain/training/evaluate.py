@@ -46,7 +46,7 @@ def score(cfg: ModelConfig, network: Network, backend: Backend, data_dir: Path, 
           batch_size: int = 0) -> Evaluation:
     """Score `network` (the model `cfg`) on `split` of its dataset: "train" (the samples a run trains on),
     "validation" (those it holds out) or "test"."""
-    check_run_split(split)  # before the data loads
+    check_run_split(split, cfg)  # before the data loads
     encoded = upload_split(backend, *run_split_host(load_dataset(cfg.input.dataset, data_dir), split, cfg),
                            cfg.precision)
     stats = run_epoch(backend, network, Loss(backend, cfg.loss, cfg.t_max), encoded, np.arange(encoded.size),

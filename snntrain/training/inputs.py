@@ -63,38 +63,45 @@ def encode_host(data: Dataset | EventDataset, split: str, cfg: InputConfig,
 RUN_SPLITS = ("train", "validation", "test")
 
 
-def trained_samples(cfg: ModelConfig, samples: int) -> int:
-    """How many of the (limited) training split's `samples` a run of `cfg` trains on: all but the last
-    `[training] validation` (a count, or a fraction, rounded), which are held out, the same for every seed.
-    ConfigError (naming the model file) unless some are left to train on."""
+def training_parts(cfg: ModelConfig, samples: int) -> tuple[slice, slice]:
+    """The two parts of the (limited) training split's `samples`: the first, which a run of `cfg` trains on, and
+    the last `[training] validation` (a count, or a fraction, rounded), held out for validation, the same for every
+    seed. ConfigError (naming the model file) unless some are left to train on."""
     validation = cfg.training.validation
     held = validation if isinstance(validation, int) else round(validation * samples)
     if held >= samples:
-        where = f"{cfg.source}: " if cfg.source else ""
-        raise ConfigError(f"{where}training.validation = {validation}: holds out {held} of the {samples} training "
-                          "samples; it must leave some to train on")
-    return samples - held
+        raise ConfigError(f"{_source(cfg)}training.validation = {validation}: holds out {held} of the {samples} "
+                          "training samples; it must leave some to train on")
+    return slice(0, samples - held), slice(samples - held, samples)
 
 
-def check_run_split(split: object) -> str:
-    """`split` when it is one of RUN_SPLITS; UsageError otherwise."""
+def _source(cfg: ModelConfig) -> str:
+    return f"{cfg.source}: " if cfg.source else ""
+
+
+def check_run_split(split: object, cfg: ModelConfig) -> str:
+    """`split` when it is one of RUN_SPLITS that a run of `cfg` has ("validation" only where `[training]
+    validation` holds samples out); UsageError otherwise. Needs no data."""
     if not isinstance(split, str) or split not in RUN_SPLITS:
         raise UsageError(f"split {split!r}: a run has the splits {', '.join(RUN_SPLITS[:-1])} and {RUN_SPLITS[-1]}")
+    if split == "validation" and not cfg.training.validation:
+        raise UsageError(f"{_source(cfg)}split 'validation': the model holds out no validation samples "
+                         "(training.validation = 0)")
     return split
 
 
 def run_split_host(data: Dataset | EventDataset, split: str, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray,
                                                                                          np.ndarray]:
     """`encode_host`'s arrays of one of a run's RUN_SPLITS (`check_run_split`): "train" and "validation" are the
-    two parts of the (limited) training split (`trained_samples`), "test" the (limited) test split. UsageError
-    for "validation" where the model holds none out."""
+    two parts of the (limited) training split (`training_parts`), "test" the (limited) test split. UsageError
+    for "validation" where the model's fraction holds none of these samples out."""
     if split == "test":
         return encode_host(data, "test", cfg.input, cfg.training.test_samples)
     times, counts, labels = encode_host(data, "train", cfg.input, cfg.training.train_samples)
-    keep = trained_samples(cfg, len(labels))
-    if split == "validation" and keep == len(labels):
-        raise UsageError("split 'validation': the model holds out no validation samples (training.validation = 0)")
-    part = slice(None, keep) if split == "train" else slice(keep, None)
+    part = training_parts(cfg, len(labels))[split == "validation"]
+    if part.start == part.stop:
+        raise UsageError(f"{_source(cfg)}split 'validation': training.validation = {cfg.training.validation} "
+                         f"holds out none of the {len(labels)} training samples")
     return times[part], counts[part], labels[part]
 
 

@@ -14,6 +14,16 @@ def install_hint(command: str) -> str:
     return f"{command} needs Ray Tune: pip install 'snntrain[sweep]' (or pip install 'ray[tune]')"
 
 
+def cluster_address(address: str | None) -> str | None:
+    """Where `connect` goes: `address`, else RAY_ADDRESS; None or "local" is an embedded instance on this machine."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
+def on_this_machine(address: str | None) -> bool:
+    """Whether `connect(address)` starts Ray here, so that its workers read this machine's files."""
+    return cluster_address(address) in (None, "local")
+
+
 @contextmanager
 def connect(address: str | None, command: str) -> Iterator[Any]:
     """The `ray` module, initialised on `address` (or RAY_ADDRESS; "local" or none: an embedded instance on this
@@ -25,7 +35,7 @@ def connect(address: str | None, command: str) -> Iterator[Any]:
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     started_here = not ray.is_initialized()
     if started_here:
-        where = address or os.environ.get("RAY_ADDRESS") or None
+        where = cluster_address(address)
         try:
             ray.init(address=where, include_dashboard=False, log_to_driver=False, configure_logging=False)
         except (ValueError, ConnectionError) as exc:  # a malformed address, or no cluster there

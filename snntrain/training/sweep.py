@@ -24,7 +24,7 @@ from snntrain.config.sweep import SweepPlan, maximised
 from snntrain.data import check_present
 from snntrain.errors import SnntrainError, UsageError
 from snntrain.runs import RunDir, atomic_write_text, make_dirs
-from snntrain.training.ray_cluster import connect, worker_device
+from snntrain.training.ray_cluster import connect, on_this_machine, worker_device
 from snntrain.training.trainer import run_finished, train_named
 
 #: Written in a trial's run directory when the early-stopping scheduler stops it (the epoch and the metric).
@@ -119,7 +119,7 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     epochs = [cfg.training.epochs for cfg in configs]
     if plan.scheduler == "asha" and plan.grace_epochs > max(epochs):
         raise UsageError(f"grace_epochs = {plan.grace_epochs}: more than the trials' {max(epochs)} epochs")
-    if address in (None, "local"):  # a cluster's workers read their own data folders
+    if on_this_machine(address):  # a cluster's workers read their own data folders
         for dataset in dict.fromkeys(cfg.input.dataset for cfg in configs):
             check_present(dataset, data_dir)
     folder = sweep_folder(runs_root, Path(model_path), plan).resolve()

@@ -29,7 +29,7 @@ from snntrain.runs.rundir import LOCK_NAME
 from snntrain.training.callbacks import Callback, CallbackList
 from snntrain.training.epoch import EpochStats, run_epoch
 from snntrain.training.inputs import EncodedSplit, augment_split, encode_host, encode_split, upload_split
-from snntrain.training.inputs import trained_samples
+from snntrain.training.inputs import training_parts
 
 
 class Interrupted(SnntrainError):
@@ -67,16 +67,15 @@ def prepare(cfg: ModelConfig, backend: Backend, data_dir: Path, run: RunDir | No
     network = build_network(cfg, backend, rng)
     t = cfg.training
     times, counts, labels = encode_host(data, "train", cfg.input, t.train_samples)
-    # the last samples of the (limited) training split, the same for every seed
-    keep = trained_samples(cfg, len(labels))
-    validation = (upload_split(backend, times[keep:], counts[keep:], labels[keep:], cfg.precision)
-                  if keep < len(labels) else None)
+    trained, held = training_parts(cfg, len(labels))
+    validation = (upload_split(backend, times[held], counts[held], labels[held], cfg.precision)
+                  if held.start < held.stop else None)
     # the config allows augmentation for image datasets only
-    images = data.split("train")[0][:keep] if cfg.augment.type != "none" else None
+    images = data.split("train")[0][trained] if cfg.augment.type != "none" else None
     return Session(
         cfg=cfg, backend=backend, network=network, loss=Loss(backend, cfg.loss, cfg.t_max),
         optimizer=Optimizer(backend, cfg.optimizer, cfg.schedule, network.layers), rng=rng,
-        train=upload_split(backend, times[:keep], counts[:keep], labels[:keep], cfg.precision),
+        train=upload_split(backend, times[trained], counts[trained], labels[trained], cfg.precision),
         validation=validation,
         test=encode_split(backend, data, "test", cfg.input, t.test_samples, cfg.precision),
         run=run, rows=[], train_images=images,
