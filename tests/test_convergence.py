@@ -36,6 +36,8 @@ def test_reduced_study_writes_csv_and_heat_maps(tmp_path):
     assert len(table) == 2 * 2 * 2 and {r["model"] for r in table} == {"ttfs", "count"}
     assert all(r["repeats"] == "4" and 0 <= float(r["mean_best_accuracy"]) <= 1 for r in table)
     assert (run_dir / "convergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["convergence.pdf", "convergence.png", "log.txt",
+                                                         "results.csv"]  # no empty plots/ folder
     assert (run_dir / "convergence.pdf").read_bytes()[:5] == b"%PDF-"
 
 

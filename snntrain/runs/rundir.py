@@ -76,8 +76,7 @@ class RunDir:
                     break
                 except FileExistsError:
                     suffix += 1
-            run = cls(path)
-            run.plots_dir.mkdir()
+            run = cls(path)  # plots/ is made by the first plot (bench and convergence draw none there)
         except OSError as exc:
             raise SnntrainError(f"cannot create a run directory under {root}: {os_reason(exc)}") from None
         return run
