@@ -19,6 +19,8 @@ from click.testing import CliRunner
 
 from snntrain.cli import main
 from snntrain.data import DATASETS, DatasetInfo, RemoteFile, download_dataset, load_dataset
+from snntrain.data.encoding import encode_events
+from snntrain.data.formats import EventSamples
 from snntrain.data.store import EventDataset
 from snntrain.errors import DataError
 
@@ -287,3 +289,16 @@ def test_train_and_eval_on_an_event_dataset_through_the_cli(tmp_path, shd):
                                  "--data-dir", str(data_dir), "--runs-dir", str(runs_dir), "--json"])
     assert bench.exit_code == 0, bench.output  # an event model is measured on its own dataset
     assert json.loads(bench.stdout)[0]["test_set_seconds"] > 0
+
+
+def test_events_exactly_resolution_apart_are_kept_whatever_the_float32_rounding():
+    """N-MNIST stores integer microseconds: a gap of exactly 2,000 us reads as 1.9999966 ms at 0.1 s in float32
+    seconds. It used to be dropped or kept depending on where it fell (30% of 301 pairs dropped); a gap 1 us
+    shorter is dropped everywhere."""
+    start = np.arange(0, 301_000, 1_000)  # one pair of events per sample, on one channel
+    for gap, kept in [(2_000, 2), (1_999, 1)]:
+        t_us = np.stack([start, start + gap], axis=1).ravel()
+        events = EventSamples((t_us * 1e-6).astype(np.float32), np.zeros(len(t_us), np.uint16),
+                              np.arange(0, len(t_us) + 1, 2), np.zeros(len(start), np.int64))
+        _, counts = encode_events(events, 1, 0.002, 8)
+        assert (counts[:, 0] == kept).all(), (gap, start[counts[:, 0] != kept][:5])

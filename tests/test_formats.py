@@ -128,13 +128,14 @@ def test_emnist_bad_inputs_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="no emnist-balanced.mat"):
         read_emnist_zip(tmp_path / "empty.zip")
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="corrupt zip"):
+    with pytest.raises(DataError, match="corrupt or unreadable zip"):
         read_emnist_zip(tmp_path / "junk.zip")
 
 
-def _write_shd(path: Path, times: list[np.ndarray], units: list[np.ndarray], labels: np.ndarray) -> None:
+def _write_shd(path: Path, times: list[np.ndarray], units: list[np.ndarray], labels: np.ndarray,
+               time_type: type = np.float32) -> None:
     with h5py.File(path, "w") as f:
-        t = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
+        t = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(time_type))
         u = f.create_dataset("spikes/units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
         for i, (ti, ui) in enumerate(zip(times, units)):
             t[i], u[i] = ti, ui
@@ -198,7 +199,7 @@ def test_shd_inconsistent_files_are_rejected(tmp_path):
     with pytest.raises(DataError, match="2 labels"):
         read_event_hdf5(tmp_path / "labels.h5")
     _write_shd(tmp_path / "neg.h5", [np.array([-0.1, 0.2], np.float32)], ok_u, np.array([0]))
-    with pytest.raises(DataError, match="negative or non-finite"):
+    with pytest.raises(DataError, match="negative, not finite or beyond float32"):
         read_event_hdf5(tmp_path / "neg.h5")
     with h5py.File(tmp_path / "missing.h5", "w") as f:
         f.create_dataset("labels", data=np.zeros(1))
@@ -213,8 +214,27 @@ def test_shd_inconsistent_files_are_rejected(tmp_path):
         read_event_hdf5(tmp_path / "flat.h5")
     _write_shd(tmp_path / "later.h5", [ok_t[0], np.array([0.3, np.nan], np.float32)], [ok_u[0], ok_u[0]],
                np.array([0, 1]))
-    with pytest.raises(DataError, match="sample 1 has negative or non-finite"):
+    with pytest.raises(DataError, match="sample 1 has spike times that are negative, not finite or beyond float32"):
         read_event_hdf5(tmp_path / "later.h5")
+
+
+def test_shd_files_that_h5py_or_numpy_stumble_on_are_one_line_errors(tmp_path, recwarn):
+    """Each used to end in a traceback or a numpy warning before the error."""
+    ok_t, ok_u = [np.array([0.1, 0.2], np.float32)], [np.array([1, 2], np.uint16)]
+    _write_shd(tmp_path / "huge.h5", [np.array([0.1, 1e39])], ok_u, np.array([0]), np.float64)  # beyond float32
+    with pytest.raises(DataError, match="sample 0 has spike times that are negative, not finite or beyond float32"):
+        read_event_hdf5(tmp_path / "huge.h5")
+    assert not [w for w in recwarn if "overflow" in str(w.message)]  # was: RuntimeWarning from the float32 cast
+    _write_shd(tmp_path / "loop.h5", ok_t, ok_u, np.array([0]))
+    with h5py.File(tmp_path / "loop.h5", "a") as f:
+        del f["labels"]
+        f["labels"] = h5py.SoftLink("/labels")  # a link to itself
+    with pytest.raises(DataError, match="loop.h5: "):  # was: RuntimeError, Special link traversal failed
+        read_event_hdf5(tmp_path / "loop.h5")
+    with h5py.File(tmp_path / "missing.h5", "w") as f:
+        f["spikes/times"] = np.zeros(1)
+    with pytest.raises(DataError, match="missing spikes/units; expected spikes/times, spikes/units and labels"):
+        read_event_hdf5(tmp_path / "missing.h5")  # was: h5py's "Unable to synchronously open object (...)"
 
 
 def _nmnist_bytes(events: list[tuple[int, int, int, int]]) -> bytes:
@@ -266,5 +286,24 @@ def test_nmnist_zip_orders_samples_by_digit_and_converts_units_and_seconds(tmp_p
     with pytest.raises(DataError, match="no Test/<digit>/<id>.bin files inside"):
         read_nmnist_zip(tmp_path / "Train.zip", "Test")
     (tmp_path / "Test.zip").write_bytes(b"PK not a zip")
-    with pytest.raises(DataError, match="Test.zip: corrupt zip archive"):
+    with pytest.raises(DataError, match="Test.zip: corrupt or unreadable zip archive"):
         read_nmnist_zip(tmp_path / "Test.zip", "Test")
+    # a member compressed with Deflate64 (method 9), which zipfile cannot read; then one marked encrypted
+    stored = bytearray((tmp_path / "Train.zip").read_bytes())
+    for signature, method_at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = stored.find(signature)
+        while at >= 0:
+            stored[at + method_at:at + method_at + 2] = (9).to_bytes(2, "little")
+            at = stored.find(signature, at + 1)
+    (tmp_path / "Deflate64.zip").write_bytes(bytes(stored))
+    with pytest.raises(DataError, match="Deflate64.zip: corrupt or unreadable zip archive"):  # NotImplementedError
+        read_nmnist_zip(tmp_path / "Deflate64.zip", "Train")
+    with zipfile.ZipFile(tmp_path / "Encrypted.zip", "w") as archive:
+        archive.writestr("Train/0/00001.bin", _nmnist_bytes([(0, 0, 0, 7)]))
+    encrypted = bytearray((tmp_path / "Encrypted.zip").read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = encrypted.find(signature)
+        encrypted[at + flags_at] |= 1
+    (tmp_path / "Encrypted.zip").write_bytes(bytes(encrypted))
+    with pytest.raises(DataError, match="Encrypted.zip: corrupt or unreadable zip archive"):  # RuntimeError
+        read_nmnist_zip(tmp_path / "Encrypted.zip", "Train")

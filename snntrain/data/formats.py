@@ -121,6 +121,11 @@ def read_emnist_mat(source: Path | io.BytesIO, name: str = "EMNIST .mat") -> tup
     return splits[0], splits[1]
 
 
+#: What zipfile raises for a damaged archive, a member compressed in a way it cannot read (Deflate64: NotImplementedError)
+#: or an encrypted one (RuntimeError).
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
+
+
 def read_emnist_zip(path: Path, split: str = "balanced") -> tuple[Split, Split]:
     """Read `emnist-<split>.mat` out of NIST's matlab.zip and parse it with read_emnist_mat."""
     member = f"emnist-{split}.mat"
@@ -130,8 +135,8 @@ def read_emnist_zip(path: Path, split: str = "balanced") -> tuple[Split, Split]:
             if not names:
                 raise DataError(f"{path.name}: no {member} inside; not NIST's EMNIST matlab.zip")
             data = archive.read(names[0])
-    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
-        raise DataError(f"{path.name}: corrupt zip archive ({err})") from err
+    except ZIP_ERRORS as err:
+        raise DataError(f"{path.name}: corrupt or unreadable zip archive ({err})") from err
     return read_emnist_mat(io.BytesIO(data), f"{path.name}:{names[0]}")
 
 
@@ -200,6 +205,9 @@ def read_event_hdf5(path: Path, channels: int | None = None) -> EventSamples:
 
     try:
         with h5py.File(_hdf5_source(path), "r") as f:
+            for key in ("spikes/times", "spikes/units", "labels"):
+                if key not in f:
+                    raise DataError(f"{path}: missing {key}; expected spikes/times, spikes/units and labels")
             columns = []
             for key, kinds in (("spikes/times", "fiu"), ("spikes/units", "iu")):
                 dataset = f[key]
@@ -211,10 +219,7 @@ def read_event_hdf5(path: Path, channels: int | None = None) -> EventSamples:
                                     f"({base or dataset.dtype}, shape {dataset.shape}); expected the SHD layout")
                 columns.append(dataset[:])
             labels = np.asarray(f["labels"][:]).reshape(-1)
-    except KeyError as err:
-        raise DataError(f"{path}: missing {err.args[0] if err.args else 'dataset'}; "
-                        "expected spikes/times, spikes/units and labels") from err
-    except (OSError, ValueError, TypeError) as err:
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as err:  # RuntimeError: a soft-link loop
         raise DataError(f"{path}: not a readable HDF5 event file ({err})") from err
     times_per_sample, units_per_sample = columns
     if not (len(times_per_sample) == len(units_per_sample) == len(labels)):
@@ -228,14 +233,15 @@ def read_event_hdf5(path: Path, channels: int | None = None) -> EventSamples:
         i = int(np.flatnonzero(lengths != unit_lengths)[0])
         raise DataError(f"{path}: sample {i} has {lengths[i]} times but {unit_lengths[i]} units")
     offsets = np.concatenate(([0], np.cumsum(lengths)))
-    times = np.concatenate([*times_per_sample, np.empty(0, np.float32)]).astype(np.float32, copy=False)
+    times = np.concatenate([*times_per_sample, np.empty(0, np.float32)])
     units = np.concatenate([*units_per_sample, np.empty(0, np.uint16)])
     if units.dtype.kind not in "iu":
         raise DataError(f"{path}: spikes/units must be integers, got {units.dtype}")
-    bad = ~np.isfinite(times) | (times < 0)
+    bad = ~np.isfinite(times) | (times < 0) | (times > np.finfo(np.float32).max)  # before the float32 cast
     if bad.any():
-        raise DataError(f"{path}: sample {_sample_of(offsets, int(np.argmax(bad)))} has negative or non-finite "
-                        "spike times")
+        raise DataError(f"{path}: sample {_sample_of(offsets, int(np.argmax(bad)))} has spike times that are "
+                        "negative, not finite or beyond float32's range")
+    times = times.astype(np.float32, copy=False)
     bad = (units < 0) | (units >= channels) if channels is not None else units < 0
     if bad.any():
         raise DataError(f"{path}: sample {_sample_of(offsets, int(np.argmax(bad)))} has units outside "
@@ -326,8 +332,8 @@ def read_nmnist_zip(path: Path, split: str) -> EventSamples:
                 times.append((events.t_us * 1e-6).astype(np.float32))
                 units.append(nmnist_units(events).astype(np.uint16))
                 labels.append(label)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
-        raise DataError(f"{path.name}: corrupt zip archive ({err})") from err
+    except ZIP_ERRORS as err:
+        raise DataError(f"{path.name}: corrupt or unreadable zip archive ({err})") from err
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror or err})") from err
     offsets = np.concatenate(([0], np.cumsum([len(t) for t in times]))).astype(np.int64)
