@@ -337,15 +337,25 @@ def test_the_example_sweep_file_is_valid(tmp_path):
 
 def test_a_clusters_workers_read_their_own_data(tmp_path, monkeypatch):
     """The dataset check is for this machine's Ray instance: with a cluster's address (given, or RAY_ADDRESS) the
-    workers' data folders count, so nothing is refused here (--dry-run: no cluster needed)."""
-    result = sweep(tmp_path, "--grid", "input.dataset=digits,mnist", "--dry-run", "--address", "ray://head:10001")
-    assert result.exit_code == 0 and "2 trials, judged on val_accuracy" in result.output, result.output
+    workers' data folders count, so the sweep goes on to connect; a dry run (a plan) checks no data."""
     from snntrain.config.sweep import SweepPlan
-    from snntrain.training.sweep import run_sweep
+    from snntrain.training import sweep as sweeps
 
+    class Connecting(Exception):
+        pass
+
+    def connect(address, command):
+        raise Connecting(address)
+
+    monkeypatch.setattr(sweeps, "connect", connect)
     plan = SweepPlan(model="default", grid=(("input.dataset", ("digits", "mnist")),))
+    args = (plan, tmp_path / "runs", tmp_path / "data")
+    with pytest.raises(Connecting):
+        sweeps.run_sweep(*args, "ray://head:10001", "cpu", print)
     monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
-    assert run_sweep(plan, tmp_path / "runs", tmp_path / "data", None, "cpu", print, dry_run=True)
+    with pytest.raises(Connecting):
+        sweeps.run_sweep(*args, None, "cpu", print)
     monkeypatch.setenv("RAY_ADDRESS", "local")
     with pytest.raises(SnntrainError, match="dataset 'mnist' not found"):
-        run_sweep(plan, tmp_path / "runs", tmp_path / "data", None, "cpu", print, dry_run=True)
+        sweeps.run_sweep(*args, None, "cpu", print)
+    assert sweeps.run_sweep(*args, None, "cpu", print, dry_run=True)

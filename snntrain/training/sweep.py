@@ -119,15 +119,15 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     epochs = [cfg.training.epochs for cfg in configs]
     if plan.scheduler == "asha" and plan.grace_epochs > max(epochs):
         raise UsageError(f"grace_epochs = {plan.grace_epochs}: more than the trials' {max(epochs)} epochs")
-    if on_this_machine(address):  # a cluster's workers read their own data folders
-        for dataset in dict.fromkeys(cfg.input.dataset for cfg in configs):
-            check_present(dataset, data_dir)
     folder = sweep_folder(runs_root, Path(model_path), plan).resolve()
-    if dry_run:
+    if dry_run:  # a plan, which may come before the download
         for index, overrides in enumerate(trials):
             echo(f"{trial_dir(folder, index)}: {' '.join(overrides)}")
         echo(f"{len(trials)} trials, judged on {metric}")
         return folder
+    if on_this_machine(address):  # a cluster's workers read their own data folders
+        for dataset in dict.fromkeys(cfg.input.dataset for cfg in configs):
+            check_present(dataset, data_dir)
     with connect(address, "snntrain sweep") as ray:
         from ray import tune
 
