@@ -223,7 +223,7 @@ def test_event_files_of_the_wrong_layout_are_data_errors(tmp_path, layout):
             f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
             f.create_dataset("labels", data=np.zeros(n, np.uint8))
     expected = {"times is a group": "spikes/times is a group, not a dataset",
-                "times are strings": "spikes/times is not a variable-length list of numbers",
+                "times are strings": "spikes/times is not a variable-length list of floating-point seconds",
                 "no samples": "train.h5: no samples"}[layout]
     with pytest.raises(DataError, match=expected):
         load_dataset("shd", tmp_path)

@@ -210,7 +210,7 @@ def test_shd_inconsistent_files_are_rejected(tmp_path):
         read_event_hdf5(tmp_path / "text.h5")
     with h5py.File(tmp_path / "flat.h5", "w") as f:
         f["spikes/times"], f["spikes/units"], f["labels"] = np.zeros(3), np.zeros(3), np.zeros(1, int)
-    with pytest.raises(DataError, match="spikes/times is not a variable-length list of numbers per sample"):
+    with pytest.raises(DataError, match="spikes/times is not a variable-length list of floating-point seconds"):
         read_event_hdf5(tmp_path / "flat.h5")
     _write_shd(tmp_path / "later.h5", [ok_t[0], np.array([0.3, np.nan], np.float32)], [ok_u[0], ok_u[0]],
                np.array([0, 1]))
@@ -235,6 +235,9 @@ def test_shd_files_that_h5py_or_numpy_stumble_on_are_one_line_errors(tmp_path, r
         f["spikes/times"] = np.zeros(1)
     with pytest.raises(DataError, match="missing spikes/units; expected spikes/times, spikes/units and labels"):
         read_event_hdf5(tmp_path / "missing.h5")  # was: h5py's "Unable to synchronously open object (...)"
+    _write_shd(tmp_path / "micro.h5", [np.array([100_000, 102_000])], ok_u, np.array([0]), np.int32)
+    with pytest.raises(DataError, match=r"spikes/times is not a variable-length list of floating-point .*\(int32"):
+        read_event_hdf5(tmp_path / "micro.h5")  # was: read as seconds, every event far past t_max
 
 
 def _nmnist_bytes(events: list[tuple[int, int, int, int]]) -> bytes:

@@ -121,8 +121,8 @@ def read_emnist_mat(source: Path | io.BytesIO, name: str = "EMNIST .mat") -> tup
     return splits[0], splits[1]
 
 
-#: What zipfile raises for a damaged archive, a member compressed in a way it cannot read (Deflate64: NotImplementedError)
-#: or an encrypted one (RuntimeError).
+#: What zipfile raises for a damaged archive, a member compressed in a way it cannot read (Deflate64:
+#: NotImplementedError) or an encrypted one (RuntimeError).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
@@ -209,13 +209,15 @@ def read_event_hdf5(path: Path, channels: int | None = None) -> EventSamples:
                 if key not in f:
                     raise DataError(f"{path}: missing {key}; expected spikes/times, spikes/units and labels")
             columns = []
-            for key, kinds in (("spikes/times", "fiu"), ("spikes/units", "iu")):
+            # times are seconds: integers would be another unit (microseconds, say), all past t_max
+            for key, kinds, what in (("spikes/times", "f", "floating-point seconds"),
+                                     ("spikes/units", "iu", "integer channels")):
                 dataset = f[key]
                 if not isinstance(dataset, h5py.Dataset):
                     raise DataError(f"{path}: {key} is a group, not a dataset; expected the SHD layout")
                 base = h5py.check_vlen_dtype(dataset.dtype)
                 if dataset.ndim != 1 or base is None or np.dtype(base).kind not in kinds:
-                    raise DataError(f"{path}: {key} is not a variable-length list of numbers per sample "
+                    raise DataError(f"{path}: {key} is not a variable-length list of {what} per sample "
                                     f"({base or dataset.dtype}, shape {dataset.shape}); expected the SHD layout")
                 columns.append(dataset[:])
             labels = np.asarray(f["labels"][:]).reshape(-1)
