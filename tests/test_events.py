@@ -302,3 +302,14 @@ def test_events_exactly_resolution_apart_are_kept_whatever_the_float32_rounding(
                               np.arange(0, len(t_us) + 1, 2), np.zeros(len(start), np.int64))
         _, counts = encode_events(events, 1, 0.002, 8)
         assert (counts[:, 0] == kept).all(), (gap, start[counts[:, 0] != kept][:5])
+
+
+def test_events_at_one_instant_are_thinned_whatever_the_resolution():
+    """The slack that keeps gaps of exactly `resolution` never reaches half of it: three events at one instant at
+    100 s, where two float32 steps exceed a 10 us resolution, keep one (a first version of the slack kept all
+    three). float64 times get float64's slack: 5 us gaps at 100 s keep every other event."""
+    one_instant = EventSamples(np.full(3, 100.0, np.float32), np.zeros(3, np.uint16), np.array([0, 3]),
+                               np.zeros(1, np.int64))
+    assert encode_events(one_instant, 1, 1e-5, 8)[1][0, 0] == 1
+    spaced = EventSamples(100.0 + 5e-6 * np.arange(5), np.zeros(5, np.uint16), np.array([0, 5]), np.zeros(1, np.int64))
+    assert encode_events(spaced, 1, 1e-5, 8)[1][0, 0] == 3

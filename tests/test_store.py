@@ -180,6 +180,18 @@ def test_damaged_or_foreign_npz_is_a_data_error(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(bytes(damaged))
     with pytest.raises(DataError, match=r"mnist.npz is damaged or not a dataset file \(Error -3 while decompressing"):
         load_dataset("mnist", tmp_path)
+    # members marked encrypted (before: a RuntimeError traceback from zipfile)
+    np.savez(tmp_path / "mnist.npz", train_images=images, train_labels=np.zeros(200, np.uint8),
+             test_images=images[:100], test_labels=np.zeros(100, np.uint8))
+    encrypted = bytearray((tmp_path / "mnist.npz").read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = encrypted.find(signature)
+        while at >= 0:
+            encrypted[at + flags_at] |= 1
+            at = encrypted.find(signature, at + 1)
+    (tmp_path / "mnist.npz").write_bytes(bytes(encrypted))
+    with pytest.raises(DataError, match=r"mnist.npz is damaged or not a dataset file \(.*encrypted"):
+        load_dataset("mnist", tmp_path)
     np.savez(tmp_path / "fashion-mnist.npz", train_images=np.zeros((2, 28, 28, 1), np.uint8))
     with pytest.raises(DataError, match="missing train_labels, test_images, test_labels"):
         load_dataset("fashion-mnist", tmp_path)

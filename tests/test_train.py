@@ -501,8 +501,9 @@ def test_eval_splits_are_the_runs_own(reference):
     assert (result.exit_code, result.stderr) == (2, f"error: {config}: split 'validation': the model holds out no "
                                                     "validation samples (training.validation = 0)\n")
     result = cli("eval", reference, "--device", "cpu", "--split", "validation", "--set", "training.validation=0.001")
-    assert (result.exit_code, result.stderr) == (2, f"error: {config}: split 'validation': training.validation = "
-                                                    "0.001 holds out none of the 300 training samples\n")
+    assert (result.exit_code, result.stderr) == (2, f"error: {config}: training.validation = 0.001: holds out none "
+                                                    "of the 300 training samples; give a larger fraction, a count, or "
+                                                    "0 for no validation set\n")
 
 
 def test_eval_explicit_weights_and_model(reference):
@@ -863,6 +864,8 @@ def test_without_validation_best_is_chosen_on_training_accuracy(tmp_path):
 
 @pytest.mark.parametrize("value, message", [
     ("300", "training.validation = 300: holds out 300 of the 300 training samples; it must leave some to train on"),
+    # it used to train, selecting on training accuracy with no val columns, while a sweep judged on val_accuracy
+    ("0.001", "training.validation = 0.001: holds out none of the 300 training samples; give a larger fraction"),
     ("-1", "--set training.validation = -1: must be a number of samples >= 0, or a fraction in (0, 1)"),
     ("1.5", "--set training.validation = 1.5: must be a fraction in (0, 1)"),
     ("'a'", "--set training.validation = \"a\": must be a number of samples"),

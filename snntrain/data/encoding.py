@@ -92,9 +92,10 @@ def _rank_in_row(row: np.ndarray) -> np.ndarray:
 
 def _thin(row: np.ndarray, t: np.ndarray, resolution: float) -> np.ndarray:
     """Which events to keep so that, within each row (sorted, time-ordered), kept spikes are >= resolution apart:
-    the first event is kept, then each event at least `resolution` after the last kept one. Times are float32
-    seconds: a gap within two float32 steps of `resolution` counts as `resolution` (a file's exact 2 ms, in
-    integer microseconds, reads as 1.9999966 ms at 0.1 s).
+    the first event is kept, then each event at least `resolution` after the last kept one. A gap within two
+    steps of the times' own precision of `resolution` counts as `resolution` (a file's exact 2 ms, in integer
+    microseconds, reads as 1.9999966 ms at 0.1 s in float32 seconds); the slack never reaches half of
+    `resolution`, so events at one instant are always thinned.
 
     Greedy and sequential within a row, but all rows advance together: one vectorised step per event rank, so
     the Python loop runs as often as the busiest row has events, not once per event.
@@ -107,7 +108,7 @@ def _thin(row: np.ndarray, t: np.ndarray, resolution: float) -> np.ndarray:
     bounds = np.searchsorted(rank[by_rank], np.arange(int(rank.max()) + 2 if rank.size else 1))
     for r in range(len(bounds) - 1):
         idx = by_rank[bounds[r]:bounds[r + 1]]
-        slack = 2 * np.spacing(np.abs(t[idx]).astype(np.float32)).astype(np.float64)
+        slack = np.minimum(2 * np.spacing(np.abs(t[idx])).astype(np.float64), 0.5 * resolution)
         idx = idx[t[idx] - last_kept[run[idx]] >= resolution - slack]
         keep[idx] = True
         last_kept[run[idx]] = t[idx]

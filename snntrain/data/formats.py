@@ -121,9 +121,17 @@ def read_emnist_mat(source: Path | io.BytesIO, name: str = "EMNIST .mat") -> tup
     return splits[0], splits[1]
 
 
-#: What zipfile raises for a damaged archive, a member compressed in a way it cannot read (Deflate64:
-#: NotImplementedError) or an encrypted one (RuntimeError).
-ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
+#: What zipfile raises for a damaged archive or member (a member it cannot read: `read_member`).
+ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError)
+
+
+def read_member(archive: zipfile.ZipFile, name: str) -> bytes:
+    """The bytes of member `name`; zipfile.BadZipFile (one of ZIP_ERRORS) for a member compressed in a way zipfile
+    cannot read (Deflate64: NotImplementedError) or encrypted (RuntimeError), so that only these are caught."""
+    try:
+        return archive.read(name)
+    except (NotImplementedError, RuntimeError) as err:
+        raise zipfile.BadZipFile(f"{name}: {err}") from err
 
 
 def read_emnist_zip(path: Path, split: str = "balanced") -> tuple[Split, Split]:
@@ -134,7 +142,7 @@ def read_emnist_zip(path: Path, split: str = "balanced") -> tuple[Split, Split]:
             names = [n for n in archive.namelist() if n.rsplit("/", 1)[-1] == member]
             if not names:
                 raise DataError(f"{path.name}: no {member} inside; not NIST's EMNIST matlab.zip")
-            data = archive.read(names[0])
+            data = read_member(archive, names[0])
     except ZIP_ERRORS as err:
         raise DataError(f"{path.name}: corrupt or unreadable zip archive ({err})") from err
     return read_emnist_mat(io.BytesIO(data), f"{path.name}:{names[0]}")
@@ -197,9 +205,9 @@ def read_event_hdf5(path: Path, channels: int | None = None) -> EventSamples:
     """Read an HDF5 event file in the SHD layout (gzipped or not): variable-length `spikes/times` (seconds) and
     `spikes/units` per sample, and `labels`.
 
-    Checks that the three agree in length, that each sample has as many times as units, that times are finite
-    and non-negative, that labels are integers and (given `channels`) that units lie in [0, channels). Events
-    come back time-ordered within each sample.
+    Checks that the three agree in length, that each sample has as many times as units, that times are
+    floating-point seconds, finite, non-negative and within float32's range, that labels are integers and (given
+    `channels`) that units lie in [0, channels). Events come back time-ordered within each sample.
     """
     import h5py
 
@@ -330,7 +338,7 @@ def read_nmnist_zip(path: Path, split: str) -> EventSamples:
                 raise DataError(f"{path.name}: no {split}/<digit>/<id>.bin files inside; "
                                 "not the official N-MNIST archive")
             for label, name in found:
-                events = parse_nmnist_events(archive.read(name), f"{path.name}:{name}")
+                events = parse_nmnist_events(read_member(archive, name), f"{path.name}:{name}")
                 times.append((events.t_us * 1e-6).astype(np.float32))
                 units.append(nmnist_units(events).astype(np.uint16))
                 labels.append(label)

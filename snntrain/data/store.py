@@ -15,8 +15,6 @@ import hashlib
 import math
 import os
 import shutil
-import zipfile
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -25,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from snntrain.data.formats import (
+    ZIP_ERRORS,
     EventSamples,
     Split,
     read_emnist_zip,
@@ -181,7 +180,9 @@ def _read_npz(path: Path, hint: str) -> dict[str, np.ndarray]:
                 if not missing:
                     return {key: archive[key] for key in KEYS}
             reason = f"missing {', '.join(missing)}"
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # zlib: a compressed one
+    except (ValueError, OSError, NotImplementedError, RuntimeError, *ZIP_ERRORS) as err:
+        # zlib: a compressed one; NotImplementedError, RuntimeError: a member compressed as zipfile cannot read, or
+        # encrypted (the whole read is numpy's, so they are caught here, around it)
         reason = str(err) or type(err).__name__
     raise DataError(f"{path} is damaged or not a dataset file ({reason}); {hint}")
 

@@ -25,7 +25,7 @@ from snntrain.network.optimizer import Optimizer
 from snntrain.network.spikes import SpikeTrains
 from snntrain.runs import RunDir, atomic_write_text
 from snntrain.runs.plots import plot_heatmaps
-from snntrain.training.ray_cluster import connect, worker_device
+from snntrain.training.ray_cluster import connect, describe_address, worker_device
 
 # The toy task of SPEC §8: two samples of four input spike times, labels 0 and 1.
 INPUTS = np.array([[0.0, 0.0, 1.0, 2.0], [0.0, 0.0, 2.0, 1.0]])
@@ -140,7 +140,7 @@ def train_on_cluster(address: str | None, device: str, model: str, weights: np.n
         slots = int(resources.get("GPU" if worker == "cuda" else "CPU", 1)) or 1
         chunks = np.array_split(weights, min(slots, len(weights)))
         task = ray.remote(num_cpus=1, num_gpus=1 if worker == "cuda" else 0)(_train_chunk)
-        echo(f"{model}: {len(weights)} networks in {len(chunks)} chunks on {address or 'a local Ray instance'} "
+        echo(f"{model}: {len(weights)} networks in {len(chunks)} chunks on {describe_address(address)} "
              f"(device {worker})")
         best = np.concatenate(ray.get([task.remote(worker, model, chunk, epochs) for chunk in chunks]))
     return best, f"{worker} on Ray"

@@ -66,16 +66,22 @@ RUN_SPLITS = ("train", "validation", "test")
 def training_parts(cfg: ModelConfig, samples: int) -> tuple[slice, slice]:
     """The two parts of the (limited) training split's `samples`: the first, which a run of `cfg` trains on, and
     the last `[training] validation` (a count, or a fraction, rounded), held out for validation, the same for every
-    seed. ConfigError (naming the model file) unless some are left to train on."""
+    seed. ConfigError (naming the model file) unless some are left to train on, and, where a validation set is
+    asked for, unless it holds at least one sample (a fraction that rounds to none would select on training
+    accuracy while the model says validation)."""
     validation = cfg.training.validation
     held = validation if isinstance(validation, int) else round(validation * samples)
     if held >= samples:
         raise ConfigError(f"{_source(cfg)}training.validation = {validation}: holds out {held} of the {samples} "
                           "training samples; it must leave some to train on")
+    if validation and not held:
+        raise ConfigError(f"{_source(cfg)}training.validation = {validation}: holds out none of the {samples} "
+                          "training samples; give a larger fraction, a count, or 0 for no validation set")
     return slice(0, samples - held), slice(samples - held, samples)
 
 
 def _source(cfg: ModelConfig) -> str:
+    """The model file, as the start of an error message ("" for a model built in Python)."""
     return f"{cfg.source}: " if cfg.source else ""
 
 
@@ -93,15 +99,12 @@ def check_run_split(split: object, cfg: ModelConfig) -> str:
 def run_split_host(data: Dataset | EventDataset, split: str, cfg: ModelConfig) -> tuple[np.ndarray, np.ndarray,
                                                                                          np.ndarray]:
     """`encode_host`'s arrays of one of a run's RUN_SPLITS (`check_run_split`): "train" and "validation" are the
-    two parts of the (limited) training split (`training_parts`), "test" the (limited) test split. UsageError
-    for "validation" where the model's fraction holds none of these samples out."""
+    two parts of the (limited) training split (`training_parts`), "test" the (limited) test split."""
     if split == "test":
         return encode_host(data, "test", cfg.input, cfg.training.test_samples)
     times, counts, labels = encode_host(data, "train", cfg.input, cfg.training.train_samples)
-    part = training_parts(cfg, len(labels))[split == "validation"]
-    if part.start == part.stop:
-        raise UsageError(f"{_source(cfg)}split 'validation': training.validation = {cfg.training.validation} "
-                         f"holds out none of the {len(labels)} training samples")
+    trained, held = training_parts(cfg, len(labels))
+    part = held if split == "validation" else trained
     return times[part], counts[part], labels[part]
 
 

@@ -24,6 +24,11 @@ def on_this_machine(address: str | None) -> bool:
     return cluster_address(address) in (None, "local")
 
 
+def describe_address(address: str | None) -> str:
+    """Where `connect(address)` runs, in words for a progress line."""
+    return "a local Ray instance" if on_this_machine(address) else str(cluster_address(address))
+
+
 @contextmanager
 def connect(address: str | None, command: str) -> Iterator[Any]:
     """The `ray` module, initialised on `address` (or RAY_ADDRESS; "local" or none: an embedded instance on this

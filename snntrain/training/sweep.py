@@ -24,7 +24,7 @@ from snntrain.config.sweep import SweepPlan, maximised
 from snntrain.data import check_present
 from snntrain.errors import SnntrainError, UsageError
 from snntrain.runs import RunDir, atomic_write_text, make_dirs
-from snntrain.training.ray_cluster import connect, on_this_machine, worker_device
+from snntrain.training.ray_cluster import connect, describe_address, on_this_machine, worker_device
 from snntrain.training.trainer import run_finished, train_named
 
 #: Written in a trial's run directory when the early-stopping scheduler stops it (the epoch and the metric).
@@ -139,7 +139,7 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
         kept = sum(run_finished(trial_dir(folder, i)) for i in range(len(trials)))
         use_gpu = trial_device == "cuda"
         echo(f"sweep {folder}: {len(trials)} trials ({kept} finished earlier), {plan.cpus_per_trial} CPU"
-             f"{' and 1 GPU' if use_gpu else ''} each, on {address or 'a local Ray instance'}"
+             f"{' and 1 GPU' if use_gpu else ''} each, on {describe_address(address)}"
              f"{', ASHA early stopping on ' + metric if scheduler else ''}"
              f"{f', for at most {plan.time_budget_s:g} s' if plan.time_budget_s else ''}")
         resources = {"cpu": plan.cpus_per_trial, **({"gpu": 1} if use_gpu else {})}
