@@ -128,3 +128,8 @@ class ModelConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     source: str = ""
+
+    @property
+    def lead(self) -> str:
+        """The model file as the start of an error message ("" for a model built in Python)."""
+        return f"{self.source}: " if self.source else ""

@@ -14,4 +14,5 @@ from snntrain.data.store import (
 )
 
 __all__ = ["DATASETS", "Dataset", "DatasetInfo", "EventDataset", "EventSamples", "RemoteFile", "canonical_path",
-           "check_present", "dataset_info", "download_dataset", "encode_events", "fetch_raw_file", "latency_encode", "load_dataset"]
+           "check_present", "dataset_info", "download_dataset", "encode_events", "fetch_raw_file", "latency_encode",
+           "load_dataset"]

@@ -122,7 +122,7 @@ def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator) 
     layers: list = []
     shape = tuple(cfg.input.shape)
     for index, layer in enumerate(cfg.layers):
-        where = f"{cfg.source + ': ' if cfg.source else ''}layers[{index}].init"
+        where = f"{cfg.lead}layers[{index}].init"
         if layer.type == "dense":
             weights = init_weights(layer.init, (layer.neurons, int(np.prod(shape))), rng, dtype, where)
             layers.append(DenseLayer(backend, weights, lif_params(layer), cfg.t_max, dtype))
@@ -134,5 +134,5 @@ def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator) 
         shape = layers[-1].out_shape if layer.type != "dense" else (layer.neurons,)
     problem = weight_scale_problem(cfg, [layer.weights for layer in layers])
     if problem:  # refused now, not by the first set_weights of what training made of them
-        raise ConfigError(f"{cfg.source + ': ' if cfg.source else ''}the initial {problem}")
+        raise ConfigError(f"{cfg.lead}the initial {problem}")
     return Network(layers, layer_names(cfg))

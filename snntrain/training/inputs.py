@@ -72,17 +72,12 @@ def training_parts(cfg: ModelConfig, samples: int) -> tuple[slice, slice]:
     validation = cfg.training.validation
     held = validation if isinstance(validation, int) else round(validation * samples)
     if held >= samples:
-        raise ConfigError(f"{_source(cfg)}training.validation = {validation}: holds out {held} of the {samples} "
+        raise ConfigError(f"{cfg.lead}training.validation = {validation}: holds out {held} of the {samples} "
                           "training samples; it must leave some to train on")
     if validation and not held:
-        raise ConfigError(f"{_source(cfg)}training.validation = {validation}: holds out none of the {samples} "
+        raise ConfigError(f"{cfg.lead}training.validation = {validation}: holds out none of the {samples} "
                           "training samples; give a larger fraction, a count, or 0 for no validation set")
     return slice(0, samples - held), slice(samples - held, samples)
-
-
-def _source(cfg: ModelConfig) -> str:
-    """The model file, as the start of an error message ("" for a model built in Python)."""
-    return f"{cfg.source}: " if cfg.source else ""
 
 
 def check_run_split(split: object, cfg: ModelConfig) -> str:
@@ -91,7 +86,7 @@ def check_run_split(split: object, cfg: ModelConfig) -> str:
     if not isinstance(split, str) or split not in RUN_SPLITS:
         raise UsageError(f"split {split!r}: a run has the splits {', '.join(RUN_SPLITS[:-1])} and {RUN_SPLITS[-1]}")
     if split == "validation" and not cfg.training.validation:
-        raise UsageError(f"{_source(cfg)}split 'validation': the model holds out no validation samples "
+        raise UsageError(f"{cfg.lead}split 'validation': the model holds out no validation samples "
                          "(training.validation = 0)")
     return split
 

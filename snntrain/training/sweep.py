@@ -162,10 +162,10 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     echo(f"{counts['done']} trials finished, {counts['stopped early']} stopped early, {counts['failed']} failed"
          f"{f', {rest} unfinished (run the same command again to go on)' if rest else ''}; "
          f"results: {folder / 'results.csv'}")
-    failed = [row for row in rows if row["status"] == "failed"]
-    if failed:  # the table is written: the exit status says that not every trial trained
-        raise SnntrainError(f"{len(failed)} of {len(rows)} trials failed ({failed[0]['trial']}: "
-                            f"{failed[0]['error'] or 'no error recorded'}); every error is in the error column of "
+    if counts["failed"]:  # the table is written: the exit status says that not every trial trained
+        first = next(row for row in rows if row["status"] == "failed")
+        raise SnntrainError(f"{counts['failed']} of {len(rows)} trials failed ({first['trial']}: "
+                            f"{first['error'] or 'no error recorded'}); every error is in the error column of "
                             f"{folder / 'results.csv'}")
     return folder
 
