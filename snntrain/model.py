@@ -16,10 +16,10 @@ from snntrain.backends import get_backend
 from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.errors import SnntrainError, as_path
-from snntrain.network.build import build_network, describe_layers, weight_scale_problem
+from snntrain.network.build import build_network, describe_layers, take_weights
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
-from snntrain.runs import Checkpoint, RunDir, check_weights, load_checkpoint, save_checkpoint
+from snntrain.runs import Checkpoint, RunDir, load_checkpoint, save_checkpoint
 from snntrain.training.callbacks import Callback
 from snntrain.training.evaluate import Evaluation, score
 from snntrain.training.inputs import encode_images
@@ -140,21 +140,9 @@ class Model:
         self._take_weights(self.layer_names, weights, "set_weights")
 
     def _take_weights(self, names: list[str], weights: Sequence[np.ndarray], source: str) -> None:
-        """Every layer's weights (of layers `names`), cast to the model's precision and checked against the model
-        (`check_weights`, errors led by `source`) before the first layer takes its own: all layers or none."""
-        arrays = [np.asarray(array) for array in weights]
-        for name, array in zip(self.layer_names, arrays):
-            if array.dtype.kind not in "fiu":
-                raise SnntrainError(f"{source}: layer {name} has weights of dtype {array.dtype}; give real numbers")
-        with np.errstate(over="ignore", invalid="ignore"):  # values past float32's range become inf: refused below
-            cast = [array.astype(self.config.precision) for array in arrays]
-        check_weights(names, cast, self.layer_names, [layer.weight_shape for layer in self._network.layers], source)
-        problem = weight_scale_problem(self.config, cast)
-        if problem:
-            raise SnntrainError(f"{source}: {problem}")
+        """`take_weights`: every layer's or, when one does not fit, none (errors led by `source`)."""
         with self._lock:
-            for layer, array in zip(self._network.layers, cast):
-                layer.set_weights(array)
+            take_weights(self._network, self.config, names, weights, source)
 
     # training and scoring ------------------------------------------------------------------------------------
     def fit(self, data_dir: str | Path = "data", epochs: int | None = None, runs_dir: str | Path = "runs",

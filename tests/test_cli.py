@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,17 @@ def test_command_help(name: str) -> None:
     code, out, _ = run(name, "--help")
     assert code == 0, out
     assert f"Usage: main {name}" in out or f"Usage: snntrain {name}" in out
+
+
+def test_the_command_line_and_its_help_do_not_load_numba() -> None:
+    """`snntrain --help`, every command's help and `show` start without numba, which takes half a second to
+    import (the CLI imported the backends for their device names, and with them every kernel)."""
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom snntrain.cli import main\n"
+            "for args in [['--help'], *([name, '--help'] for name in main.commands), ['show', '--model', 'default']]:\n"
+            "    assert CliRunner().invoke(main, args).exit_code == 0, args\n"
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False"]
 
 
 def test_version() -> None:

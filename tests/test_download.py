@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from snntrain.cli import main
 from snntrain.data import DATASETS, fetch, fetch_raw_file, load_dataset
-from snntrain.data.fetch import FetchPolicy, file_digest
+from snntrain.data.fetch import FetchPolicy
+from snntrain.data.store import file_digest
 from snntrain.errors import DataError
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -11,7 +11,7 @@ import pytest
 
 from snntrain.backends import get_backend
 from snntrain.backends.calls import ENTRIES, PRECISION_KERNELS
-from snntrain.training.bench import launch_hook
+from snntrain.backends.profile import launch_hook
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -125,6 +125,24 @@ def test_the_table_selects_on_validation_and_shows_the_papers_selection_beside(t
     assert (csv_row["selected_test_accuracy"], csv_row["best_test_accuracy"]) == ("0.8500", "0.8700")
 
 
+def test_a_run_that_lacks_an_epoch_a_crash_cut_off_is_done_at_its_last_epoch(tmp_path):
+    """A run of an older version may lack the row of an epoch that a crash cut off (here epoch 2 of 3): training
+    keeps it as finished, and the table says "done" at epoch 3 (it counted rows: "epoch 2/3", for ever)."""
+    from snntrain.config import load_model, to_toml
+    from snntrain.training.reproduce import collect
+    from snntrain.training.trainer import run_finished
+
+    out = tmp_path / "reproduce-full"
+    run_dir = RunDir.create(out, "ttfs", "ttfs-fashion-mnist-seed0")
+    run_dir.write_config(to_toml(load_model("ttfs", overrides(EXPERIMENTS[0], 0, smoke=False)
+                                            + ["training.epochs=3"])))
+    run_dir.write_metrics([{"epoch": e, "val_accuracy": v, "test_accuracy": 0.8, "epoch_seconds": 10.0}
+                           for e, v in [(1, 0.8), (3, 0.9)]])
+    assert run_finished(run_dir.path)
+    [row] = [r for r in collect([0], out, tmp_path, smoke=False) if r.experiment == EXPERIMENTS[0]]
+    assert (row.status, row.epochs_done, row.best_epoch) == ("done", 3, 3)
+
+
 def test_the_table_names_only_the_sessions_that_trained_an_epoch(tmp_path):
     """A session stopped before its first epoch ended (the next session starts after the same epoch) trained
     nothing the table reports, so its device and commit are not listed; the others are."""
@@ -195,7 +213,6 @@ def test_runs_that_differ_from_the_model_file_are_named_in_the_table_and_when_ke
     """A run keeps the settings it started with. When the packaged model file has changed since (here: seed 1 was
     started with another learning rate), the table says which setting differs and how many runs do, and
     `reproduce` says so when it keeps the finished run; a run started as the model file says "as the model file"."""
-    from snntrain.backends import get_backend
     from snntrain.config import load_model, to_toml
     from snntrain.training.reproduce import collect, reproduce, write_results
 
@@ -222,7 +239,7 @@ def test_runs_that_differ_from_the_model_file_are_named_in_the_table_and_when_ke
     data.mkdir()
     (data / "fashion-mnist.npz").write_bytes(b"")  # finished runs are kept without reading their data
     said: list[str] = []
-    reproduce(["ttfs-fashion-mnist"], [0, 1], False, get_backend("cpu"), data, out, said.append)
+    reproduce(["ttfs-fashion-mnist"], [0, 1], False, "cpu", data, out, said.append)
     assert said[:3] == ["ttfs-fashion-mnist-seed0: done (30 epochs), kept",
                         "ttfs-fashion-mnist-seed1: was started with settings that differ from ttfs.toml's now, "
                         "and keeps them: optimizer.lr = 0.01 (reference: 0.002) (delete the folder to train it "

@@ -14,7 +14,7 @@ import pytest
 from snntrain import __version__
 from snntrain.errors import SnntrainError
 from snntrain.runs import (Checkpoint, RunDir, atomic_path, atomic_write_bytes, atomic_write_text,
-                           check_weights_match, load_checkpoint, plot_curves, plot_raster, plot_spike_counts,
+                           load_checkpoint, plot_curves, plot_raster, plot_spike_counts,
                            save_checkpoint)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -63,7 +63,7 @@ def test_atomic_write_never_replaces_a_device_fifo_or_folder(tmp_path):
 def test_a_target_that_cannot_be_looked_at_is_left_to_the_write(tmp_path, monkeypatch):
     """Whether the target is a special file is asked with os.stat; where that fails (a folder that may not be
     searched: Path.exists raised PermissionError there, a traceback), the write goes on and reports its own error."""
-    from snntrain.runs import atomic
+    from snntrain import atomic
 
     target = tmp_path / "a.txt"
     real_stat = os.stat
@@ -174,7 +174,7 @@ def test_open_needs_config(tmp_path):
     run = RunDir.create(tmp_path, "m")
     run.write_config('name = "m"\n')
     opened = RunDir.open(run.path)
-    assert opened.read_config() == 'name = "m"\n'
+    assert opened.config_path.read_text() == 'name = "m"\n'
     assert opened.metrics_path == run.metrics_path
 
 
@@ -311,18 +311,20 @@ def test_a_checkpoint_damaged_in_its_structure_is_one_line(tmp_path, damage, mes
     assert "\n" not in str(info.value)
 
 
-def test_check_weights_match():
+def test_check_weights():
+    from snntrain.network.build import check_weights
+
     ckpt = _checkpoint()
     names, shapes = ["dense0", "pool1", "dense2"], [(3, 4), (0,), (2, 3)]
-    check_weights_match(ckpt, names, shapes, "best.h5")
+    check_weights(ckpt.layer_names, ckpt.weights, names, shapes, "best.h5")
 
     with pytest.raises(SnntrainError, match=r"^best.h5: the checkpoint has 3 layers .* the model has 2"):
-        check_weights_match(ckpt, names[:2], shapes[:2], "best.h5")
+        check_weights(ckpt.layer_names, ckpt.weights, names[:2], shapes[:2], "best.h5")
     with pytest.raises(SnntrainError, match=r"layer 1 is 'pool1' in the checkpoint but 'dense1' in the model"):
-        check_weights_match(ckpt, ["dense0", "dense1", "dense2"], shapes, "best.h5")
+        check_weights(ckpt.layer_names, ckpt.weights, ["dense0", "dense1", "dense2"], shapes, "best.h5")
     with pytest.raises(SnntrainError, match=r"layer dense2 has weights of shape \(2, 3\) but the model expects "
                                             r"\(5, 3\)"):
-        check_weights_match(ckpt, names, [(3, 4), (0,), (5, 3)], "best.h5")
+        check_weights(ckpt.layer_names, ckpt.weights, names, [(3, 4), (0,), (5, 3)], "best.h5")
 
 
 # --- plots -----------------------------------------------------------------------------------------------------

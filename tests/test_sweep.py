@@ -248,6 +248,20 @@ def test_four_trials_their_table_and_a_resumed_sweep(tmp_path):
     assert [s["after_epoch"] for s in sessions] == [0, 1] and len(RunDir.open(t001).read_metrics()) == 2
 
 
+def test_a_trial_that_lacks_an_epoch_a_crash_cut_off_is_done_at_its_last_epoch(tmp_path):
+    """A trial of an older version may lack the row of an epoch that a crash cut off: it is done at its last
+    epoch, as training keeps it (the table counted rows: "epoch 1/2" for ever, with no error)."""
+    from snntrain.config import load_model, to_toml
+    from snntrain.training.sweep import collect, trial_dir
+
+    path = trial_dir(tmp_path, 0)
+    run = RunDir.create(path.parent, "default", path.name)
+    run.write_config(to_toml(load_model("default", ["training.epochs=2"])))
+    run.write_metrics([{"epoch": 2, "val_accuracy": 0.5, "test_accuracy": 0.4, "epoch_seconds": 1.0}])
+    [row] = collect(tmp_path, SweepPlan(), [("optimizer.lr=0.1",)], {}, "val_accuracy")
+    assert (row["status"], row["epochs"], row["best_epoch"], row["error"]) == ("done", 2, 2, "")
+
+
 def test_a_failing_trial_is_marked_failed_and_the_others_finish(tmp_path):
     # weights drawn too large for float32 are refused when the trial builds its network, in its worker
     result = sweep(tmp_path, "--grid", "layers[0].init.std=1,1e30", "--max-failures", "0")

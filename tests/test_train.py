@@ -25,6 +25,7 @@ from snntrain.errors import SnntrainError
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import RunDir, load_checkpoint, save_checkpoint
 from snntrain.training import trainer
+from snntrain.training.epoch import EpochRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "models" / "default.toml"
@@ -107,11 +108,12 @@ def assert_same_run(run: Path, reference: Path) -> None:
 
 
 def interrupt_training_call(monkeypatch, call: int, after_samples: int = 100) -> dict:
-    """Make the `call`-th training pass of run_epoch raise KeyboardInterrupt after `after_samples` samples."""
-    real = trainer.run_epoch
+    """Make the `call`-th training pass (`EpochRunner.run` with an optimizer) raise KeyboardInterrupt after
+    `after_samples` samples."""
+    real = EpochRunner.run
     state = {"calls": 0, "raised": False}
 
-    def run_epoch(backend, network, loss, split, order, batch_size, classes, optimizer=None, progress=None):
+    def run(self, order, optimizer=None, progress=None, refresh_s=0.5):
         if optimizer is not None:
             state["calls"] += 1
             if state["calls"] == call:
@@ -124,9 +126,9 @@ def interrupt_training_call(monkeypatch, call: int, after_samples: int = 100) ->
                         state["raised"] = True
                         raise KeyboardInterrupt
 
-        return real(backend, network, loss, split, order, batch_size, classes, optimizer, progress)
+        return real(self, order, optimizer, progress, refresh_s)
 
-    monkeypatch.setattr(trainer, "run_epoch", run_epoch)
+    monkeypatch.setattr(EpochRunner, "run", run)
     return state
 
 
@@ -269,6 +271,29 @@ def test_resume_with_mismatched_layer_is_one_line_error(one_epoch, tmp_path):
     line = result.error_line()
     assert "dense0" in line and "(128, 64)" in line and "(64, 64)" in line, line
     # the run directory is left as it was
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda w: w * 1e6, "layer dense0: weights too large for float32"),
+    (lambda w: (w > 0).astype("S1"), "layer dense0 has weights of dtype |S1; give real numbers")])
+def test_resume_from_weights_the_model_cannot_take_is_one_line_error_before_training(one_epoch, tmp_path, edit,
+                                                                                      message):
+    """Weights in last.h5 that the model cannot take (edited to a scale float32 cannot resolve, or of a non-numeric
+    type) stop the resume before any work, naming the file, as the API refuses them (before: weights of float32
+    rounding trained a whole epoch, then stopped "epoch 2: ... weights too large"; bytes became a ValueError)."""
+    import h5py
+
+    run = copy_run(one_epoch, tmp_path)
+    with h5py.File(run / "last.h5", "r+") as f:
+        weights = f["layers/dense0/weights"][()]
+        del f["layers/dense0/weights"]
+        f["layers/dense0/weights"] = edit(weights)
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+    assert result.exit_code == 1, result.output
+    line = result.error_line()
+    assert line.startswith(f"error: {run / 'last.h5'}: ") and message in line, line
     assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
 
 

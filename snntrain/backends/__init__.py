@@ -4,9 +4,8 @@ from __future__ import annotations
 import functools
 
 from snntrain.backends.base import Backend
+from snntrain.config.schema import DEVICES
 from snntrain.errors import SnntrainError
-
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def cuda_available(allow_simulator: bool = True) -> bool:
@@ -19,6 +18,14 @@ def cuda_available(allow_simulator: bool = True) -> bool:
         return bool(cuda.is_available())
     except Exception:  # a broken CUDA install means "no GPU" here, not a crash
         return False
+
+
+def set_threads(count: int) -> None:
+    """Run the CPU kernels on at most `count` threads (at least one, at most the pool numba started with): a Ray
+    worker that owns fewer CPUs than the machine must not spread over all of them."""
+    import numba
+
+    numba.set_num_threads(max(1, min(count, numba.config.NUMBA_NUM_THREADS)))
 
 
 def get_backend(device: str = "auto") -> Backend:

@@ -25,7 +25,9 @@ from typing import Any, Callable
 import numba
 
 import snntrain.kernels
+from snntrain.atomic import atomic_write_text
 from snntrain.backends.launch import CPU_TEMPLATE, arg_names
+from snntrain.errors import SnntrainError
 
 CACHE_ENV = "SNNTRAIN_CACHE_DIR"
 
@@ -81,10 +83,8 @@ def cached_cpu_launcher(py_fn: Callable, precision: str = "float64") -> Callable
         if not path.exists():
             text = _MODULE.format(key=key, name=py_fn.__name__, precision=precision,
                                   body=CPU_TEMPLATE.format(args=arg_names(py_fn)).lstrip("\n"))
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)  # another process may write the same text at the same time: either wins
-    except OSError:
+            atomic_write_text(path, text)  # another process may write the same text at the same time: either wins
+    except (OSError, SnntrainError):  # no cache here: compile in memory
         return None
     return _Guarded(path, name)
 

@@ -1,7 +1,8 @@
 """Launchers: run a per-element math function `fn(i, *args)` for every i in range(total), on either target.
 
 One generator per target builds the launcher from the function's own signature, so each math function has
-exactly one launcher per target and no launcher is written by hand.
+exactly one launcher per target and no launcher is written by hand (the CPU's template also serves the compile
+cache, `compile_cache.py`, which writes the same launcher to a module file that numba can cache).
 """
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    # Imported here so that each command module can import `main`-free helpers without cycles.
+    # Imported after `main` exists: each command module imports `main` from this package to register itself.
     from snntrain.cli import commands  # noqa: F401
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from snntrain.backends import get_backend
 from snntrain.cli import main
 from snntrain.cli.options import data_dir_option, device_option, runs_dir_option, set_option
 from snntrain.config import load_model
@@ -54,7 +53,7 @@ def bench(model: str, overrides: tuple[str, ...], device: str, sweep: str | None
                          f"1..{MAX_REPEATS:,}")
     # with --json, stdout holds the JSON alone and the progress lines go to stderr
     echo = (lambda line: click.echo(line, err=True)) if as_json else click.echo
-    run, results = run_bench(load_model(model, overrides), get_backend(device), data_dir, sweep, sweep_values,
+    run, results = run_bench(load_model(model, overrides), device, data_dir, sweep, sweep_values,
                              steps, repeats, runs_dir, echo)
     if as_json:
         click.echo(json.dumps([asdict(m) for m in results], indent=2))

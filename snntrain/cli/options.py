@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from snntrain.backends import DEVICES
+from snntrain.config.schema import DEVICES
 
 F = TypeVar("F", bound=Callable[..., Any])
 

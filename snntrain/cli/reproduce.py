@@ -5,7 +5,6 @@ from pathlib import Path
 
 import click
 
-from snntrain.backends import get_backend
 from snntrain.cli import main
 from snntrain.cli.options import data_dir_option, device_option, runs_dir_option
 from snntrain.errors import UsageError
@@ -33,4 +32,4 @@ def reproduce(only: tuple[str, ...], seeds: str, smoke: bool, device: str, data_
     if not seed_list:
         raise UsageError("--seeds: give at least one seed, e.g. 0,1,2")
     out_dir = runs_dir / ("reproduce-smoke" if smoke else "reproduce-full")
-    run_all(only, seed_list, smoke, get_backend(device), data_dir, out_dir, click.echo)
+    run_all(only, seed_list, smoke, device, data_dir, out_dir, click.echo)

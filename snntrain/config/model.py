@@ -1,7 +1,8 @@
 """The resolved model description: plain frozen dataclasses that every later stage reads.
 
-`snntrain.config.load` builds these from a TOML file (with defaults filled in and every value validated);
-nothing downstream re-validates them.
+`snntrain.config.load` builds these from a TOML file (with defaults filled in and every value validated, each
+on its own and across keys). Later stages check only what needs more than the model file: the data present
+(`training.inputs`), weights drawn from the init distribution (`network.build`).
 """
 from __future__ import annotations
 

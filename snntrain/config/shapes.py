@@ -78,10 +78,12 @@ def input_spikes(cfg: ModelConfig) -> list[int]:
     return spikes
 
 
-def step_bytes(cfg: ModelConfig, itemsize: int = 4) -> list[int]:
+def step_bytes(cfg: ModelConfig) -> list[int]:
     """Bytes each layer holds for one training step at the larger batch size: weights with gradient and two
-    optimiser moments, the sorted-input and per-input buffers, and the per-spike output buffers. An estimate
-    (within a small factor) of what the backends allocate, to refuse a model that cannot fit before any work."""
+    optimiser moments, the sorted-input and per-input buffers, and the per-spike output buffers, each element at
+    the size of the model's precision (the int32 ones too: an upper estimate in float64). An estimate (within a
+    small factor) of what the backends allocate, to refuse a model that cannot fit before any work."""
+    itemsize = 8 if cfg.precision == "float64" else 4
     batch = max(cfg.training.batch_size, cfg.training.test_batch_size)
     in_shape = cfg.input.shape
     sizes = []

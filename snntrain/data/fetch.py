@@ -1,11 +1,8 @@
-"""HTTP downloads that survive bad networks: resume of partial files, retries with backoff, and checksums."""
+"""HTTP downloads that survive bad networks: resume of partial files and retries with backoff."""
 from __future__ import annotations
 
-import gzip
-import hashlib
 import sys
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -206,14 +203,3 @@ def _describe(err: requests.RequestException) -> str:
             return reason
     return text.splitlines()[0][:200] if text else type(err).__name__
 
-
-def file_digest(path: Path, algorithm: str, decompressed: bool = False) -> str:
-    """Hex digest of a file, or of its gzip-decompressed content. Raises DataError if the gzip data is invalid."""
-    h = hashlib.new(algorithm)
-    try:
-        with (gzip.open(path, "rb") if decompressed else open(path, "rb")) as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-        raise DataError(f"invalid gzip data ({err})") from err
-    return h.hexdigest()

@@ -21,10 +21,12 @@ class RemoteFile:
 
     @property
     def algorithm(self) -> str:
+        """The hash algorithm of `digest` ("sha256", "md5")."""
         return self.digest.split(":", 1)[0]
 
     @property
     def hexdigest(self) -> str:
+        """The expected digest, in hex."""
         return self.digest.split(":", 1)[1]
 
 
@@ -47,6 +49,7 @@ class DatasetInfo:
 
     @property
     def downloadable(self) -> bool:
+        """Whether `snntrain download` can fetch and convert it (else its files are placed by hand)."""
         return self.raw_format is not None
 
 

@@ -11,10 +11,12 @@ Layout under the data directory (default `data/`):
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import math
 import os
 import shutil
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -34,6 +36,7 @@ from snntrain.data.formats import (
     write_event_hdf5,
 )
 from snntrain.data.registry import DATASETS, DatasetInfo, RemoteFile
+from snntrain.atomic import atomic_path, atomic_write_text
 from snntrain.errors import DataError
 
 KEYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -288,11 +291,15 @@ def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+def file_digest(path: Path, algorithm: str, decompressed: bool = False) -> str:
+    """Hex digest of a file, or of its gzip-decompressed content. Raises DataError if the gzip data is invalid."""
+    h = hashlib.new(algorithm)
+    try:
+        with (gzip.open(path, "rb") if decompressed else open(path, "rb")) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise DataError(f"invalid gzip data ({err})") from err
     return h.hexdigest()
 
 
@@ -302,13 +309,11 @@ def _verified(path: Path) -> bool:
     if not (path.is_file() and record.is_file()):
         return False
     # bytes, not text: a damaged record is a mismatch (the file is rebuilt), not a UnicodeDecodeError
-    return record.read_bytes().split(maxsplit=1)[:1] == [_sha256(path).encode()]
+    return record.read_bytes().split(maxsplit=1)[:1] == [file_digest(path, "sha256").encode()]
 
 
 def _matches(path: Path, remote: RemoteFile) -> tuple[bool, str]:
     """(verified, actual digest or reason). An unreadable gzip counts as a mismatch, not a crash."""
-    from snntrain.data.fetch import file_digest
-
     try:
         actual = file_digest(path, remote.algorithm, remote.decompressed)
     except DataError as err:
@@ -418,17 +423,9 @@ def _parse_images(info: DatasetInfo, raw_dir: Path) -> tuple[Split, Split]:
 
 
 def _write_canonical(path: Path, write: Callable[[Path], None]) -> None:
-    """Write a converted file with `write(temp path)` and record its digest, each to a temp file first so that a
-    crash never leaves a half file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    """Write a converted file with `write(temp path)` and record its digest, each atomically: a crash never leaves
+    a half file, and two conversions at once each write their own temporary file."""
+    with atomic_path(path) as tmp:
         write(tmp)
-        digest = _sha256(tmp)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    record = _digest_path(path)
-    tmp_record = record.with_name(f".{record.name}.tmp")
-    tmp_record.write_text(f"{digest}  {path.name}\n")
-    os.replace(tmp_record, record)
+        digest = file_digest(tmp, "sha256")
+    atomic_write_text(_digest_path(path), f"{digest}  {path.name}\n")

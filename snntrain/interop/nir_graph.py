@@ -34,7 +34,7 @@ from snntrain.config import load_model_text, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.errors import SnntrainError
 from snntrain.network.build import describe_layers, finite_in, layer_names
-from snntrain.runs.atomic import atomic_write_bytes, special_file
+from snntrain.atomic import atomic_write_bytes, special_file
 
 # A foreign graph's input size says which dataset it was most likely made for (an option overrides it).
 DATASETS_BY_INPUTS = {64: "digits", 784: "mnist", 700: "shd", 2312: "nmnist"}

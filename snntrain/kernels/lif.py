@@ -55,7 +55,7 @@ def frame_gap(d, halved):
     return math.exp(-per_frame * real(d))
 
 
-def first_crossing(a: float, b: float, c: float, z_lo: float, z_hi: float) -> float:
+def first_crossing(a, b, c, z_lo, z_hi):
     """z of the first point of [z_lo, z_hi] where c z^2 - b z + a <= 0 (V at or above theta/tau), or -1.0.
 
     f(z) = c z^2 - b z + a is V's threshold condition (SPEC §1). If f(z_lo) <= 0 the membrane is already at
@@ -668,3 +668,6 @@ def lif_input_error_sweep(b, st, sp, sn, se1, se2, sfr, pt, pn, pcnt, w, out_t, 
             err_in[b, p, s] = 0.0
 
 
+ENTRY_POINTS = (exp_factors, lif_forward_neuron, lif_forward_row, lif_chunk_sums, lif_chunk_margins,
+                lif_forward_chunked, lif_backward_neuron, lif_weight_grad, lif_weight_grad_row, lif_weight_grad_sweep,
+                lif_input_error, lif_input_error_sweep)

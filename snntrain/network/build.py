@@ -1,13 +1,15 @@
 """Build a network from a resolved model description."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from snntrain.backends import Backend
 from snntrain.config import schema
 from snntrain.config.model import InitConfig, LayerConfig, ModelConfig
 from snntrain.config.shapes import input_spikes, layer_shapes
-from snntrain.errors import ConfigError
+from snntrain.errors import ConfigError, SnntrainError
 from snntrain.network.conv import ConvLayer
 from snntrain.network.dense import DenseLayer
 from snntrain.network.lif import LifParams
@@ -53,6 +55,44 @@ def weight_scale_problem(cfg: ModelConfig, weights: list[np.ndarray]) -> str:
                     f"sums can reach {share:.3g} times its threshold theta / tau, so rounding alone could decide its "
                     f"spikes; give smaller weights or simulation.precision = \"float64\"")
     return ""
+
+
+def check_weights(found_names: list[str], weights: list[np.ndarray], names: list[str],
+                  shapes: list[tuple[int, ...]], source: str) -> None:
+    """SnntrainError, led by `source`, naming the first layer where the weights given (`found_names`, `weights`)
+    and the model (`names`, `shapes`) disagree, or whose weights are not finite."""
+    if len(weights) != len(names):
+        raise SnntrainError(f"{source}: the checkpoint has {len(weights)} layers "
+                            f"({', '.join(found_names)}) but the model has {len(names)} ({', '.join(names)})")
+    for index, (found_name, array, name, shape) in enumerate(zip(found_names, weights, names, shapes)):
+        if found_name != name:
+            raise SnntrainError(f"{source}: layer {index} is '{found_name}' in the checkpoint "
+                                f"but '{name}' in the model")
+        if tuple(array.shape) != tuple(shape):
+            raise SnntrainError(f"{source}: layer {name} has weights of shape {tuple(array.shape)} "
+                                f"but the model expects {tuple(shape)}")
+        if not np.all(np.isfinite(array)):  # scores from such weights would be meaningless
+            raise SnntrainError(f"{source}: layer {name} has non-finite weights (NaN or inf)")
+
+
+def take_weights(network: Network, cfg: ModelConfig, names: Sequence[str], weights: Sequence[np.ndarray],
+                 source: str) -> None:
+    """Give every layer of `network` (of model `cfg`) its weights from `weights` (of layers `names`, as a
+    checkpoint or a caller gives them): cast to the model's precision and checked against the model first (layer
+    names and shapes, finite values, a scale the precision can hold; a SnntrainError led by `source` names the
+    first layer that does not fit), so that all layers take theirs or none."""
+    arrays = [np.asarray(array) for array in weights]
+    for name, array in zip(network.names, arrays):
+        if array.dtype.kind not in "fiu":
+            raise SnntrainError(f"{source}: layer {name} has weights of dtype {array.dtype}; give real numbers")
+    with np.errstate(over="ignore", invalid="ignore"):  # values past float32's range become inf: refused below
+        cast = [array.astype(cfg.precision) for array in arrays]
+    check_weights(list(names), cast, network.names, [layer.weight_shape for layer in network.layers], source)
+    problem = weight_scale_problem(cfg, cast)
+    if problem:
+        raise SnntrainError(f"{source}: {problem}")
+    for layer, array in zip(network.layers, cast):
+        layer.set_weights(array)
 
 
 def init_weights(init: InitConfig, shape: tuple[int, ...], rng: np.random.Generator, dtype: np.dtype,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from snntrain.backends import Backend
-from snntrain.kernels.onesource import PRECISIONS
+from snntrain.config.schema import PRECISIONS
 from snntrain.network.spikes import sort_spikes
 
 
@@ -118,7 +118,8 @@ class LifCore:
         batch, posts, per_neuron = self._buffer_key[0], self.n_out * self.params.max_spikes, (self.groups, self.n_out)
         f = self.dtype
         shapes = {"sum_a": ((batch, self.n_out), f), "sum_b": ((batch, self.n_out), f),
-                  "hit": ((batch, self.n_out), np.uint8), "wacc": ((self.groups * self.n_in, self._sweep_plan()[1] if self.sweeps_only else self.n_out), f),
+                  "hit": ((batch, self.n_out), np.uint8),
+                  "wacc": ((self.groups * self.n_in, self._sweep_plan()[1] if self.sweeps_only else self.n_out), f),
                   "pt": ((batch, posts), f), "pn": ((batch, posts), np.int32), "pcnt": ((batch,), np.int32),
                   "ptmp_t": ((batch, posts), f), "ptmp_p": ((batch, posts), np.int32),
                   "kk": (per_neuron, np.int32), "h1": (per_neuron, f), "h2": (per_neuron, f),

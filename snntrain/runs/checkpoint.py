@@ -24,7 +24,7 @@ import numpy as np
 
 from snntrain import __version__
 from snntrain.errors import SnntrainError
-from snntrain.runs.atomic import atomic_write_bytes, os_reason, special_file
+from snntrain.atomic import atomic_write_bytes, os_reason, special_file
 
 FORMAT = "snntrain-checkpoint"
 FORMAT_VERSION = 1
@@ -133,30 +133,3 @@ def load_checkpoint(path: Path) -> Checkpoint:
         # dataset declared larger than memory, from an edited or damaged file.
         raise SnntrainError(f"{path} is not a valid snntrain checkpoint ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else 'no details'})") from None
-
-
-def check_weights_match(ckpt: Checkpoint, names: list[str], shapes: list[tuple[int, ...]], source: str) -> None:
-    """SnntrainError naming the first layer where `ckpt` and the model (`names`, `shapes`) disagree, or whose
-    weights are not finite (`check_weights` of the checkpoint's layers).
-
-    `source` (the checkpoint's path) leads the message, so the user knows which file does not fit.
-    """
-    check_weights(ckpt.layer_names, ckpt.weights, names, shapes, source)
-
-
-def check_weights(found_names: list[str], weights: list[np.ndarray], names: list[str],
-                  shapes: list[tuple[int, ...]], source: str) -> None:
-    """SnntrainError, led by `source`, naming the first layer where the weights given (`found_names`, `weights`)
-    and the model (`names`, `shapes`) disagree, or whose weights are not finite."""
-    if len(weights) != len(names):
-        raise SnntrainError(f"{source}: the checkpoint has {len(weights)} layers "
-                            f"({', '.join(found_names)}) but the model has {len(names)} ({', '.join(names)})")
-    for index, (found_name, array, name, shape) in enumerate(zip(found_names, weights, names, shapes)):
-        if found_name != name:
-            raise SnntrainError(f"{source}: layer {index} is '{found_name}' in the checkpoint "
-                                f"but '{name}' in the model")
-        if tuple(array.shape) != tuple(shape):
-            raise SnntrainError(f"{source}: layer {name} has weights of shape {tuple(array.shape)} "
-                                f"but the model expects {tuple(shape)}")
-        if not np.all(np.isfinite(array)):  # scores from such weights would be meaningless
-            raise SnntrainError(f"{source}: layer {name} has non-finite weights (NaN or inf)")

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from snntrain.runs.atomic import atomic_write_text
+from snntrain.atomic import atomic_write_text
 
 PACKAGES = ("snntrain", "numpy", "numba", "numba-cuda", "h5py", "scipy", "click")
 _SOURCE = Path(__file__).resolve().parents[2]  # the checkout holding the package, when it is one

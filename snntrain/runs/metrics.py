@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from snntrain.errors import SnntrainError
-from snntrain.runs.atomic import atomic_write_text, os_reason
+from snntrain.atomic import atomic_write_text, os_reason
 
 Row = dict[str, float | int | str]
 
@@ -39,6 +39,21 @@ def parse_metrics(text: str) -> list[Row]:
     """Rows of a CSV written by `format_metrics`; empty cells (a monitor a row did not have) are left out."""
     return [{key: parse_value(value) for key, value in row.items() if value != ""}
             for row in csv.DictReader(io.StringIO(text))]
+
+
+def last_epoch(rows: list[Row]) -> int:
+    """The last epoch `rows` record (0 for none). Not the row count: a run of an older version may lack an epoch
+    that a crash cut off, and is finished all the same."""
+    return int(rows[-1]["epoch"]) if rows else 0
+
+
+def best_row(rows: list[Row], metric: str, maximise: bool = True) -> Row | None:
+    """The first row of the best value of `metric` (highest, or lowest unless `maximise`) among the rows that
+    have it, as the trainer keeps the first best epoch; None when no row has it."""
+    known = [row for row in rows if metric in row]
+    if not known:
+        return None
+    return (max if maximise else min)(known, key=lambda row: row[metric])
 
 
 def write_metrics(path: Path, rows: list[Row]) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from snntrain.runs.atomic import atomic_write_bytes, make_dirs
+from snntrain.atomic import atomic_write_bytes, make_dirs
 from snntrain.runs.metrics import Row
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ SPIKES_PREFIX = "mean_spikes_"
 
 
 def _figure(width: float, height: float) -> Figure:
-    # Imported here: matplotlib takes most of a second to import, and only training makes plots.
+    # Imported here: matplotlib takes most of a second to import, and most commands draw nothing.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -126,6 +126,35 @@ def plot_heatmaps(panels: dict[str, np.ndarray], grid: np.ndarray, titles: dict[
     fig.colorbar(image, ax=list(axes), label="mean best accuracy")
     for fmt in ("png", "pdf"):
         _save(fig, Path(f"{out_stem}.{fmt}"), fmt)
+
+
+def plot_best_by_key(key: str, values: list[str], best: list[float], stopped: list[bool], label: str,
+                     log_x: bool, out_path: Path) -> None:
+    """One point per sweep trial: its best metric (`best`, named `label`) against its value of the swept `key`;
+    trials stopped early are drawn hollow. Numbers go on a numeric axis (logarithmic with `log_x`), anything else
+    (names, lists) as categories in order of appearance."""
+    try:
+        xs = [float(v) for v in values]
+        ticks = None
+    except ValueError:
+        ticks = list(dict.fromkeys(values))
+        xs = [float(ticks.index(v)) for v in values]
+    fig = _figure(5, 3.5)
+    ax = fig.add_subplot()
+    for early in (False, True):
+        points = [(x, y) for x, y, s in zip(xs, best, stopped) if s == early]
+        if points:
+            ax.plot(*zip(*points), "o", alpha=0.7, fillstyle="none" if early else "full",
+                    label="stopped early" if early else "finished")
+    if ticks is not None:
+        ax.set_xticks(range(len(ticks)), ticks)
+    if log_x:
+        ax.set_xscale("log")
+    if any(stopped):
+        ax.legend()
+    ax.set_xlabel(key)
+    ax.set_ylabel(label)
+    _save(fig, out_path)
 
 
 def plot_sweep(name: str, values: list[float], rates: dict[str, list[float]], memory_mb: list[float],

@@ -22,7 +22,7 @@ from typing import Iterator
 
 from snntrain.errors import SnntrainError
 from snntrain.runs import metrics
-from snntrain.runs.atomic import atomic_rename, atomic_write_text, os_reason, special_file
+from snntrain.atomic import atomic_rename, atomic_write_text, os_reason, special_file
 from snntrain.runs.checkpoint import load_checkpoint
 from snntrain.runs.environment import describe_environment, record_environment
 from snntrain.runs.metrics import Row
@@ -168,15 +168,6 @@ class RunDir:
     def write_config(self, toml_text: str) -> None:
         """Save the resolved model as config.toml."""
         atomic_write_text(self.config_path, toml_text)
-
-    def read_config(self) -> str:
-        """The text of config.toml."""
-        try:
-            return self.config_path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SnntrainError(f"cannot read {self.config_path}: {os_reason(exc)}") from None
-        except UnicodeDecodeError:
-            raise SnntrainError(f"cannot read {self.config_path}: not UTF-8 text") from None
 
     def record_environment(self, device: str, epoch: int) -> None:
         """Add this session (starting after `epoch`, on `device` as the backend describes it) to

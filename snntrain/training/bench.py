@@ -8,16 +8,14 @@ from __future__ import annotations
 import json
 import statistics
 import time
-import tracemalloc
-from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
-from snntrain.backends import Backend
+from snntrain.backends import Backend, get_backend
+from snntrain.backends.profile import MemoryMeter, kernel_profile
 from snntrain.config import load_model_text, memory_shortfall, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import Dataset, EventDataset, dataset_info, load_dataset
@@ -65,18 +63,14 @@ class Measurement:
     mlp_ratio: float | None = None  # median over the repeats of (snntrain rate / MLP rate), each pair timed in turn
 
 
-def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
-    """`cfg` with one sweep parameter set: hidden neurons, batch size, spikes per neuron (a count loss's targets
-    at most that), or hidden layers; checked as a model file is (a ConfigError names the sweep value that makes no
-    model)."""
-    return _checked(_varied(cfg, sweep, value), sweep, value)
-
-
-def _checked(variant: ModelConfig, sweep: str, value: int) -> ModelConfig:
+def checked_variant(variant: ModelConfig, sweep: str, value: int) -> ModelConfig:
+    """`variant` (of `vary`) checked as a model file is: a ConfigError names the sweep value that makes no model."""
     return load_model_text(to_toml(variant), f"--sweep {sweep}={value}")
 
 
-def _varied(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
+def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
+    """`cfg` with one sweep parameter set, unchecked (`checked_variant` checks it): hidden neurons, batch size,
+    spikes per neuron (a count loss's targets at most that), or hidden layers."""
     layers = list(cfg.layers)
     hidden = [i for i, layer in enumerate(layers[:-1]) if layer.type == "dense"]
     if sweep == "batch":
@@ -148,7 +142,7 @@ def measure(cfg: ModelConfig, data: Dataset | EventDataset, backend: Backend, la
     train_rates, mlp_rates, eager_rates = rates(True)
     forward_rates, _, _ = rates(False)
     eager.reset()
-    kernels, launches, timing = profile(backend, lambda: eager(True), steps)
+    kernels, launches, timing = kernel_profile(backend, lambda: eager(True), steps)
     with MemoryMeter(backend) as meter:  # a separate untimed step of a fresh network: tracing slows things down
         _Stepper(cfg, data, backend, 1, graphs=False)(True)
     result = Measurement(label, cfg.training.batch_size, statistics.median(train_rates),
@@ -214,101 +208,6 @@ class _Stepper:
         self.backend.synchronize()
 
 
-@contextmanager
-def launch_hook(backend: Backend, around: Callable) -> Iterator[None]:
-    """Inside the block, every `backend.launch(name, total, *args)` goes through `around(launch, name, total,
-    *args)`, where `launch` is the launch it replaces; hooks nest, and each exit restores the one before."""
-    saved = backend.__dict__.get("launch")
-    inner = backend.launch
-    backend.launch = lambda name, total, *args, **kw: around(  # type: ignore[method-assign]
-        lambda *a: inner(*a, **kw), name, total, *args)
-    try:
-        yield
-    finally:
-        if saved is None:
-            del backend.launch
-        else:
-            backend.launch = saved  # type: ignore[method-assign]
-
-
-def profile(backend: Backend, step: Callable[[], None], steps: int) -> tuple[dict[str, float], int, str]:
-    """Milliseconds per step spent in each kernel, launches per step, and how the time was taken: on a GPU the
-    device's own time between CUDA events recorded around each launch; elsewhere the wall time of each launch,
-    synchronising after it. `step` must launch eagerly (a replayed capture shows no launches)."""
-    totals: dict[str, float] = defaultdict(float)
-    count = [0]
-    events: list[tuple[str, Any, Any]] = []
-    cuda = _real_cuda(backend)
-
-    def timed(launch: Callable, name: str, total: int, *args) -> None:
-        count[0] += 1
-        if cuda is not None:
-            begin, end = cuda.event(), cuda.event()
-            begin.record()
-            launch(name, total, *args)
-            end.record()
-            events.append((name, begin, end))
-            return
-        start = time.perf_counter()
-        launch(name, total, *args)
-        backend.synchronize()
-        totals[name] += time.perf_counter() - start
-
-    with launch_hook(backend, timed):
-        step()
-    backend.synchronize()
-    for name, begin, end in events:
-        totals[name] += cuda.event_elapsed_time(begin, end) / 1000
-    ranked = sorted(totals.items(), key=lambda kv: -kv[1])
-    how = ("device time between CUDA events, which for a short kernel includes waiting for its launch"
-           if cuda is not None else "wall time, synchronised after each launch")
-    return {name: 1000 * t / steps for name, t in ranked}, count[0] // steps, how
-
-
-def _real_cuda(backend: Backend) -> Any:
-    """numba.cuda where `backend` runs on a real GPU (not the simulator), else None."""
-    if backend.name != "cuda":
-        return None
-    from numba import config, cuda
-
-    return None if config.ENABLE_CUDASIM else cuda
-
-
-class MemoryMeter:
-    """Peak memory in MB of what runs inside the `with` block. On CUDA: device memory in use, read after every
-    kernel launch (pending frees are flushed first, so earlier runs' arrays do not count). On the CPU: host
-    allocations traced by tracemalloc (numpy arrays included)."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.peak_mb = 0.0
-
-    def __enter__(self) -> "MemoryMeter":
-        if self.backend.name == "cuda":
-            from numba import cuda
-
-            context = cuda.current_context()
-            context.deallocations.clear()
-            free_before = context.get_memory_info()[0]
-
-            def launch_and_read(launch: Callable, name: str, total: int, *args) -> None:
-                launch(name, total, *args)
-                self.peak_mb = max(self.peak_mb, (free_before - context.get_memory_info()[0]) / 2**20)
-
-            self._hook = launch_hook(self.backend, launch_and_read)
-            self._hook.__enter__()
-        else:
-            tracemalloc.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.backend.name == "cuda":
-            self._hook.__exit__(*exc)
-        else:
-            self.peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-
-
 def format_table(results: list[Measurement]) -> str:
     """A plain-text table of the measurements, then each one's top kernels."""
     lines = [f"{'config':<22}{'batch':>7}{'train samples/s':>17}{'forward samples/s':>19}{'peak MB':>10}"
@@ -333,22 +232,24 @@ def format_table(results: list[Measurement]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_bench(cfg: ModelConfig, backend: Backend, data_dir: Path, sweep: str | None, values: list[int] | None,
+def run_bench(cfg: ModelConfig, device: str, data_dir: Path, sweep: str | None, values: list[int] | None,
               steps: int, repeats: int, runs_root: Path, echo: Callable[[str], None]) -> tuple[RunDir, list]:
-    """Measure `cfg` (and its sweep), write bench.json, table.txt and plots under runs/bench-*/."""
+    """Measure `cfg` (and its sweep) on `device` ("auto", "cpu" or "cuda"), write bench.json, table.txt and plots
+    under runs/bench-*/."""
+    backend = get_backend(device)
     cfg, data = bench_data(cfg, data_dir)
     configs = [(f"{cfg.name}", cfg)]
     left_out = []
     if sweep:  # every variant checked before anything is measured
         configs = []
         for value in values or SWEEPS[sweep]:
-            variant = _varied(cfg, sweep, value)
+            variant = vary(cfg, sweep, value)
             # the standard set leaves out what this machine cannot hold; a value the user asked for is an error
             shortfall = memory_shortfall(variant)[1] if not values else ""
             if shortfall:
                 left_out.append(f"{sweep}={value}: left out, {shortfall}")
             else:
-                configs.append((f"{sweep}={value}", _checked(variant, sweep, value)))
+                configs.append((f"{sweep}={value}", checked_variant(variant, sweep, value)))
         if not configs:
             raise UsageError(f"--sweep {sweep}: no value of the standard set fits this machine's memory "
                              f"({left_out[0]}); give smaller ones with --values")

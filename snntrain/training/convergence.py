@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from snntrain.backends import Backend, get_backend
+from snntrain.backends import Backend, get_backend, set_threads
 from snntrain.config.model import LossConfig, OptimizerConfig, ScheduleConfig
 from snntrain.errors import UsageError
 from snntrain.network.dense import DenseLayer
@@ -124,9 +124,7 @@ def train_networks(backend: Backend, model: str, weights: np.ndarray, epochs: in
 
 def _train_chunk(device: str, model: str, weights: np.ndarray, epochs: int) -> np.ndarray:
     """`train_networks` in a Ray worker (one CPU: one numba thread), on its own backend."""
-    import numba
-
-    numba.set_num_threads(1)
+    set_threads(1)
     return train_networks(get_backend(device), model, weights, epochs)
 
 

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from snntrain.backends import Backend
+from snntrain.backends import Backend, get_backend
 from snntrain.config import ModelConfig, load_model, schema
 from snntrain.config.compare import config_differences
 from snntrain.config.load import resolve_model_path
 from snntrain.data.store import canonical_path
 from snntrain.errors import UsageError
 from snntrain.runs import RunDir, RunInUse, atomic_write_text, make_dirs
+from snntrain.runs.metrics import best_row, last_epoch
 from snntrain.training.callbacks import Callback
 from snntrain.training.trainer import run_finished, train_named
 
@@ -44,6 +45,7 @@ class Experiment:
 
     @property
     def name(self) -> str:
+        """model-dataset, as --only and the run folders name it (ttfs-fashion-mnist)."""
         return f"{self.model}-{self.dataset}"
 
 
@@ -51,7 +53,6 @@ class Experiment:
 EXPERIMENTS = (Experiment("ttfs", "fashion-mnist"), Experiment("fashion", "fashion-mnist"),
                Experiment("conv", "fashion-mnist"), Experiment("ttfs", "mnist"), Experiment("count", "mnist"),
                Experiment("conv", "mnist"), Experiment("emnist", "emnist"))
-SEEDS = (0, 1, 2)
 VALIDATION = 5000  # held out of the 60,000 (EMNIST: 112,800) training images; the paper selects on the test set
 # --smoke: one short epoch per configuration on a subset, to check the whole path in minutes (CI)
 SMOKE_VALIDATION = 200
@@ -105,14 +106,15 @@ def changed_settings(experiment: Experiment, seed: int, smoke: bool, config: Mod
     return config_differences(config, now)
 
 
-def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, backend: Backend, data_dir: Path,
+def reproduce(only: Sequence[str], seeds: Sequence[int], smoke: bool, device: str, data_dir: Path,
               out_dir: Path, echo: Callable[[str], None], callbacks: Sequence[Callback] = ()) -> list[SeedResult]:
-    """Train (or resume, or keep) every selected configuration and seed in `out_dir`, rewriting the results table
-    after each; returns the table's rows."""
+    """Train (or resume, or keep) every selected configuration and seed in `out_dir` on `device` ("auto", "cpu"
+    or "cuda"), rewriting the results table after each; returns the table's rows."""
     seed_key = schema.TRAINING["seed"]  # checked before any run folder is made
     for seed in seeds:
         if not seed_key.low <= seed <= seed_key.high:
             raise UsageError(f"--seeds: seed {seed} is not {seed_key.rule()}")
+    backend = get_backend(device)
     make_dirs(out_dir)
     for experiment in select(only):
         if not canonical_path(experiment.dataset, data_dir).exists():
@@ -170,11 +172,12 @@ def _read_run(experiment: Experiment, seed: int, run: RunDir, smoke: bool) -> Se
     config = load_model(run.config_path)
     epochs = config.training.epochs
     rows = run.read_metrics(numbers=("val_accuracy", "test_accuracy", "epoch_seconds"))
-    result = SeedResult(experiment, seed, "done" if len(rows) >= epochs else f"epoch {len(rows)}/{epochs}",
-                        epochs=epochs, epochs_done=len(rows), run_dir=str(run.path),
+    done = last_epoch(rows)
+    result = SeedResult(experiment, seed, "done" if rows and done >= epochs else f"epoch {done}/{epochs}",
+                        epochs=epochs, epochs_done=done, run_dir=str(run.path),
                         differences=changed_settings(experiment, seed, smoke, config))
-    if rows:
-        best = max(rows, key=lambda row: row["val_accuracy"])  # the first epoch of highest, as the trainer keeps
+    best = best_row(rows, "val_accuracy")
+    if best is not None:
         result.best_epoch, result.best_val_accuracy = int(best["epoch"]), best["val_accuracy"]
         result.selected_test_accuracy = best["test_accuracy"]
         result.best_test_accuracy = max(row["test_accuracy"] for row in rows)

@@ -10,9 +10,7 @@ metrics.csv) and a plot of the metric against each swept key are written at the 
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,8 @@ from snntrain.config.sweep import SweepPlan, maximised
 from snntrain.data import check_present
 from snntrain.errors import SnntrainError, UsageError
 from snntrain.runs import RunDir, atomic_write_text, make_dirs
+from snntrain.runs.metrics import best_row, format_metrics, last_epoch
+from snntrain.runs.plots import plot_best_by_key
 from snntrain.training.ray_cluster import connect, describe_address, on_this_machine, worker_device
 from snntrain.training.trainer import run_finished, train_named
 
@@ -53,6 +53,7 @@ def sweep_folder(runs_root: Path, model_path: Path, plan: SweepPlan) -> Path:
 
 
 def trial_dir(folder: Path, index: int) -> Path:
+    """The run directory of trial `index` in the sweep folder `folder`: trials/t000, t001, ..."""
     return folder / "trials" / f"t{index:03d}"
 
 
@@ -62,12 +63,10 @@ def run_trial(config: dict, spec: SweepSpec) -> None:
     A finished trial, or one the scheduler stopped, is kept as it is."""
     from ray import tune
 
-    import numba
-
-    from snntrain.backends import get_backend
+    from snntrain.backends import get_backend, set_threads
     from snntrain.training.callbacks import Callback
 
-    numba.set_num_threads(max(1, min(spec.threads, numba.config.NUMBA_NUM_THREADS)))
+    set_threads(spec.threads)
     index = config["trial"]
     path = trial_dir(Path(spec.folder), index)
 
@@ -191,17 +190,17 @@ def collect(folder: Path, plan: SweepPlan, trials: Sequence[tuple[str, ...]], er
         row: dict[str, Any] = {"trial": path.name, **{k: v for k, v in (o.split("=", 1) for o in overrides)}}
         metrics = RunDir.open(path).read_metrics() if (path / "config.toml").exists() else []
         epochs = load_model(path / "config.toml").training.epochs if metrics else 0
-        known = [r for r in metrics if metric in r]
-        chosen = (max if maximised(metric) else min)(known, key=lambda r: r[metric]) if known else None
-        if metrics and len(metrics) >= epochs:
+        chosen = best_row(metrics, metric, maximised(metric))
+        done = last_epoch(metrics)
+        if metrics and done >= epochs:
             status = "done"
         elif index in errors:
             status = "failed"
         elif plan.scheduler == "asha" and (path / STOPPED).exists():
             status = "stopped early"
         else:
-            status = f"epoch {len(metrics)}/{epochs}" if metrics else "not started"
-        row.update(status=status, epochs=len(metrics),
+            status = f"epoch {done}/{epochs}" if metrics else "not started"
+        row.update(status=status, epochs=done,
                    **{f"best_{metric}": chosen[metric] if chosen else "",
                       "best_epoch": int(chosen["epoch"]) if chosen else "",
                       "test_accuracy": chosen["test_accuracy"] if chosen else "",
@@ -215,44 +214,12 @@ def collect(folder: Path, plan: SweepPlan, trials: Sequence[tuple[str, ...]], er
 def write_results(folder: Path, plan: SweepPlan, rows: list[dict[str, Any]], metric: str) -> None:
     """results.csv, and plots/<key>.png of the best metric against each swept key (trials with a result; those
     stopped early are drawn hollow)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(folder / "results.csv", buffer.getvalue())
+    atomic_write_text(folder / "results.csv", format_metrics(rows))
     shown = [row for row in rows if row["status"] in ("done", "stopped early") and row[f"best_{metric}"] != ""]
     if not shown:
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    make_dirs(folder / "plots")
     log_keys = {r.key for r in plan.random if r.distribution == "loguniform"}
     for key in plan.keys:
-        values = [row[key] for row in shown]
-        try:  # numbers on a numeric axis, anything else (names, lists) as categories in order of appearance
-            xs = [float(v) for v in values]
-            ticks = None
-        except ValueError:
-            ticks = list(dict.fromkeys(values))
-            xs = [float(ticks.index(v)) for v in values]
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        for stopped in (False, True):
-            points = [(x, row[f"best_{metric}"]) for x, row in zip(xs, shown)
-                      if (row["status"] == "stopped early") == stopped]
-            if points:
-                ax.plot(*zip(*points), "o", alpha=0.7, fillstyle="none" if stopped else "full",
-                        label="stopped early" if stopped else "finished")
-        if ticks is not None:
-            ax.set_xticks(range(len(ticks)), ticks)
-        if key in log_keys:
-            ax.set_xscale("log")
-        if any(row["status"] == "stopped early" for row in shown):
-            ax.legend()
-        ax.set_xlabel(key)
-        ax.set_ylabel(f"best {metric}")
-        fig.tight_layout()
-        fig.savefig(folder / "plots" / f"{key.replace('/', '_')}.png", dpi=100)
-        plt.close(fig)
+        plot_best_by_key(key, [row[key] for row in shown], [row[f"best_{metric}"] for row in shown],
+                         [row["status"] == "stopped early" for row in shown], f"best {metric}", key in log_keys,
+                         folder / "plots" / f"{key.replace('/', '_')}.png")

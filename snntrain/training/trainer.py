@@ -19,15 +19,16 @@ from snntrain.config import load_model, to_toml
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import load_dataset
 from snntrain.errors import SnntrainError
-from snntrain.network.build import build_network, describe_layers, weight_scale_problem
+from snntrain.network.build import build_network, describe_layers, take_weights, weight_scale_problem
 from snntrain.network.loss import Loss
 from snntrain.network.network import Network
 from snntrain.network.optimizer import Optimizer
 from snntrain.runs import Checkpoint, RunDir, load_checkpoint, plot_curves, plot_raster, plot_spike_counts
-from snntrain.runs import check_weights_match, make_dirs, save_checkpoint
+from snntrain.runs import make_dirs, save_checkpoint
+from snntrain.runs.metrics import last_epoch
 from snntrain.runs.rundir import LOCK_NAME
 from snntrain.training.callbacks import Callback, CallbackList
-from snntrain.training.epoch import EpochStats, run_epoch
+from snntrain.training.epoch import EpochRunner, EpochStats, run_epoch
 from snntrain.training.inputs import EncodedSplit, augment_split, encode_host, encode_split, upload_split
 from snntrain.training.inputs import training_parts
 
@@ -103,11 +104,9 @@ def checkpoint(session: Session, weights: list[np.ndarray], test_accuracy: float
 def restore(session: Session) -> None:
     """Continue from the run's last.h5: weights, optimiser, RNG, epoch, best so far, metrics rows."""
     ckpt = load_checkpoint(session.run.last_path)
-    # A `--set` that changes a layer's shape must be a one-line error, not set_weights' ValueError.
-    check_weights_match(ckpt, session.network.names, [layer.weight_shape for layer in session.network.layers],
-                        str(session.run.last_path))
-    for layer, weights in zip(session.network.layers, ckpt.weights):
-        layer.set_weights(weights)
+    # A `--set` that changes a layer's shape, or weights edited past what the precision holds, must be a one-line
+    # error before any work, not set_weights' ValueError or a failure at the end of the next epoch.
+    take_weights(session.network, session.cfg, ckpt.layer_names, ckpt.weights, str(session.run.last_path))
     try:
         _restore_state(session, ckpt)
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
@@ -237,6 +236,14 @@ def train_epochs(session: Session, echo: Callable[[str], None], callback: Callba
     """Train from `session.epoch` to the configured number of epochs, checkpointing after each."""
     cfg, be = session.cfg, session.backend
     first, started = session.epoch + 1, time.monotonic()
+
+    def runner(split: EncodedSplit, batch_size: int) -> EpochRunner:
+        return EpochRunner(be, session.network, session.loss, split, batch_size, cfg.input.classes)
+
+    # one runner per split for every epoch: its device state and captured steps serve each pass
+    train_pass = runner(session.train, cfg.training.batch_size)
+    validation_pass = None if session.validation is None else runner(session.validation, cfg.training.test_batch_size)
+    test_pass = runner(session.test, cfg.training.test_batch_size)
     for epoch in range(first, cfg.training.epochs + 1):
         session.optimizer.lr = session.optimizer.learning_rate(epoch - 1)
         order = session.rng.permutation(session.train.size)
@@ -244,16 +251,11 @@ def train_epochs(session: Session, echo: Callable[[str], None], callback: Callba
             augment_split(be, session.train, session.train_images, order, cfg.augment, cfg.input.t_window,
                           cfg.training.batch_size, session.rng)
         callback.on_epoch_begin(epoch, session.train.size)
-        train = run_epoch(be, session.network, session.loss, session.train, order, cfg.training.batch_size,
-                          cfg.input.classes, session.optimizer,
-                          lambda stats, epoch=epoch: callback.on_batch_end(epoch, stats))
+        train = train_pass.run(order, session.optimizer, lambda stats, epoch=epoch: callback.on_batch_end(epoch, stats))
         weights = [layer.weights for layer in session.network.layers]  # one host copy per epoch, used thrice
         check_finite(session, epoch, train, weights)
-        validation = None if session.validation is None else run_epoch(
-            be, session.network, session.loss, session.validation, np.arange(session.validation.size),
-            cfg.training.test_batch_size, cfg.input.classes)
-        test = run_epoch(be, session.network, session.loss, session.test, np.arange(session.test.size),
-                         cfg.training.test_batch_size, cfg.input.classes)
+        validation = None if validation_pass is None else validation_pass.run(np.arange(session.validation.size))
+        test = test_pass.run(np.arange(session.test.size))
         session.rows.append(metrics_row(session, epoch, train, validation, test, weights))
         # model selection never looks at the test set: validation accuracy, or training accuracy without one
         score = (validation or train).accuracy
@@ -359,8 +361,7 @@ def run_finished(path: Path) -> bool:
         rows = run.read_metrics()
     except SnntrainError:
         return False  # a damaged metrics.csv: the resume that follows rewrites it from last.h5
-    # the last epoch recorded, not the row count: a run of an older version may lack an epoch a crash cut off
-    return bool(rows) and rows[-1]["epoch"] >= load_model(run.config_path).training.epochs
+    return bool(rows) and last_epoch(rows) >= load_model(run.config_path).training.epochs
 
 
 def train_named(path: Path, model: Path, overrides: tuple[str, ...], backend: Backend, data_dir: Path,
