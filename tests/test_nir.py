@@ -321,6 +321,26 @@ def test_an_edited_nir_file_is_a_one_line_error(trained, tmp_path, what):
     assert expected.get(what, "") in result.stderr
 
 
+def test_a_nir_file_whose_hdf5_structures_are_damaged_is_one_line(trained, tmp_path):
+    """A flipped bit in HDF5's own records (the cache type of a symbol-table entry, each in turn) makes h5py raise
+    RuntimeError: a one-line error naming the file (before: a traceback)."""
+    path = tmp_path / "damaged.nir"
+    trained.to_nir(path)
+    data = path.read_bytes()
+    refused = 0
+    for node in re.finditer(b"SNOD", data):
+        damaged = bytearray(data)
+        damaged[node.start() + 8 + 17] ^= 0x60
+        path.write_bytes(bytes(damaged))
+        result = CliRunner().invoke(main, ["import", str(path), "-o", str(tmp_path / "m.toml")])
+        assert "Traceback" not in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+        if result.exit_code:
+            assert result.stderr.startswith(f"error: {path}: ") and result.stderr.count("\n") == 1, result.output
+            refused += 1
+    assert refused >= 3
+
+
 def test_a_t_max_in_the_metadata_is_read_only_where_it_is_used(trained, tmp_path):
     """A file with its snntrain model, or an import given t_max, never reads the metadata's t_max: a damaged one
     does not matter there."""

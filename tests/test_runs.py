@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -281,6 +282,55 @@ def test_load_missing_truncated_or_foreign_file(tmp_path):
         with pytest.raises(SnntrainError, match=message) as info:
             load_checkpoint(tmp_path / name)
         assert name in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("dataset", ["layers/dense0/weights", "optimizer/m/0"])
+def test_a_flipped_bit_in_the_weights_or_optimiser_is_an_error_not_a_number(tmp_path, dataset):
+    """Arrays carry HDF5's Fletcher-32 checksum: one flipped bit in dense0's weights or an Adam moment is a one-line
+    error naming the file (before: the file loaded, with a changed weight, and `eval` printed another accuracy)."""
+    path = tmp_path / "last.h5"
+    save_checkpoint(path, _checkpoint(full=True, rng=np.random.default_rng(0)))
+    with h5py.File(path, "r") as f:
+        offset = f[dataset].id.get_chunk_info(0).byte_offset if f[dataset].chunks else f[dataset].id.get_offset()
+    data = bytearray(path.read_bytes())
+    data[offset + 9] ^= 0x01  # one mantissa bit of the third value
+    path.write_bytes(bytes(data))
+    with pytest.raises(SnntrainError, match=f"^cannot read checkpoint {path}: its data does not match its checksum "
+                                            r"\(damaged\)$"):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_whose_hdf5_structures_are_damaged_is_one_line(tmp_path):
+    """A flipped bit in HDF5's own records (here the cache type of each symbol-table entry in turn) makes h5py raise
+    RuntimeError ("unknown symbol table entry cache type"): a one-line error naming the file (before: a traceback)."""
+    path = tmp_path / "last.h5"
+    save_checkpoint(path, _checkpoint(full=True, rng=np.random.default_rng(0)))
+    data = path.read_bytes()
+    tried = 0
+    for node in re.finditer(b"SNOD", data):
+        damaged = bytearray(data)
+        damaged[node.start() + 8 + 17] ^= 0x60  # the first entry's cache type: 0 or 1 becomes 96 or 97
+        path.write_bytes(bytes(damaged))
+        try:
+            load_checkpoint(path)
+        except SnntrainError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
+            tried += 1
+    assert tried >= 3  # the groups of the file: root, layers, optimizer, ...
+
+
+def test_a_checkpoint_with_integer_weights_is_refused(tmp_path):
+    """snntrain writes float weights; integers (a hand edit or another tool) would truncate without a word, and `eval`
+    printed 8% for a run of 59%."""
+    path = tmp_path / "best.h5"
+    save_checkpoint(path, _checkpoint())
+    with h5py.File(path, "r+") as f:
+        weights = f["layers/dense2/weights"][()]
+        del f["layers/dense2/weights"]
+        f["layers/dense2/weights"] = (weights * 10).astype(np.int32)
+    with pytest.raises(SnntrainError, match=f"^{path} is not a valid snntrain checkpoint \\(ValueError: layer dense2 has "
+                                            "weights of dtype int32, where a checkpoint holds floats\\)$"):
+        load_checkpoint(path)
 
 
 @pytest.mark.parametrize("damage, message", [

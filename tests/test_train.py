@@ -262,6 +262,23 @@ def test_resume_repairs_a_broken_metrics_file(one_epoch, reference, tmp_path):
     assert_same_run(run, reference)
 
 
+@pytest.mark.parametrize("kept", ["metrics.csv", "best.h5"])
+def test_resume_without_last_h5_after_recorded_epochs_is_refused(one_epoch, tmp_path, kept):
+    """A run whose last.h5 is gone, but which recorded an epoch, is not a run that crashed in its first epoch:
+    resuming it is refused, and its records stay (before: it trained from epoch 1 without a word, replacing
+    best.h5 with a worse epoch and dropping metrics rows)."""
+    run = copy_run(one_epoch, tmp_path)
+    (run / "last.h5").unlink()
+    (run / ("best.h5" if kept == "metrics.csv" else "metrics.csv")).unlink()
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
+    assert result.exit_code == 1, result.output
+    assert result.error_line() == (f"error: {run / 'last.h5'} is missing, but the run has recorded epochs "
+                                   "(metrics.csv, best.h5): resuming would train from epoch 1 over them; put last.h5 "
+                                   "back from a copy, or train a new run")
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
+
+
 def test_resume_with_mismatched_layer_is_one_line_error(one_epoch, tmp_path):
     run = copy_run(one_epoch, tmp_path)
     before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
@@ -276,7 +293,7 @@ def test_resume_with_mismatched_layer_is_one_line_error(one_epoch, tmp_path):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda w: w * 1e6, "layer dense0: weights too large for float32"),
-    (lambda w: (w > 0).astype("S1"), "layer dense0 has weights of dtype |S1; give real numbers")])
+    (lambda w: (w > 0).astype("S1"), "layer dense0 has weights of dtype |S1, where a checkpoint holds floats")])
 def test_resume_from_weights_the_model_cannot_take_is_one_line_error_before_training(one_epoch, tmp_path, edit,
                                                                                       message):
     """Weights in last.h5 that the model cannot take (edited to a scale float32 cannot resolve, or of a non-numeric
@@ -293,7 +310,7 @@ def test_resume_from_weights_the_model_cannot_take_is_one_line_error_before_trai
     result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None)
     assert result.exit_code == 1, result.output
     line = result.error_line()
-    assert line.startswith(f"error: {run / 'last.h5'}: ") and message in line, line
+    assert line.startswith(f"error: {run / 'last.h5'}") and message in line, line
     assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
 
 
@@ -321,6 +338,10 @@ def _damage(path: Path, what: str) -> None:
             f["extra"].attrs["metrics_rows"] = '[{"epoch": 99}]'
         elif what == "records of a NaN epoch":
             f["extra"].attrs["metrics_rows"] = '[{"epoch": NaN}]'
+        elif what == "epoch past its records":  # before: "resuming after epoch 99", nothing trained, exit 0
+            f.attrs["epoch"] = 99
+        elif what == "best epoch past the last":
+            f["extra"].attrs["best_epoch"] = 5
         elif what == "records nested past the limit":
             f["extra"].attrs["metrics_rows"] = "[" * 100000 + "]" * 100000
 
@@ -328,7 +349,8 @@ def _damage(path: Path, what: str) -> None:
 @pytest.mark.parametrize("what", ["no optimizer step", "negative optimizer step", "optimizer moment of another shape",
                                   "best epoch not a number", "generator state of another kind", "records cut off",
                                   "records not a list", "records of another epoch", "records of a NaN epoch",
-                                  "records nested past the limit"])
+                                  "records nested past the limit", "epoch past its records",
+                                  "best epoch past the last"])
 def test_resume_from_a_damaged_resume_state_is_one_line_error(one_epoch, tmp_path, what):
     """A last.h5 that still reads as a checkpoint, but whose optimiser, generator or records were damaged, stops the
     resume with one line naming the file (before: KeyError, ValueError or AttributeError tracebacks, or epoch 99

@@ -311,9 +311,10 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
         embedded = model_text is not None and dataset is None and t_max is None
         if not embedded and t_max is None:  # the file's own t_max, read only where it is used
             t_max = float(graph.metadata.get("t_max", 0.2))
-    except (OSError, KeyError, ValueError, TypeError, AttributeError, AssertionError, MemoryError) as exc:
-        # nir checks its nodes with assert, an edited file can hold any type where a number belongs, and an
-        # unwritten dataset may declare any size
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, AssertionError, RuntimeError,
+            MemoryError) as exc:
+        # nir checks its nodes with assert, an edited file can hold any type where a number belongs, HDF5's damaged
+        # internal structures are RuntimeErrors, and an unwritten dataset may declare any size
         raise SnntrainError(f"{source}: not a NIR graph snntrain can read ({type(exc).__name__}: {exc})") from None
     for layer in layers:
         if layer["type"] != "pool" and (max_spikes is not None or not layer["max_spikes"]):

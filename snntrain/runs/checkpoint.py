@@ -66,15 +66,23 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
             group = layers.create_group(name)
             group.attrs.update(ckpt.layer_attrs[index] if ckpt.layer_attrs else {})
             group.attrs["index"] = index
-            group.create_dataset("weights", data=np.asarray(weights))
+            _write_array(group, "weights", weights)
         if ckpt.optimizer_state is not None:
             optimizer = f.create_group("optimizer")
             for key, value in ckpt.optimizer_state.items():
-                optimizer.create_dataset(key, data=np.asarray(value))
+                _write_array(optimizer, key, value)
         if ckpt.rng_state is not None:
             f.attrs["rng_state"] = json.dumps(ckpt.rng_state)
         f.create_group("extra").attrs.update(ckpt.extra)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def _write_array(group: h5py.Group, name: str, value: Any) -> None:
+    """Dataset `name` of `group`; arrays with elements carry HDF5's Fletcher-32 checksum, so that a flipped bit in
+    the weights or the optimiser's moments is an error when read, not a wrong number (scalars and empty arrays
+    cannot be chunked, which the checksum needs)."""
+    array = np.asarray(value)
+    group.create_dataset(name, data=array, fletcher32=bool(array.ndim and array.size))
 
 
 def _scalar(value: Any) -> Any:
@@ -98,10 +106,14 @@ def _read(f: h5py.File, path: Path) -> Checkpoint:
     if f.attrs.get("format") != FORMAT:
         raise SnntrainError(f"{path} is an HDF5 file but not an snntrain checkpoint")
     layers = sorted(f["layers"].items(), key=lambda item: int(item[1].attrs["index"]))
+    weights = [group["weights"][()] for _, group in layers]
+    for (name, _), array in zip(layers, weights):
+        if array.dtype.kind != "f":  # what snntrain writes; integers would truncate, without a word, in any model
+            raise ValueError(f"layer {name} has weights of dtype {array.dtype}, where a checkpoint holds floats")
     rng_state = f.attrs.get("rng_state")
     return Checkpoint(
         layer_names=[name for name, _ in layers],
-        weights=[group["weights"][()] for _, group in layers],
+        weights=weights,
         config_toml=f["config"].asstr()[()],
         epoch=int(f.attrs["epoch"]),
         test_accuracy=float(f.attrs["test_accuracy"]),
@@ -124,12 +136,15 @@ def load_checkpoint(path: Path) -> Checkpoint:
         with h5py.File(path, "r") as f:
             return _read(f, path)
     except OSError as exc:
-        # h5py sets errno for system errors (a directory, no permission); a cut-off or foreign file has none.
-        reason = os_reason(exc) if exc.errno else "not a complete HDF5 file (truncated or corrupt?)"
+        # h5py sets errno for system errors (a directory, no permission); a cut-off or foreign file has none, and
+        # data whose checksum (`_write_array`) does not match fails in the filter.
+        reason = (os_reason(exc) if exc.errno else "its data does not match its checksum (damaged)"
+                  if "filter returned failure" in str(exc) else "not a complete HDF5 file (truncated or corrupt?)")
         raise SnntrainError(f"cannot read checkpoint {path}: {reason}") from None
-    except (KeyError, ValueError, TypeError, AttributeError, RecursionError, MemoryError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, RuntimeError, MemoryError) as exc:
         # json.JSONDecodeError is a ValueError; a missing group or attribute is a KeyError; a dataset where a group
-        # belongs (or the reverse) lacks the other's methods; JSON nested past Python's limit, or a weights
-        # dataset declared larger than memory, from an edited or damaged file.
+        # belongs (or the reverse) lacks the other's methods; HDF5's damaged internal structures are RuntimeErrors
+        # (as is RecursionError, of JSON nested past Python's limit); a weights dataset declared larger than
+        # memory: from an edited or damaged file.
         raise SnntrainError(f"{path} is not a valid snntrain checkpoint ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0] if str(exc) else 'no details'})") from None

@@ -131,11 +131,12 @@ def _restore_state(session: Session, ckpt: Checkpoint) -> None:
         rows = json.loads(str(ckpt.extra["metrics_rows"]))
         epochs = [row.get("epoch") if isinstance(row, dict) else None for row in rows] if isinstance(rows, list) \
             else [None]
-        # one record per epoch in order, none after the checkpoint's (a run resumed from an older version may
-        # lack an epoch whose records a crash cut off)
-        if not all(type(e) is int for e in epochs) or epochs != sorted(set(epochs)) or \
-                (epochs and epochs[-1] > ckpt.epoch):
+        # one record per epoch in order, the last the checkpoint's own (a run resumed from an older version may
+        # lack an earlier epoch whose records a crash cut off)
+        if not all(type(e) is int for e in epochs) or epochs != sorted(set(epochs)) or epochs[-1:] != [ckpt.epoch]:
             raise ValueError(f"metrics_rows is not one record per epoch, in order, up to epoch {ckpt.epoch}")
+        if not 0 <= session.best_epoch <= ckpt.epoch:
+            raise ValueError(f"best epoch {session.best_epoch} is not one of epochs 0..{ckpt.epoch}")
         session.rows = rows
     else:  # a run from before the rows were kept in last.h5
         session.rows = [row for row in session.run.read_metrics() if int(row["epoch"]) <= ckpt.epoch]
@@ -317,11 +318,25 @@ def train(model: Path | ModelConfig | None, overrides: tuple[str, ...], backend:
         return _train_held(session, resume is not None, overrides, backend, echo, callbacks)
 
 
+def _has_records(run: RunDir) -> bool:
+    """Whether `run` recorded an epoch: best.h5, or a metrics.csv with rows (or one too damaged to read)."""
+    if run.best_path.exists():
+        return True
+    try:
+        return bool(run.read_metrics())
+    except SnntrainError:
+        return True
+
+
 def _train_held(session: Session, resumed: bool, overrides: tuple[str, ...], backend: Backend,
                 echo: Callable[[str], None], callbacks: Sequence[Callback]) -> RunDir:
     """`train` once the run directory is held: restore, record the environment, train the remaining epochs."""
     run, cfg = session.run, session.cfg
     assert run is not None
+    if resumed and not run.last_path.exists() and _has_records(run):
+        raise SnntrainError(f"{run.last_path} is missing, but the run has recorded epochs (metrics.csv, best.h5): "
+                            "resuming would train from epoch 1 over them; put last.h5 back from a copy, or train a "
+                            "new run")
     if resumed and run.last_path.exists():
         restore(session)
         echo(f"resuming {run.path} after epoch {session.epoch}")
