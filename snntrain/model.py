@@ -80,10 +80,12 @@ class Model:
         return cls.from_checkpoint(run.best_path if which == "best" else run.last_path, device)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Model":
-        """The model a checkpoint (best.h5, last.h5, or one `save` wrote) holds, with its weights."""
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", overrides: Sequence[str] = ()) -> "Model":
+        """The model a checkpoint (best.h5, last.h5, or one `save` wrote) holds, with its weights; `overrides`
+        ("key=value", as `--set` takes them) change its model, as long as the weights still fit it."""
         ckpt = load_checkpoint(as_path(path, "path"))
-        return cls(load_model_text(ckpt.config_toml, str(path)), device=device).load_weights(path, ckpt)
+        return cls(load_model_text(ckpt.config_toml, str(path), _overrides(overrides)),
+                   device=device).load_weights(path, ckpt)
 
     def load_weights(self, path: str | Path, checkpoint: Checkpoint | None = None) -> "Model":
         """Take the weights of a checkpoint file (one-line error unless its layers match this model's and are

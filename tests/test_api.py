@@ -130,6 +130,9 @@ def test_weights_too_large_for_the_precision_are_refused():
     with pytest.raises(ConfigError, match=r"default.toml: the initial layer dense0: weights too large for float32"):
         snntrain.Model.from_toml(DEFAULT, ["layers[0].init.std=1e6"], device="cpu")  # before: trained, then refused
     exact = snntrain.Model.from_toml(DEFAULT, ['simulation.precision="float64"'], device="cpu")
+    with pytest.raises(SnntrainError, match=r"weights too large for float64: .*; give smaller weights or a larger "
+                                            r"theta$"):  # before: "... or simulation.precision = float64"
+        exact.set_weights([w * 1e20 for w in inhibitory])
     exact.set_weights(inhibitory)
     assert (exact.predict(images[:5]) == -1).all()
     assert all(layer.counts.sum() == 0 for layer in exact.spikes(images[:5]))

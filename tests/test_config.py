@@ -377,7 +377,40 @@ CROSS_TABLE_REJECTIONS = [
                                        '"float64"?); allowed: float32, float64'),
     ("layers[0].tau_s=1e-300", "--set layers[0].tau_s = 1e-300: too short for simulation.t_max = 0.2 s: t_max / "
                                "tau_s = 2e+299, allowed up to 1e+05"),
+    # the first value past the limit names a ratio past it (before: "1e+05, allowed up to 1e+05" for 1.99e-6)
+    ("layers[0].tau_s=1.99e-6", "t_max / tau_s = 100503, allowed up to 1e+05"),
+    # float32 rounds exp(t / tau_s) to steps of tau_s * 1.2e-7 (before: accepted; 0.15 ms errors at tau_s 1000)
+    ("layers[0].tau_s=20.01", "--set layers[0].tau_s = 20.01: too long for float32 at simulation.t_max = 0.2 s: "
+                              "tau_s / t_max = 100.05, allowed up to 100 (float32 steps spike times by tau_s x "
+                              "1.2e-7 = 2.4e-06 s); use simulation.precision = \"float64\""),
+    # targets that train against the prediction rule (before: accepted; the loss fell while accuracy went to 0)
+    ("loss.n_true=0", "--set loss.n_true = 0: must be greater than loss.n_false (0): the prediction is the output "
+                      "neuron with the most spikes"),
+    ("loss={type='time',t_true=0.15,t_false=0.05}", "loss.t_true = 0.15: must be less than loss.t_false (0.05 s): the "
+                                                    "prediction is the output neuron that fires first"),
 ]
+
+
+@pytest.mark.parametrize("overrides", [("layers[0].tau_s=2e-6",), ("layers[0].tau_s=20",),
+                                       ("layers[0].tau_s=1000", "simulation.precision='float64'"),
+                                       ("loss={type='time',t_true=0.05,t_false=0.15}",),
+                                       ("training.batch_size=300000", "training.test_batch_size=1000000")])
+def test_values_at_the_limits_are_accepted(tmp_path: Path, overrides: tuple[str, ...]) -> None:
+    """t_max / tau_s of 1e5 exactly (0.2 / 2e-6 is 100000.00000000001 in floating point, refused before), tau_s / t_max
+    of 100 in float32 and any in float64, a time loss whose label target comes first, batch sizes beyond the
+    dataset (the "full batch" idiom: digits' batches are at most its 1,437 training images, which the memory
+    estimate assumed they were not, refusing 90 GiB)."""
+    load_model(write(tmp_path, model_text()), overrides)
+
+
+def test_the_memory_estimate_takes_no_batch_larger_than_its_split(tmp_path: Path) -> None:
+    from snntrain.config.shapes import step_batch
+
+    path = write(tmp_path, model_text())
+    assert step_batch(load_model(path, ("training.batch_size=300000",))) == 1437  # digits' training split
+    assert step_batch(load_model(path, ("training.batch_size=300000", "training.train_samples=500"))) == 500
+    assert step_batch(load_model(path, ("training.test_batch_size=1000000",))) == 1437  # validation of the train
+    assert step_batch(load_model(path, ("training.batch_size=7", "training.test_batch_size=9"))) == 9
 
 
 @pytest.mark.parametrize("override, expected", CROSS_TABLE_REJECTIONS)

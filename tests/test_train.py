@@ -279,6 +279,23 @@ def test_resume_without_last_h5_after_recorded_epochs_is_refused(one_epoch, tmp_
     assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
 
 
+@pytest.mark.parametrize("override, now, before", [("training.validation=0.3", "0.3", "0.1"),
+                                                   ("training.seed=5", "5", "1"),
+                                                   ("training.test_samples=50", "50", "100")])
+def test_resume_cannot_change_the_runs_samples(one_epoch, tmp_path, override, now, before):
+    """The samples a run trains, selects and tests on are fixed at its start (before: `--set training.validation`
+    on a resume re-split the data, so the new validation set held samples trained on, and best.h5 was compared
+    across two validation sets; a new seed was recorded but never used)."""
+    run = copy_run(one_epoch, tmp_path)
+    before_files = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", "--set", override, model=None)
+    assert result.exit_code == 2, result.output
+    key = override.split("=")[0]
+    assert result.error_line().startswith(f"error: --set {key}={now} on --resume: the run has {before}; "), \
+        result.error_line()
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before_files
+
+
 def test_resume_with_mismatched_layer_is_one_line_error(one_epoch, tmp_path):
     run = copy_run(one_epoch, tmp_path)
     before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
@@ -388,7 +405,8 @@ def test_ctrl_c_then_resume(reference, one_epoch, tmp_path, monkeypatch):
     assert_same_weights(run / "last.h5", one_epoch / "last.h5", optimizer=True)
     assert_same_weights(run / "best.h5", one_epoch / "best.h5")
     assert without_timing(metrics(run)) == without_timing(metrics(one_epoch))
-    assert len((run / "log.txt").read_text().splitlines()) == 1
+    log = (run / "log.txt").read_text().splitlines()
+    assert len(log) == 2 and log[0].startswith("epoch 1/2: ") and log[1] == line  # why it stopped, as stderr said
     assert not [p.name for p in run.rglob("*") if ".tmp-" in p.name]
 
     monkeypatch.undo()
@@ -396,7 +414,7 @@ def test_ctrl_c_then_resume(reference, one_epoch, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert f"resuming {run} after epoch 1" in result.stdout
     assert_same_run(run, reference)
-    assert len((run / "log.txt").read_text().splitlines()) == 2
+    assert len((run / "log.txt").read_text().splitlines()) == 3
 
 
 def test_ctrl_c_in_resumed_run_with_override_then_plain_resume(reference, one_epoch, tmp_path, monkeypatch):
@@ -472,6 +490,29 @@ def test_dead_outputs_warn_and_synaptic_scaling_revives_them(factor, tmp_path):
         assert float(rows[-1]["test_silent_labels"]) < 0.5 and float(rows[-1]["test_accuracy"]) > 0.1
 
 
+def test_a_run_stopped_by_divergence_says_why_in_its_log(tmp_path):
+    """Plain gradient descent at lr 1e6 drives the weights past float32 in epoch 1: the run stops with one line,
+    and log.txt keeps that line (before: only stderr had it, and log.txt did not exist)."""
+    result = train(tmp_path, *SMALL, "--set", "training.epochs=2", "--set", "optimizer.type='sgd'",
+                   "--set", "optimizer.lr=1e6")
+    assert result.exit_code == 1, result.output
+    line = result.error_line()
+    assert line.startswith("error: epoch 1: ") and "no best weights were saved yet" in line, line
+    assert (only_run(tmp_path) / "log.txt").read_text().splitlines() == [line]
+
+
+def test_a_silent_hidden_layer_is_named(tmp_path):
+    """A hidden layer that never spikes (a threshold no input reaches) is named, not only the silent outputs it
+    causes, whose advice (synaptic scaling of the output) cannot help (before: "output neurons ... raise
+    loss.silent_label_scaling", and following it only grew the output weights)."""
+    result = train(tmp_path, *SMALL, "--set", "training.epochs=1", "--set", "layers[0].theta=1e6")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert warnings == ["warning: epoch 1: layer dense0 never spiked on the training set: no spike reaches the layers "
+                        "after it and no error the layers before; lower layers[0].theta or raise the initial weights "
+                        "up to it"]
+
+
 def test_run_directory_contents(reference):
     run = reference
     cfg = load_model(run / "config.toml")
@@ -543,7 +584,7 @@ def test_eval_splits_are_the_runs_own(reference):
         data = json.loads(result.stdout)
         assert (data["split"], data["samples"]) == (split, samples)
     assert data["accuracy"] == selected(metrics(reference))["val_accuracy"]
-    config = reference / "config.toml"
+    config = reference / "best.h5"  # the model is the one best.h5 holds
     result = cli("eval", reference, "--device", "cpu", "--split", "validation", "--set", "training.validation=0")
     assert (result.exit_code, result.stderr) == (2, f"error: {config}: split 'validation': the model holds out no "
                                                     "validation samples (training.validation = 0)\n")
@@ -551,6 +592,23 @@ def test_eval_splits_are_the_runs_own(reference):
     assert (result.exit_code, result.stderr) == (2, f"error: {config}: training.validation = 0.001: holds out none "
                                                     "of the 300 training samples; give a larger fraction, a count, or "
                                                     "0 for no validation set\n")
+
+
+def test_eval_scores_best_h5_with_the_model_that_trained_it(reference, tmp_path):
+    """`--resume --set` rewrites config.toml for the epochs to come (here a finished run's theta), but best.h5 was
+    trained with the model it holds: eval scores it with that one, as export and the API do, and prints the
+    accuracy metrics.csv recorded (before: config.toml's model, another accuracy). --weights alone works too."""
+    run = copy_run(reference, tmp_path)
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace("theta = 0.2\n", "theta = 0.5\n", 1))
+    assert load_model(config).layers[0].theta == 0.5
+    expected = selected(metrics(run))["test_accuracy"]
+    for args in [(run,), ("--weights", run / "best.h5")]:
+        result = cli("eval", *args, "--device", "cpu", "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["accuracy"] == expected
+    result = cli("eval", "--weights", run / "best.h5", "--model", config, "--device", "cpu", "--json")
+    assert json.loads(result.stdout)["accuracy"] != expected  # another model, asked for
 
 
 def test_eval_explicit_weights_and_model(reference):
@@ -589,10 +647,10 @@ def test_eval_model_with_other_hidden_size(reference, tmp_path):
 def test_eval_without_run_or_weights(tmp_path):
     result = cli("eval", "--device", "cpu")
     assert result.exit_code == 2  # a usage error
-    assert result.error_line() == "error: give a run directory, or both --weights FILE.h5 and --model FILE.toml"
+    assert result.error_line() == "error: give a run directory, or --weights FILE.h5"
     assert len(result.stderr.strip().splitlines()) == 1
     result = cli("eval", "--weights", tmp_path / "best.h5", "--device", "cpu")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     result.error_line()
     assert len(result.stderr.strip().splitlines()) == 1
 

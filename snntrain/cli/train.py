@@ -77,7 +77,8 @@ def _progress_bar() -> Any:
 @main.command(name="eval")
 @click.argument("run_dir", required=False, type=PathParam(file_okay=False, path_type=Path))
 @click.option("--weights", type=PathParam(dir_okay=False, path_type=Path), help="Weights file (HDF5).")
-@click.option("--model", metavar="PATH", help="Model file (TOML) of --weights.")
+@click.option("--model", metavar="PATH", help="Model file (TOML) to score --weights with, instead of the model "
+                                              "the weights file holds.")
 @set_option
 @click.option("--split", type=click.Choice(["train", "validation", "test"]), default="test", show_default=True,
               help="train: the samples training used; validation: those it held out ([training] validation).")
@@ -86,23 +87,28 @@ def _progress_bar() -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def evaluate(run_dir: Path | None, weights: Path | None, model: str | None, overrides: tuple[str, ...], split: str,
              device: str, data_dir: Path, as_json: bool) -> None:
-    """Score saved weights: RUN_DIR (its best.h5 and config.toml), or --weights with --model."""
+    """Score saved weights with the model that trained them (held in the weights file): RUN_DIR's best.h5, or
+    --weights FILE.h5; --model scores them with another model file."""
     from snntrain.runs import RunDir
     from snntrain.model import Model
 
     if run_dir is not None:
-        run = RunDir.open(run_dir)
-        weights, model = weights or run.best_path, model or run.config_path
-    if weights is None or model is None:
-        raise UsageError("give a run directory, or both --weights FILE.h5 and --model FILE.toml")
-    result = Model(load_model(model, overrides), device=device).load_weights(weights).evaluate(split, data_dir)
+        weights = weights or RunDir.open(run_dir).best_path
+    if weights is None:
+        raise UsageError("give a run directory, or --weights FILE.h5")
+    # config.toml is the model training goes on with, which a resume with --set may have changed since best.h5
+    scored = (Model(load_model(model, overrides), device=device).load_weights(weights) if model is not None
+              else Model.from_checkpoint(weights, device=device, overrides=overrides))
+    result = scored.evaluate(split, data_dir)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
     click.echo(f"{split}: {result.samples} samples, accuracy {result.accuracy:.2%}, loss {result.loss:.4f}, "
                f"silent labels {result.silent_labels:.2%}")
     click.echo("mean spikes per neuron: " + ", ".join(f"{k} {v:.3f}" for k, v in result.mean_spikes.items()))
-    click.echo("per-class accuracy: " + " ".join(f"{i}:{a:.1%}" for i, a in enumerate(result.per_class_accuracy)))
+    # a class absent from the split has no accuracy: "-", not "nan%"
+    click.echo("per-class accuracy: " + " ".join(f"{i}:{'-' if a != a else f'{a:.1%}'}"
+                                                 for i, a in enumerate(result.per_class_accuracy)))
     click.echo("confusion matrix (rows: true, columns: predicted; last column: no prediction):")
     for row in result.confusion:
         click.echo(" ".join(f"{v:5d}" for v in row))

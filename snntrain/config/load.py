@@ -35,7 +35,7 @@ from snntrain.config.model import (
     ScheduleConfig,
     TrainingConfig,
 )
-from snntrain.config.shapes import ShapeMismatch, next_shape, step_bytes
+from snntrain.config.shapes import ShapeMismatch, next_shape, step_batch, step_bytes
 from snntrain.data.registry import DATASETS
 from snntrain.errors import ConfigError
 
@@ -93,6 +93,10 @@ def _resolve(raw: dict[str, Any], source: str, overrides: Sequence[str]) -> Mode
 # Longest simulation in units of a layer's tau_s: float32 times near t_max step by t_max * 6e-8, which must stay
 # far below tau_s (1e5 keeps it under 1% of tau_s; the exactness tests go to 1e4).
 MAX_WINDOW_TAU_S = 1e5
+# Longest tau_s in units of t_max in float32: the closed form holds exp(t / tau), whose float32 rounding steps the
+# spike times by tau_s * 1.2e-7; 100 keeps that step at 1.2e-5 of t_max, within the tests' float32 tolerance (at
+# 5000, the audit measured 0.15 ms median errors and 19 of 360 predictions changed).
+MAX_TAU_S_WINDOW_FLOAT32 = 100
 MAX_MODEL_BYTES = 1 << 20  # a model file is a few kB; this refuses /dev/zero-like inputs before reading them
 
 
@@ -381,12 +385,27 @@ class _Resolver:
             if value and not np.array(value, cfg.precision):
                 self.fail(where, f"rounds to 0 in {cfg.precision}, the model's precision (its smallest number: "
                                  f"{info.smallest_subnormal:.4g})", value)
+        if cfg.precision == "float32":
+            for index, layer in enumerate(cfg.layers):
+                if layer.type != "pool" and layer.tau_s / cfg.t_max > MAX_TAU_S_WINDOW_FLOAT32 * (1 + 1e-12):
+                    self.fail(f"layers[{index}].tau_s", f"too long for float32 at simulation.t_max = "
+                                                        f"{_num(cfg.t_max)} s: tau_s / t_max = "
+                                                        f"{layer.tau_s / cfg.t_max:.6g}, allowed up to "
+                                                        f"{MAX_TAU_S_WINDOW_FLOAT32} (float32 steps spike times by "
+                                                        f"tau_s x 1.2e-7 = {layer.tau_s * 1.19e-7:.2g} s); use "
+                                                        "simulation.precision = \"float64\"", layer.tau_s)
         buffer = cfg.layers[-1].max_spikes
         if cfg.loss.type == "count":
             for name in ("n_true", "n_false"):
                 if getattr(cfg.loss, name) > buffer:
                     self.fail(f"loss.{name}", f"must be <= the output layer's max_spikes ({buffer}): no neuron "
                                               "can reach a larger count", getattr(cfg.loss, name))
+            if cfg.loss.n_true <= cfg.loss.n_false:
+                self.fail("loss.n_true", f"must be greater than loss.n_false ({cfg.loss.n_false}): the prediction is "
+                                         "the output neuron with the most spikes", cfg.loss.n_true)
+        if cfg.loss.type == "time" and cfg.loss.t_true >= cfg.loss.t_false:
+            self.fail("loss.t_true", f"must be less than loss.t_false ({_num(cfg.loss.t_false)} s): the prediction is "
+                                     "the output neuron that fires first", cfg.loss.t_true)
         where, what = memory_shortfall(cfg)
         if where:
             self.fail(where, f"{what}; make layers, max_spikes or batch sizes smaller")
@@ -425,9 +444,10 @@ class _Resolver:
         for i, entry in enumerate(raw):
             path = f"layers[{i}]"
             layer = self.layer(path, entry)
-            if layer.type != "pool" and t_max / layer.tau_s > MAX_WINDOW_TAU_S:
+            # (a hair of slack: 0.2 / 2e-6 is 100000.00000000001 in floating point)
+            if layer.type != "pool" and t_max / layer.tau_s > MAX_WINDOW_TAU_S * (1 + 1e-12):
                 self.fail(f"{path}.tau_s", f"too short for simulation.t_max = {_num(t_max)} s: t_max / tau_s = "
-                                           f"{t_max / layer.tau_s:.3g}, allowed up to {MAX_WINDOW_TAU_S:.0e} "
+                                           f"{t_max / layer.tau_s:.6g}, allowed up to {MAX_WINDOW_TAU_S:.0e} "
                                            "(float32 spike times could no longer resolve tau_s)", layer.tau_s)
             try:
                 shape = next_shape(layer, shape)
@@ -492,7 +512,7 @@ def memory_shortfall(cfg: ModelConfig) -> tuple[str, str]:
     if not memory or sum(sizes) <= memory:
         return "", ""
     worst = max(range(len(sizes)), key=sizes.__getitem__)
-    batch = max(cfg.training.batch_size, cfg.training.test_batch_size)
+    batch = step_batch(cfg)
     return f"layers[{worst}]", (f"the model needs about {sum(sizes) / 2**30:.3g} GiB for one step at batch {batch} "
                                 f"({sizes[worst] / 2**30:.3g} GiB in this layer), more than this machine's "
                                 f"{memory / 2**30:.3g} GiB")

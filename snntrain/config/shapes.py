@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from snntrain.config.model import LayerConfig, ModelConfig
+from snntrain.data.registry import DATASETS
 
 
 class ShapeMismatch(ValueError):
@@ -78,13 +79,25 @@ def input_spikes(cfg: ModelConfig) -> list[int]:
     return spikes
 
 
+def step_batch(cfg: ModelConfig) -> int:
+    """The largest batch a training run of `cfg` makes: of training, or of validation and test. A batch size
+    beyond its split (the "full batch" idiom) makes batches of the split's size, where the dataset's are known."""
+    t = cfg.training
+    sizes = DATASETS[cfg.input.dataset].sizes
+    if sizes is None:
+        return max(t.batch_size, t.test_batch_size)
+    train = min(t.train_samples or sizes[0], sizes[0])
+    test = min(t.test_samples or sizes[1], sizes[1])
+    return max(min(t.batch_size, train), min(t.test_batch_size, max(test, train)))
+
+
 def step_bytes(cfg: ModelConfig) -> list[int]:
     """Bytes each layer holds for one training step at the larger batch size: weights with gradient and two
     optimiser moments, the sorted-input and per-input buffers, and the per-spike output buffers, each element at
     the size of the model's precision (the int32 ones too: an upper estimate in float64). An estimate (within a
     small factor) of what the backends allocate, to refuse a model that cannot fit before any work."""
     itemsize = 8 if cfg.precision == "float64" else 4
-    batch = max(cfg.training.batch_size, cfg.training.test_batch_size)
+    batch = step_batch(cfg)
     in_shape = cfg.input.shape
     sizes = []
     for layer, out_shape, params, spikes_in in zip(cfg.layers, layer_shapes(cfg), parameter_count(cfg),

@@ -35,7 +35,8 @@ class DatasetInfo:
     """Facts about one dataset. `shape` is (x, y, c) for images, (channels,) for event streams.
 
     Downloadable datasets also list their `files`, the `mirrors` (base URLs, tried in order) that serve them,
-    the `raw_format` their files are parsed with, and the expected `sizes` (train, test).
+    and the `raw_format` their files are parsed with. `sizes` (train, test) are the split sizes where known: a
+    conversion must give them, and the memory estimate takes no batch larger than its split.
     """
 
     name: str
@@ -88,7 +89,7 @@ _NMNIST = (RemoteFile("Train.zip", "md5:20959b8e626244a1b502305a9e6e2031",
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo("digits", (8, 8, 1), 10, "image"),
+        DatasetInfo("digits", (8, 8, 1), 10, "image", sizes=(1437, 360)),
         DatasetInfo("mnist", (28, 28, 1), 10, "image", _MNIST,
                     # yann.lecun.com refuses scripted downloads, so only mirrors of its files are listed.
                     ("https://ossci-datasets.s3.amazonaws.com/mnist/",

@@ -51,9 +51,11 @@ def weight_scale_problem(cfg: ModelConfig, weights: list[np.ndarray]) -> str:
             continue
         share = rounding_share(layer, w, spikes, cfg.precision)
         if share > MAX_ROUNDING_SHARE:
+            remedies = ("smaller weights, a larger theta or simulation.precision = \"float64\""
+                        if cfg.precision == "float32" else "smaller weights or a larger theta")
             return (f"layer {layer.type}{index}: weights too large for {cfg.precision}: rounding of a neuron's input "
                     f"sums can reach {share:.3g} times its threshold theta / tau, so rounding alone could decide its "
-                    f"spikes; give smaller weights or simulation.precision = \"float64\"")
+                    f"spikes; give {remedies}")
     return ""
 
 

@@ -16,9 +16,10 @@ import numpy as np
 from snntrain import __version__
 from snntrain.backends import Backend
 from snntrain.config import load_model, to_toml
+from snntrain.config.emit import format_value
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import load_dataset
-from snntrain.errors import SnntrainError
+from snntrain.errors import SnntrainError, UsageError
 from snntrain.network.build import build_network, describe_layers, take_weights, weight_scale_problem
 from snntrain.network.loss import Loss
 from snntrain.network.network import Network
@@ -199,9 +200,16 @@ def check_finite(session: Session, epoch: int, stats: EpochStats, weights: list[
         raise SnntrainError(f"epoch {epoch}: {problem}; {best}")
 
 
-def silent_output_warning(cfg: ModelConfig, epoch: int, train: EpochStats) -> str:
-    """A warning when output neurons never spiked in a training epoch ("" if none): such a neuron gets no error,
-    so no gradient, and its class can never be predicted."""
+def silent_warning(cfg: ModelConfig, names: Sequence[str], epoch: int, train: EpochStats) -> str:
+    """A warning when a layer, or output neurons, never spiked in a training epoch ("" if none). A silent output
+    neuron gets no error, so no gradient, and its class can never be predicted. A silent layer before the output
+    passes no spike on and no error back: the first one is named, since synaptic scaling of the output cannot help
+    there."""
+    for index, (name, spiked) in enumerate(zip(names[:-1], train.ever_spiked[:-1])):
+        if not spiked.any():
+            theta = f"lower layers[{index}].theta or " if cfg.layers[index].type != "pool" else ""
+            return (f"warning: epoch {epoch}: layer {name} never spiked on the training set: no spike reaches the "
+                    f"layers after it and no error the layers before; {theta}raise the initial weights up to it")
     dead = np.flatnonzero(~train.ever_spiked[-1])
     if not len(dead):
         return ""
@@ -281,7 +289,7 @@ def train_epochs(session: Session, echo: Callable[[str], None], callback: Callba
             session.run.write_metrics(session.rows)
         callback.on_epoch_end(epoch, session.rows[-1])
         echo(line)
-        warning = silent_output_warning(cfg, epoch, train)
+        warning = silent_warning(cfg, session.network.names, epoch, train)
         if warning:
             session.run.log(warning)
             echo(warning)
@@ -306,6 +314,8 @@ def train(model: Path | ModelConfig | None, overrides: tuple[str, ...], backend:
             lock.enter_context(run.hold())
             run.remove_stale_temps()
             cfg = load_model(run.config_path, overrides)
+            if overrides:
+                check_same_data(cfg, load_model(run.config_path))
             session = prepare(cfg, backend, data_dir, run)
         elif model is not None:
             cfg = model if isinstance(model, ModelConfig) else load_model(model, overrides)
@@ -316,6 +326,24 @@ def train(model: Path | ModelConfig | None, overrides: tuple[str, ...], backend:
         else:
             raise SnntrainError("give --model FILE.toml for a new run, or --resume runs/DIR to continue one")
         return _train_held(session, resume is not None, overrides, backend, echo, callbacks)
+
+
+#: Settings that fix a run's samples: the dataset, how many of each split, the validation split, the seed (whose
+#: generator last.h5 restores, so that a new value would only be recorded, not used).
+DATA_KEYS = ("input.dataset", "training.train_samples", "training.test_samples", "training.validation",
+             "training.seed")
+
+
+def check_same_data(cfg: ModelConfig, started: ModelConfig) -> None:
+    """UsageError when a resume's `--set` changes a setting of DATA_KEYS from the run's model `started`: its
+    records and best.h5 were chosen on those samples, which a resume must not change under them."""
+    for key in DATA_KEYS:
+        table, name = key.split(".")
+        now, before = getattr(getattr(cfg, table), name), getattr(getattr(started, table), name)
+        if now != before:
+            raise UsageError(f"--set {key}={format_value(now)} on --resume: the run has {format_value(before)}; a "
+                             "run's samples (dataset, sample counts, validation split, seed) are fixed at its "
+                             "start, and its records and best.h5 were chosen on them: train a new run with it")
 
 
 def _has_records(run: RunDir) -> bool:
@@ -357,7 +385,12 @@ def _train_held(session: Session, resumed: bool, overrides: tuple[str, ...], bac
         train_epochs(session, echo, callback)
     except KeyboardInterrupt:
         done = f"last complete checkpoint: epoch {session.epoch}" if session.epoch else "no epoch completed"
-        raise Interrupted(f"interrupted; {done}; resume with: snntrain train --resume {run.path}") from None
+        stop: SnntrainError = Interrupted(f"interrupted; {done}; resume with: snntrain train --resume {run.path}")
+        _log_stop(run, stop)
+        raise stop from None
+    except SnntrainError as exc:  # a diverged loss, a full disk: log.txt says why the run stopped, as stderr did
+        _log_stop(run, exc)
+        raise
     finally:
         callback.on_train_end()
     chosen = next((row for row in session.rows if int(row["epoch"]) == session.best_epoch), {})
@@ -365,6 +398,15 @@ def _train_held(session: Session, resumed: bool, overrides: tuple[str, ...], bac
          f"{session.best_accuracy:.2%}), test accuracy {float(chosen.get('test_accuracy', 'nan')):.2%}; "
          f"weights in {run.best_path}")
     return run
+
+
+def _log_stop(run: RunDir, exc: SnntrainError) -> None:
+    """The line that says why training stopped, appended to log.txt where it can be (a log that cannot be written
+    must not hide the reason, which the caller raises)."""
+    try:
+        run.log(f"error: {exc}")
+    except SnntrainError:
+        pass
 
 
 def run_finished(path: Path) -> bool:
