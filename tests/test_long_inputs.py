@@ -131,3 +131,39 @@ def test_single_frame_fast_path_equals_the_framed_path():
         early = np.where(tl <= 19 * TAU_S, tl, np.inf)
         np.testing.assert_array_equal(cs, (early < np.inf).sum(axis=2))
         np.testing.assert_array_equal(ts[np.isfinite(ts)], early[np.isfinite(early)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_single_spike_weight_gradient_over_frames_with_silent_neurons(dtype):
+    """A single-spike layer (the CPU's weight-row schedule) whose inputs span frames 10 to 13, beside neurons that
+    never spike: the gradient is finite and equals the per-synapse schedule's exactly, and in float64 it matches
+    finite differences. A silent neuron's frame gap was not read only for neurons that spiked (a mutation that
+    read it for all gave NaN, and no test saw it)."""
+    be = get_backend("cpu")
+    params = [LifParams(1e-3, 0.004, 0.004, 1)]
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0.2, 0.26, (2, 10, 3)), axis=2)  # frames of 20 tau_s = 0.02 s
+    counts = np.full((2, 10), 3, np.int32)
+    weights = rng.uniform(-1.0, 4.0, (6, 10))
+    weights[::2] = -np.abs(weights[::2])  # every other neuron silent
+    results = []
+    for by_row in (True, False):
+        be.row_schedules = by_row
+        try:
+            net = build(be, [weights], params, 0.3, dtype)
+            outs = run(be, net, t.astype(dtype), counts)
+            r = linear_loss(np.random.default_rng(1), outs[0][0]).astype(dtype)
+            err_in = be.to_host(net.backward(be.to_device(r), input_errors=True))
+            results.append((outs, net.layers[0].gradient.copy(), err_in, r))
+        finally:
+            be.row_schedules = True
+    (outs, grad, err_in, r), (_, per_synapse, _, _) = results
+    spiked = outs[0][1].sum(axis=0)
+    assert (spiked[::2] == 0).all() and (spiked > 0).sum() >= 2
+    assert np.isfinite(grad).all()
+    np.testing.assert_array_equal(grad, per_synapse)
+    if dtype == np.float64:
+        def outputs_of(w, tt):
+            return run(be, build(be, w, params, 0.3), tt, counts)
+
+        assert_gradients_match(outputs_of, [weights], t, r, [grad], err_in, h=1e-7)

@@ -51,6 +51,42 @@ def test_ttfs_silent_label_gives_finite_loss_and_no_error_on_silence():
     assert pred[0] == np.argmin(np.where(counts[0] > 0, t[0, :, 0], np.inf))
 
 
+def test_first_spike_losses_follow_spec_with_silent_neurons_and_ties():
+    """SPEC §4 computed here in numpy, on outputs with silent neurons and tied first spikes. TTFS: p is a softmax over
+    the neurons that spiked, e_i = (1[i = label] - p_i) / tau_loss per batch sample, none on silence, the loss printed
+    counts a silent neuron at t_max, and a tie predicts the lowest index. Time loss: a silent neuron counts as
+    t = 1.0 in the loss and gets no error. (tau_loss is comparable to t_max - t, so a silent neuron counted in p
+    would change the errors: the finite-difference test has no silent neuron, and a kernel that did passed.)"""
+    rng = np.random.default_rng(4)
+    t, counts = outputs(rng, silent=[(0, 1), (2, 3), (3, 0), (3, 4)])
+    t[1, 3, 0] = t[1, 1, 0] = t[1, :, 0].min()  # a tie for first: neuron 1 is predicted
+    labels = np.array([1, 4, 0, 2], np.int32)  # the label of sample 0 is silent
+    first = np.where(counts > 0, t[:, :, 0], np.inf)
+    tau, t_max, batch = 0.05, 0.1, 4
+    err, values, pred = (x.copy() for x in Loss(BE, LossConfig("ttfs", tau_loss=tau), t_max)(SpikeTrains(t, counts),
+                                                                                               labels))
+    for b in range(batch):
+        spiking = counts[b] > 0
+        p = np.zeros(5)
+        p[spiking] = np.exp(-(first[b, spiking] - first[b, spiking].min()) / tau)
+        p /= p.sum()
+        expected = np.where(spiking, ((np.arange(5) == labels[b]) - p) / tau / batch, 0.0)
+        np.testing.assert_allclose(err[b, :, 0], expected, rtol=1e-12, atol=1e-15)
+        assert not err[b, :, 1:].any()
+        printed = np.where(spiking, first[b], t_max)
+        assert values[b] == pytest.approx(printed[labels[b]] / tau + np.log(np.exp(-printed / tau).sum()), rel=1e-12)
+    np.testing.assert_array_equal(pred, np.argmin(first, axis=1))
+    assert pred[1] == 1
+
+    targets = (0.01, 0.04)
+    err, values, pred = (x.copy() for x in Loss(BE, LossConfig("time", t_true=targets[0], t_false=targets[1]),
+                                                t_max)(SpikeTrains(t, counts), labels))
+    target = np.where(np.arange(5)[None] == labels[:, None], *targets)
+    np.testing.assert_allclose(values, 0.5 * ((np.where(counts > 0, first, 1.0) - target) ** 2).sum(axis=1))
+    np.testing.assert_allclose(err[:, :, 0], np.where(counts > 0, first - target, 0.0) / batch, rtol=1e-12)
+    np.testing.assert_array_equal(pred, np.argmin(first, axis=1))
+
+
 def test_count_loss_follows_its_definition():
     rng = np.random.default_rng(2)
     t, counts = outputs(rng, spikes=6, silent=[(3, 1)])
