@@ -170,7 +170,8 @@ class Model:
         _check_hooks(callbacks, echo)
         run = train(None, _overrides(overrides), get_backend(device), as_path(data_dir, "data_dir"), run_dir.parent,
                     run_dir, echo, callbacks)
-        model = cls(load_model(run.config_path), device=device)
+        # best.h5's own model: a resume's overrides are for the epochs to come, which best.h5 may predate
+        model = cls.from_checkpoint(run.best_path, device=device)
         model._trained(run)
         return model
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import snntrain
+from snntrain.config import load_model
 from snntrain.errors import ConfigError, SnntrainError, UsageError
 from snntrain.runs import RunDir, load_checkpoint
 
@@ -50,6 +52,20 @@ def test_resume_continues_to_the_same_weights_as_one_fit(fitted, tmp_path):
     last = load_checkpoint(RunDir.open(resumed.run_dir).last_path).weights
     for mine, theirs in zip(last, load_checkpoint(RunDir.open(model.run_dir).last_path).weights):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_resume_returns_best_h5_with_the_model_that_trained_it(fitted, tmp_path):
+    """A finished run resumed with a new theta trains nothing, and best.h5 was trained with the old one: the model
+    returned is best.h5's, scoring what the records say (before: config.toml's model with best.h5's weights)."""
+    model, history, _ = fitted
+    run = tmp_path / "run"
+    shutil.copytree(model.run_dir, run)
+    resumed = snntrain.Model.resume(run, tmp_path / "data", ["layers[0].theta=0.5"], device="cpu",
+                                    echo=lambda line: None)
+    assert load_model(run / "config.toml").layers[0].theta == 0.5  # for the epochs to come
+    assert resumed.config.layers[0].theta == model.config.layers[0].theta
+    best = max(history, key=lambda row: row["val_accuracy"])
+    assert resumed.evaluate("test", tmp_path / "data").accuracy == best["test_accuracy"]
 
 
 def test_predict_agrees_with_evaluate(fitted):

@@ -379,10 +379,10 @@ CROSS_TABLE_REJECTIONS = [
                                "tau_s = 2e+299, allowed up to 1e+05"),
     # the first value past the limit names a ratio past it (before: "1e+05, allowed up to 1e+05" for 1.99e-6)
     ("layers[0].tau_s=1.99e-6", "t_max / tau_s = 100503, allowed up to 1e+05"),
-    # float32 rounds exp(t / tau_s) to steps of tau_s * 1.2e-7 (before: accepted; 0.15 ms errors at tau_s 1000)
+    # float32 steps spike times by tau_s * 2.4e-7 (before: accepted; 0.15 ms errors at tau_s 1000)
     ("layers[0].tau_s=20.01", "--set layers[0].tau_s = 20.01: too long for float32 at simulation.t_max = 0.2 s: "
                               "tau_s / t_max = 100.05, allowed up to 100 (float32 steps spike times by tau_s x "
-                              "1.2e-7 = 2.4e-06 s); use simulation.precision = \"float64\""),
+                              "2.4e-7 = 4.8e-06 s); use simulation.precision = \"float64\""),
     # targets that train against the prediction rule (before: accepted; the loss fell while accuracy went to 0)
     ("loss.n_true=0", "--set loss.n_true = 0: must be greater than loss.n_false (0): the prediction is the output "
                       "neuron with the most spikes"),

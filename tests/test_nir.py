@@ -229,6 +229,20 @@ def test_a_foreign_graph_imports_to_the_same_dynamics(tmp_path):
     assert compare(ours, theirs, 0.1, depth=2) > 10
 
 
+def test_a_foreign_graph_too_slow_for_float32_imports_in_float64(tmp_path):
+    """A graph whose tau_syn is 150 x t_max imports in float64: float32 would step its spike times by tau_s x 2.4e-7
+    (before: the float32 model-file error told the user to set a precision that import cannot set)."""
+    graph = foreign_graph(np.random.default_rng(4))
+    for name in ("lif1", "lif2"):
+        graph.nodes[name].tau_syn[:], graph.nodes[name].tau_mem[:] = 30.0, 60.0
+    nir.write(tmp_path / "slow.nir", graph)
+    model = snntrain.Model.from_nir(tmp_path / "slow.nir", dataset="digits", t_max=0.2, device="cpu")
+    assert (model.config.precision, model.config.layers[0].tau_s) == ("float64", 30.0)
+    nir.write(tmp_path / "fast.nir", foreign_graph(np.random.default_rng(4)))  # tau_syn 0.02: float32, as before
+    assert snntrain.Model.from_nir(tmp_path / "fast.nir", dataset="digits", t_max=0.2,
+                                   device="cpu").config.precision == "float32"
+
+
 @pytest.mark.parametrize("t_max, max_spikes, message", [
     (0, None, "t_max=0: give the simulation's end in seconds, a number > 0"),  # before: 0.2 s, silently
     ("x", None, "t_max='x': give the simulation's end"),  # before: float()'s ValueError

@@ -296,6 +296,19 @@ def test_resume_cannot_change_the_runs_samples(one_epoch, tmp_path, override, no
     assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before_files
 
 
+def test_resume_set_may_make_a_run_valid_again(one_epoch, tmp_path):
+    """A run whose config.toml this machine (or a newer version) refuses resumes with the --set that fixes it: the
+    check of its samples took config.toml without the overrides and refused the very setting given."""
+    run = copy_run(one_epoch, tmp_path)
+    config = run / "config.toml"
+    config.write_text(config.read_text().replace("max_spikes = 30\n", "max_spikes = 30000000\n", 1))
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=1", model=None)
+    assert result.exit_code == 2 and "the model needs about" in result.error_line(), result.output
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=1", "--set",
+                   "layers[0].max_spikes=30", model=None)
+    assert result.exit_code == 0, result.output
+
+
 def test_resume_with_mismatched_layer_is_one_line_error(one_epoch, tmp_path):
     run = copy_run(one_epoch, tmp_path)
     before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}

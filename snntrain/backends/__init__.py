@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 
 from snntrain.backends.base import Backend
-from snntrain.config.schema import DEVICES
+from snntrain.devices import DEVICES
 from snntrain.errors import SnntrainError
 
 

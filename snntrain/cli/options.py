@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from snntrain.config.schema import DEVICES
+from snntrain.devices import DEVICES
 
 F = TypeVar("F", bound=Callable[..., Any])
 

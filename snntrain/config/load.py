@@ -93,9 +93,9 @@ def _resolve(raw: dict[str, Any], source: str, overrides: Sequence[str]) -> Mode
 # Longest simulation in units of a layer's tau_s: float32 times near t_max step by t_max * 6e-8, which must stay
 # far below tau_s (1e5 keeps it under 1% of tau_s; the exactness tests go to 1e4).
 MAX_WINDOW_TAU_S = 1e5
-# Longest tau_s in units of t_max in float32: the closed form holds exp(t / tau), whose float32 rounding steps the
-# spike times by tau_s * 1.2e-7; 100 keeps that step at 1.2e-5 of t_max, within the tests' float32 tolerance (at
-# 5000, the audit measured 0.15 ms median errors and 19 of 360 predictions changed).
+# Longest tau_s in units of t_max in float32: the closed form holds z = exp(t / tau) (tau = 2 tau_s), and a spike
+# time t = tau ln z moves by tau * 1.2e-7 = tau_s * 2.4e-7 per rounding step of z; 100 keeps that step at 2.4e-5
+# of t_max (at 5000, the audit measured 0.15 ms median errors and 19 of 360 predictions changed).
 MAX_TAU_S_WINDOW_FLOAT32 = 100
 MAX_MODEL_BYTES = 1 << 20  # a model file is a few kB; this refuses /dev/zero-like inputs before reading them
 
@@ -392,7 +392,7 @@ class _Resolver:
                                                         f"{_num(cfg.t_max)} s: tau_s / t_max = "
                                                         f"{layer.tau_s / cfg.t_max:.6g}, allowed up to "
                                                         f"{MAX_TAU_S_WINDOW_FLOAT32} (float32 steps spike times by "
-                                                        f"tau_s x 1.2e-7 = {layer.tau_s * 1.19e-7:.2g} s); use "
+                                                        f"tau_s x 2.4e-7 = {layer.tau_s * 2.38e-7:.2g} s); use "
                                                         "simulation.precision = \"float64\"", layer.tau_s)
         buffer = cfg.layers[-1].max_spikes
         if cfg.loss.type == "count":
@@ -504,15 +504,15 @@ def _float_settings(cfg: ModelConfig) -> Iterator[tuple[str, float]]:
                 yield f"{prefix}.{item.name}", getattr(table, item.name)
 
 
-def memory_shortfall(cfg: ModelConfig) -> tuple[str, str]:
-    """("layers[i]", what) when one training step of `cfg` needs more than this machine's memory (layer i holds the
-    most), else ("", "")."""
-    sizes = step_bytes(cfg)
+def memory_shortfall(cfg: ModelConfig, batch: int | None = None) -> tuple[str, str]:
+    """("layers[i]", what) when one training step of `cfg` (at `batch`, default `step_batch`) needs more than this
+    machine's memory (layer i holds the most), else ("", "")."""
+    batch = batch or step_batch(cfg)
+    sizes = step_bytes(cfg, batch)
     memory = _physical_memory()
     if not memory or sum(sizes) <= memory:
         return "", ""
     worst = max(range(len(sizes)), key=sizes.__getitem__)
-    batch = step_batch(cfg)
     return f"layers[{worst}]", (f"the model needs about {sum(sizes) / 2**30:.3g} GiB for one step at batch {batch} "
                                 f"({sizes[worst] / 2**30:.3g} GiB in this layer), more than this machine's "
                                 f"{memory / 2**30:.3g} GiB")

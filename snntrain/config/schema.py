@@ -80,8 +80,6 @@ INPUT = Variants("encoding", Key("str", choices=tuple(ENCODINGS), noun="encoding
 #: Storage and arithmetic of every spike time, sum and weight. float32 is what the original BATS code trains in;
 #: float64 is what the oracle tests (brian2, finite differences) compare against.
 PRECISIONS = ("float32", "float64")
-#: Where to run: "auto" is CUDA when a real GPU is present, else the CPU.
-DEVICES = ("auto", "cpu", "cuda")
 SIMULATION = {"t_max": _positive(), "precision": Key("str", choices=PRECISIONS, noun="precision")}
 
 _INIT_TABLES = {

@@ -91,13 +91,14 @@ def step_batch(cfg: ModelConfig) -> int:
     return max(min(t.batch_size, train), min(t.test_batch_size, max(test, train)))
 
 
-def step_bytes(cfg: ModelConfig) -> list[int]:
+def step_bytes(cfg: ModelConfig, batch: int | None = None) -> list[int]:
     """Bytes each layer holds for one training step at the larger batch size: weights with gradient and two
     optimiser moments, the sorted-input and per-input buffers, and the per-spike output buffers, each element at
     the size of the model's precision (the int32 ones too: an upper estimate in float64). An estimate (within a
-    small factor) of what the backends allocate, to refuse a model that cannot fit before any work."""
+    small factor) of what the backends allocate, to refuse a model that cannot fit before any work. `batch`: the
+    batch size to count, where a caller knows it (default `step_batch`)."""
     itemsize = 8 if cfg.precision == "float64" else 4
-    batch = step_batch(cfg)
+    batch = batch or step_batch(cfg)
     in_shape = cfg.input.shape
     sizes = []
     for layer, out_shape, params, spikes_in in zip(cfg.layers, layer_shapes(cfg), parameter_count(cfg),

@@ -31,6 +31,7 @@ import numpy as np
 
 from snntrain import __version__
 from snntrain.config import load_model_text, to_toml
+from snntrain.config.load import MAX_TAU_S_WINDOW_FLOAT32
 from snntrain.config.model import ModelConfig
 from snntrain.errors import SnntrainError
 from snntrain.network.build import describe_layers, finite_in, layer_names
@@ -47,7 +48,7 @@ _FOREIGN_MODEL = '''name = {name}
 dataset = "{dataset}"
 
 [simulation]
-t_max = {t_max!r}
+t_max = {t_max!r}{precision}
 
 {layers}
 [loss]
@@ -325,9 +326,12 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
             raise SnntrainError(f"{source}: its model file's layers ({', '.join(l.type for l in cfg.layers)}) "
                                 f"are not its graph's ({', '.join(l['type'] for l in layers)})")
     else:
+        # float32 cannot resolve the spike times of a tau_s this long against t_max (a model-file error there)
+        wide = any(layer["type"] != "pool" and layer["tau_s"] / float(t_max) > MAX_TAU_S_WINDOW_FLOAT32
+                   for layer in layers)
         text = _FOREIGN_MODEL.format(name=json.dumps(Path(path).stem),
                                      dataset=dataset or DATASETS_BY_INPUTS.get(int(np.prod(in_shape)), "mnist"),
-                                     t_max=float(t_max),
+                                     t_max=float(t_max), precision='\nprecision = "float64"' if wide else "",
                                      layers="".join(_layer_toml(layer) for layer in layers))
         cfg = load_model_text(text, source)
     fields = ("neurons", "filters", "kernel", "size", "tau_s", "theta", "delta_theta", "max_spikes")

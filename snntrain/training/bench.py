@@ -70,13 +70,13 @@ def checked_variant(variant: ModelConfig, sweep: str, value: int) -> ModelConfig
 
 def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
     """`cfg` with one sweep parameter set, unchecked (`checked_variant` checks it): hidden neurons, batch size,
-    spikes per neuron (a count loss's targets at most that), or hidden layers."""
+    spikes per neuron (a count loss's targets at most that, the others' below the label's), or hidden layers."""
     layers = list(cfg.layers)
     hidden = [i for i, layer in enumerate(layers[:-1]) if layer.type == "dense"]
     if sweep == "batch":
         return replace(cfg, training=replace(cfg.training, batch_size=value, test_batch_size=value))
     if sweep == "spikes":  # a count loss's targets capped at the new buffer, as a model file must have them
-        loss = replace(cfg.loss, n_true=min(cfg.loss.n_true, value), n_false=min(cfg.loss.n_false, value))
+        loss = replace(cfg.loss, n_true=min(cfg.loss.n_true, value), n_false=min(cfg.loss.n_false, value - 1))
         return replace(cfg, loss=loss,
                        layers=tuple(replace(l, max_spikes=value) if l.type != "pool" else l for l in layers))
     if not hidden:
@@ -244,8 +244,12 @@ def run_bench(cfg: ModelConfig, device: str, data_dir: Path, sweep: str | None, 
         configs = []
         for value in values or SWEEPS[sweep]:
             variant = vary(cfg, sweep, value)
-            # the standard set leaves out what this machine cannot hold; a value the user asked for is an error
-            shortfall = memory_shortfall(variant)[1] if not values else ""
+            # at the batch it makes (samples repeat to fill one beyond the split): the standard set leaves out what
+            # this machine cannot hold; a value the user asked for is an error
+            t = variant.training
+            where, shortfall = memory_shortfall(variant, max(t.batch_size, t.test_batch_size))
+            if shortfall and values:
+                raise UsageError(f"--sweep {sweep}={value}: {where}: {shortfall}")
             if shortfall:
                 left_out.append(f"{sweep}={value}: left out, {shortfall}")
             else:

@@ -314,8 +314,7 @@ def train(model: Path | ModelConfig | None, overrides: tuple[str, ...], backend:
             lock.enter_context(run.hold())
             run.remove_stale_temps()
             cfg = load_model(run.config_path, overrides)
-            if overrides:
-                check_same_data(cfg, load_model(run.config_path))
+            check_same_data(cfg, run.config_path, overrides)
             session = prepare(cfg, backend, data_dir, run)
         elif model is not None:
             cfg = model if isinstance(model, ModelConfig) else load_model(model, overrides)
@@ -334,16 +333,30 @@ DATA_KEYS = ("input.dataset", "training.train_samples", "training.test_samples",
              "training.seed")
 
 
-def check_same_data(cfg: ModelConfig, started: ModelConfig) -> None:
-    """UsageError when a resume's `--set` changes a setting of DATA_KEYS from the run's model `started`: its
-    records and best.h5 were chosen on those samples, which a resume must not change under them."""
+def check_same_data(cfg: ModelConfig, config_path: Path, overrides: Sequence[str]) -> None:
+    """UsageError when the `overrides` of a resume (giving `cfg`) change a setting of DATA_KEYS from the run's model
+    file `config_path`: its records and best.h5 were chosen on those samples, which a resume must not change under
+    them. The run's model is taken with the other overrides, which may be what makes it valid here (a smaller
+    buffer for this machine, say)."""
+    def touches_data(override: str) -> bool:
+        key = override.split("=", 1)[0].strip()
+        return any(name == key or name.startswith(key + ".") for name in DATA_KEYS)
+
+    fixed = ("a run's samples (dataset, sample counts, validation split, seed) are fixed at its start, and its "
+             "records and best.h5 were chosen on them: train a new run with it")
+    touching = [o for o in overrides if touches_data(o)]
+    if not touching:
+        return
+    try:
+        started = load_model(config_path, [o for o in overrides if not touches_data(o)])
+    except SnntrainError:  # the run's model is valid only with a data override, which changes its samples
+        raise UsageError(f"--set {touching[0]} on --resume: {fixed}") from None
     for key in DATA_KEYS:
         table, name = key.split(".")
         now, before = getattr(getattr(cfg, table), name), getattr(getattr(started, table), name)
         if now != before:
-            raise UsageError(f"--set {key}={format_value(now)} on --resume: the run has {format_value(before)}; a "
-                             "run's samples (dataset, sample counts, validation split, seed) are fixed at its "
-                             "start, and its records and best.h5 were chosen on them: train a new run with it")
+            raise UsageError(f"--set {key}={format_value(now)} on --resume: the run has {format_value(before)}; "
+                             f"{fixed}")
 
 
 def _has_records(run: RunDir) -> bool:
