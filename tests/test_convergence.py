@@ -13,7 +13,7 @@ from snntrain.cli import main
 from snntrain.errors import SnntrainError
 from snntrain.backends import get_backend
 from snntrain.training.convergence import (INPUTS, LABELS, LR, MODELS, T_MAX, TAU_S, THETA, initial_weights,
-                                           parse_grid, train_networks)
+                                           parse_axis, train_networks)
 
 BE = get_backend("cpu")
 
@@ -62,9 +62,9 @@ def test_multi_spike_converges_from_a_wider_range_than_single_spike(tmp_path):
 
 
 def test_grid_parsing():
-    np.testing.assert_allclose(parse_grid("0:2.5:0.2"), np.arange(13) * 0.2)
+    np.testing.assert_allclose(parse_axis("0:2.5:0.2"), np.arange(13) * 0.2)
     with pytest.raises(SnntrainError, match="start:stop:step"):
-        parse_grid("0:1")
+        parse_axis("0:1")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -200,7 +200,7 @@ def test_study_matches_an_independent_float64_implementation():
     # touches threshold) until another best accuracy is reached, after about 40 epochs for 1 of the 50 of this
     # draw. So at most one network of 50 may differ (none does at 30 epochs today, whatever the summation order
     # of a later change); in float32, 5 of the 50 count networks differ by epoch 30.
-    grid = parse_grid("0:2.5:0.6")
+    grid = parse_axis("0:2.5:0.6")
     rng = np.random.default_rng(3)
     for model in MODELS:
         weights = initial_weights(grid, 2, rng)

@@ -25,8 +25,8 @@ from snntrain.cli.options import device_option, runs_dir_option
 def convergence(which: str, repeats: int, grid: str, epochs: int, seed: int, address: str | None, device: str,
                 runs_dir: Path) -> None:
     """Train every (mean, std) cell x repeats network on the toy task; write results.csv and heat maps."""
-    from snntrain.training.convergence import parse_grid, run_study
+    from snntrain.training.convergence import parse_axis, run_study
 
     models = ["ttfs", "count"] if which == "both" else [which]
-    run = run_study(device, models, parse_grid(grid), repeats, epochs, seed, runs_dir, click.echo, address)
+    run = run_study(device, models, parse_axis(grid), repeats, epochs, seed, runs_dir, click.echo, address)
     click.echo(f"results: {run.path / 'results.csv'}, heat maps: {run.path / 'convergence.png'} (and .pdf)")

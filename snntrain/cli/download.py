@@ -7,9 +7,9 @@ import click
 
 from snntrain.cli import main
 from snntrain.cli.options import data_dir_option
+from snntrain.data.registry import DATASETS
 
-# Named explicitly (not derived from the registry) so that the help lists what the command accepts today.
-_NAMES = ("mnist", "fashion-mnist", "emnist", "shd", "nmnist")
+_NAMES = tuple(name for name, info in DATASETS.items() if info.downloadable)  # digits ships with the package
 
 
 @main.command()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,13 +33,16 @@ import numpy as np
 from snntrain import __version__
 from snntrain.config import load_model_text, to_toml
 from snntrain.config.load import MAX_TAU_S_WINDOW_FLOAT32
+from snntrain.config.shapes import layer_shapes
 from snntrain.config.model import ModelConfig
+from snntrain.data.registry import DATASETS
 from snntrain.errors import SnntrainError
 from snntrain.network.build import describe_layers, finite_in, layer_names
 from snntrain.atomic import atomic_write_bytes, special_file
 
-# A foreign graph's input size says which dataset it was most likely made for (an option overrides it).
-DATASETS_BY_INPUTS = {64: "digits", 784: "mnist", 700: "shd", 2312: "nmnist"}
+# A foreign graph's input size says which dataset it was most likely made for (an option overrides it): the first
+# of the registry's with that many inputs (784: mnist, before fashion-mnist and emnist).
+DATASETS_BY_INPUTS = {math.prod(info.shape): name for name, info in reversed(DATASETS.items())}
 # Relative agreement within which the metadata's exact theta stands for v_threshold * tau_mem.
 ROUNDING = 1e-12
 
@@ -117,25 +121,23 @@ def to_graph(cfg: ModelConfig, weights: Sequence[np.ndarray]) -> Any:
         edges.append((previous, node_name))
         previous = node_name
 
-    for name, layer, w in zip(layer_names(cfg), cfg.layers, weights):
+    for name, layer, w, out_shape in zip(layer_names(cfg), cfg.layers, weights, layer_shapes(cfg)):
         w = np.asarray(w)
         if layer.type == "dense":
             if _spatial(shape):  # NIR flattens (c, x, y); snntrain's columns run over (x, y, c)
                 add(f"{name}_flatten", nir.Flatten({"input": np.array(_nir_order(shape))}, start_dim=0))
                 w = w.reshape(w.shape[0], *shape).transpose(0, 3, 1, 2).reshape(w.shape[0], -1)
             add(f"{name}_linear", nir.Linear(weight=w))
-            shape = (layer.neurons,)
-            add(f"{name}_lif", _cuba_lif(nir, name, layer, shape))
+            add(f"{name}_lif", _cuba_lif(nir, name, layer, out_shape))
         elif layer.type == "conv":
             add(f"{name}_conv", nir.Conv2d(input_shape=tuple(shape[:2]), weight=w.transpose(0, 3, 1, 2), stride=1,
                                            padding=0, dilation=1, groups=1, bias=np.zeros(w.shape[0], w.dtype)))
-            shape = (shape[0] - w.shape[1] + 1, shape[1] - w.shape[2] + 1, w.shape[0])
-            add(f"{name}_lif", _cuba_lif(nir, name, layer, _nir_order(shape)))
+            add(f"{name}_lif", _cuba_lif(nir, name, layer, _nir_order(out_shape)))
         else:
             size = layer.size
             add(f"{name}_sumpool", nir.SumPool2d(kernel_size=np.array([size, size]), stride=np.array([size, size]),
                                                  padding=np.array([0, 0]), metadata={"snntrain_layer": name}))
-            shape = (shape[0] // size, shape[1] // size, shape[2])
+        shape = tuple(out_shape)
     nodes["output"] = nir.Output(output_type={"output": np.array(_nir_order(shape))})
     edges.append((previous, "output"))
     metadata = {"snntrain_version": __version__, "snntrain_model": to_toml(cfg),

@@ -59,7 +59,7 @@ class CellResult:
     best: np.ndarray  # [repeats]
 
 
-def parse_grid(text: str) -> np.ndarray:
+def parse_axis(text: str) -> np.ndarray:
     """`start:stop:step` (stop excluded) -> the grid values, e.g. 0:2.5:0.2 -> 0, 0.2, ..., 2.4. The grid gives
     both the mean and the standard deviation, so it starts at 0 or above; UsageError for anything else."""
     try:
