@@ -624,6 +624,14 @@ def test_eval_scores_best_h5_with_the_model_that_trained_it(reference, tmp_path)
     assert json.loads(result.stdout)["accuracy"] != expected  # another model, asked for
 
 
+def test_show_a_run_directory_and_a_checkpoint(reference):
+    """`show` prints a run's model (config.toml) and a checkpoint's (the model it holds); both were errors."""
+    for target, source in [(reference, reference / "config.toml"), (reference / "best.h5", reference / "best.h5")]:
+        result = cli("show", "--model", target)
+        assert result.exit_code == 0, result.output
+        assert f"source      {source}\n" in result.stdout and "parameters" in result.stdout
+
+
 def test_eval_explicit_weights_and_model(reference):
     result = cli("eval", "--weights", reference / "last.h5", "--model", reference / "config.toml",
                  "--device", "cpu", "--json")

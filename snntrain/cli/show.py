@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import click
 
@@ -17,6 +18,7 @@ from snntrain.config import (
     format_shape,
     layer_shapes,
     load_model,
+    load_model_text,
     parameter_count,
 )
 from snntrain.config import schema
@@ -26,7 +28,16 @@ from snntrain.config.emit import format_value
 @main.command()
 @add_model_options
 def show(model: str, overrides: tuple[str, ...]) -> None:
-    """Print the resolved model: input, layers with shapes and parameter counts, loss, optimizer, training."""
+    """Print the resolved model: input, layers with shapes and parameter counts, loss, optimizer, training.
+    --model may also name a run directory (its config.toml) or a checkpoint (.h5: the model it was trained with)."""
+    path = Path(model)
+    if path.is_dir() and (path / "config.toml").is_file():
+        model = str(path / "config.toml")
+    elif path.suffix == ".h5" and path.is_file():
+        from snntrain.runs import load_checkpoint  # h5py, only for a checkpoint
+
+        click.echo(format_model(load_model_text(load_checkpoint(path).config_toml, model, overrides)), nl=False)
+        return
     click.echo(format_model(load_model(model, overrides)), nl=False)
 
 
