@@ -15,7 +15,7 @@ import numpy as np
 from snntrain.backends import get_backend
 from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
-from snntrain.errors import SnntrainError, as_path
+from snntrain.errors import ConfigError, SnntrainError, as_path
 from snntrain.network.build import build_network, describe_layers, take_weights
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
@@ -170,8 +170,12 @@ class Model:
         _check_hooks(callbacks, echo)
         run = train(None, _overrides(overrides), get_backend(device), as_path(data_dir, "data_dir"), run_dir.parent,
                     run_dir, echo, callbacks)
-        # best.h5's own model: a resume's overrides are for the epochs to come, which best.h5 may predate
-        model = cls.from_checkpoint(run.best_path, device=device)
+        # best.h5's own model: a resume's overrides are for the epochs to come, which best.h5 may predate; unless this
+        # version refuses that model, which the overrides made valid for the run (a precision, a smaller buffer)
+        try:
+            model = cls.from_checkpoint(run.best_path, device=device)
+        except ConfigError:
+            model = cls.from_checkpoint(run.best_path, device=device, overrides=overrides)
         model._trained(run)
         return model
 

@@ -68,6 +68,26 @@ def test_resume_returns_best_h5_with_the_model_that_trained_it(fitted, tmp_path)
     assert resumed.evaluate("test", tmp_path / "data").accuracy == best["test_accuracy"]
 
 
+def test_resume_of_a_run_whose_best_model_this_version_refuses(tmp_path, monkeypatch):
+    """A run trained by a version that allowed float32 with tau_s 150 x t_max, resumed with the precision that
+    makes it valid now: the model returned is best.h5's with that override (before the fallback: the resume
+    finished, then best.h5's own model raised the float32 error)."""
+    from snntrain.config import load as config_load
+
+    with monkeypatch.context() as older:
+        older.setattr(config_load, "MAX_TAU_S_WINDOW_FLOAT32", 1e9)
+        first = snntrain.Model.from_toml(DEFAULT, SMALL[:-1] + ["training.epochs=1", "layers[0].tau_s=30",
+                                                                "layers[1].tau_s=30"], device="cpu")
+        first.fit(data_dir=tmp_path / "data", runs_dir=tmp_path, echo=lambda line: None)
+    with pytest.raises(ConfigError, match="too long for float32"):
+        snntrain.Model.from_run(first.run_dir, device="cpu")
+    resumed = snntrain.Model.resume(first.run_dir, tmp_path / "data", ['simulation.precision="float64"'],
+                                    device="cpu", echo=lambda line: None)
+    assert (resumed.config.precision, resumed.config.layers[0].tau_s) == ("float64", 30.0)
+    for mine, theirs in zip(resumed.weights, load_checkpoint(RunDir.open(first.run_dir).best_path).weights):
+        np.testing.assert_array_equal(mine, theirs)
+
+
 def test_predict_agrees_with_evaluate(fitted):
     model, _, _ = fitted
     images, labels = snntrain.datasets.load("digits").split("test")

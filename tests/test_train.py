@@ -279,10 +279,14 @@ def test_resume_without_last_h5_after_recorded_epochs_is_refused(one_epoch, tmp_
     assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
 
 
-@pytest.mark.parametrize("override, now, before", [("training.validation=0.3", "0.3", "0.1"),
-                                                   ("training.seed=5", "5", "1"),
-                                                   ("training.test_samples=50", "50", "100")])
-def test_resume_cannot_change_the_runs_samples(one_epoch, tmp_path, override, now, before):
+@pytest.mark.parametrize("override, key, now, before", [
+    ("training.validation=0.3", "training.validation", "0.3", "0.1"),
+    ("training.seed=5", "training.seed", "5", "1"),
+    ("training.test_samples=50", "training.test_samples", "50", "100"),
+    # a whole table: the key it changes is named
+    ("training={epochs=2,test_samples=50,train_samples=300,seed=1,validation=0.1}", "training.test_samples", "50",
+     "100")])
+def test_resume_cannot_change_the_runs_samples(one_epoch, tmp_path, override, key, now, before):
     """The samples a run trains, selects and tests on are fixed at its start (before: `--set training.validation`
     on a resume re-split the data, so the new validation set held samples trained on, and best.h5 was compared
     across two validation sets; a new seed was recorded but never used)."""
@@ -290,9 +294,8 @@ def test_resume_cannot_change_the_runs_samples(one_epoch, tmp_path, override, no
     before_files = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
     result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", "--set", override, model=None)
     assert result.exit_code == 2, result.output
-    key = override.split("=")[0]
-    assert result.error_line().startswith(f"error: --set {key}={now} on --resume: the run has {before}; "), \
-        result.error_line()
+    assert result.error_line().startswith(f"error: --set {override} on --resume changes {key} from {before} to "
+                                          f"{now}; "), result.error_line()
     assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before_files
 
 
@@ -624,12 +627,16 @@ def test_eval_scores_best_h5_with_the_model_that_trained_it(reference, tmp_path)
     assert json.loads(result.stdout)["accuracy"] != expected  # another model, asked for
 
 
-def test_show_a_run_directory_and_a_checkpoint(reference):
-    """`show` prints a run's model (config.toml) and a checkpoint's (the model it holds); both were errors."""
+def test_show_a_run_directory_and_a_checkpoint(reference, tmp_path):
+    """`show` prints a run's model (config.toml) and a checkpoint's (the model it holds); both were errors. An .h5
+    that is no checkpoint is a model-file error (exit 2)."""
     for target, source in [(reference, reference / "config.toml"), (reference / "best.h5", reference / "best.h5")]:
         result = cli("show", "--model", target)
         assert result.exit_code == 0, result.output
         assert f"source      {source}\n" in result.stdout and "parameters" in result.stdout
+    (tmp_path / "fake.h5").write_text("hi\n")
+    result = cli("show", "--model", tmp_path / "fake.h5")
+    assert result.exit_code == 2 and result.error_line().startswith(f"error: cannot read checkpoint {tmp_path}")
 
 
 def test_eval_explicit_weights_and_model(reference):

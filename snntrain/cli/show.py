@@ -34,9 +34,14 @@ def show(model: str, overrides: tuple[str, ...]) -> None:
     if path.is_dir() and (path / "config.toml").is_file():
         model = str(path / "config.toml")
     elif path.suffix == ".h5" and path.is_file():
+        from snntrain.errors import ConfigError, SnntrainError
         from snntrain.runs import load_checkpoint  # h5py, only for a checkpoint
 
-        click.echo(format_model(load_model_text(load_checkpoint(path).config_toml, model, overrides)), nl=False)
+        try:
+            text = load_checkpoint(path).config_toml
+        except SnntrainError as exc:  # what --model names is not usable: a model-file error (exit 2)
+            raise ConfigError(str(exc)) from None
+        click.echo(format_model(load_model_text(text, model, overrides)), nl=False)
         return
     click.echo(format_model(load_model(model, overrides)), nl=False)
 

@@ -329,7 +329,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
                                 f"are not its graph's ({', '.join(l['type'] for l in layers)})")
     else:
         # float32 cannot resolve the spike times of a tau_s this long against t_max (a model-file error there)
-        wide = any(layer["type"] != "pool" and layer["tau_s"] / float(t_max) > MAX_TAU_S_WINDOW_FLOAT32
+        wide = any(layer["type"] != "pool" and layer["tau_s"] / float(t_max) > MAX_TAU_S_WINDOW_FLOAT32 * (1 + 1e-12)
                    for layer in layers)
         text = _FOREIGN_MODEL.format(name=json.dumps(Path(path).stem),
                                      dataset=dataset or DATASETS_BY_INPUTS.get(int(np.prod(in_shape)), "mnist"),

@@ -244,10 +244,9 @@ def run_bench(cfg: ModelConfig, device: str, data_dir: Path, sweep: str | None, 
         configs = []
         for value in values or SWEEPS[sweep]:
             variant = vary(cfg, sweep, value)
-            # at the batch it makes (samples repeat to fill one beyond the split): the standard set leaves out what
+            # at the batch it trains (samples repeat to fill one beyond the split): the standard set leaves out what
             # this machine cannot hold; a value the user asked for is an error
-            t = variant.training
-            where, shortfall = memory_shortfall(variant, max(t.batch_size, t.test_batch_size))
+            where, shortfall = memory_shortfall(variant, variant.training.batch_size)  # a sweep times training only
             if shortfall and values:
                 raise UsageError(f"--sweep {sweep}={value}: {where}: {shortfall}")
             if shortfall:

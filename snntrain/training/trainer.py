@@ -338,9 +338,12 @@ def check_same_data(cfg: ModelConfig, config_path: Path, overrides: Sequence[str
     file `config_path`: its records and best.h5 were chosen on those samples, which a resume must not change under
     them. The run's model is taken with the other overrides, which may be what makes it valid here (a smaller
     buffer for this machine, say)."""
-    def touches_data(override: str) -> bool:
+    def sets(override: str, name: str) -> bool:
         key = override.split("=", 1)[0].strip()
-        return any(name == key or name.startswith(key + ".") for name in DATA_KEYS)
+        return name == key or name.startswith(key + ".")
+
+    def touches_data(override: str) -> bool:
+        return any(sets(override, name) for name in DATA_KEYS)
 
     fixed = ("a run's samples (dataset, sample counts, validation split, seed) are fixed at its start, and its "
              "records and best.h5 were chosen on them: train a new run with it")
@@ -355,8 +358,9 @@ def check_same_data(cfg: ModelConfig, config_path: Path, overrides: Sequence[str
         table, name = key.split(".")
         now, before = getattr(getattr(cfg, table), name), getattr(getattr(started, table), name)
         if now != before:
-            raise UsageError(f"--set {key}={format_value(now)} on --resume: the run has {format_value(before)}; "
-                             f"{fixed}")
+            given = [o for o in touching if sets(o, key)][-1]
+            raise UsageError(f"--set {given} on --resume changes {key} from {format_value(before)} to "
+                             f"{format_value(now)}; {fixed}")
 
 
 def _has_records(run: RunDir) -> bool:
