@@ -84,8 +84,12 @@ class Model:
         """The model a checkpoint (best.h5, last.h5, or one `save` wrote) holds, with its weights; `overrides`
         ("key=value", as `--set` takes them) change its model, as long as the weights still fit it."""
         ckpt = load_checkpoint(as_path(path, "path"))
-        return cls(load_model_text(ckpt.config_toml, str(path), _overrides(overrides)),
-                   device=device).load_weights(path, ckpt)
+        return cls._of_checkpoint(ckpt, str(path), device, _overrides(overrides))
+
+    @classmethod
+    def _of_checkpoint(cls, ckpt: Checkpoint, source: str, device: str, overrides: Sequence[str]) -> "Model":
+        """The model `ckpt` holds (read from `source`), with `overrides`, and its weights."""
+        return cls(load_model_text(ckpt.config_toml, source, overrides), device=device).load_weights(source, ckpt)
 
     def load_weights(self, path: str | Path, checkpoint: Checkpoint | None = None) -> "Model":
         """Take the weights of a checkpoint file (one-line error unless its layers match this model's and are
@@ -166,23 +170,28 @@ class Model:
         """Continue an interrupted run from its last.h5 to its configured epochs, as `snntrain train --resume`
         does (`overrides` as `--set`, for example more epochs); returns the model with the weights of best.h5,
         `history` the metrics of every epoch and `run_dir` the run."""
-        run_dir = as_path(run_dir, "run_dir")
+        run_dir, overrides = as_path(run_dir, "run_dir"), _overrides(overrides)  # read once: it may be a generator
         _check_hooks(callbacks, echo)
-        run = train(None, _overrides(overrides), get_backend(device), as_path(data_dir, "data_dir"), run_dir.parent,
-                    run_dir, echo, callbacks)
+        run = train(None, overrides, get_backend(device), as_path(data_dir, "data_dir"), run_dir.parent, run_dir, echo,
+                    callbacks)
         # best.h5's own model: a resume's overrides are for the epochs to come, which best.h5 may predate; unless this
         # version refuses that model, which the overrides made valid for the run (a precision, a smaller buffer)
+        best = load_checkpoint(run.best_path)
         try:
-            model = cls.from_checkpoint(run.best_path, device=device)
+            model = cls._of_checkpoint(best, str(run.best_path), device, ())
         except ConfigError:
-            model = cls.from_checkpoint(run.best_path, device=device, overrides=overrides)
-        model._trained(run)
+            model = cls._of_checkpoint(best, str(run.best_path), device, overrides)
+        model._record(run)
         return model
 
     def _trained(self, run: RunDir) -> list[dict[str, float]]:
         """Take a finished run's best weights; returns (and keeps as `history`) its metrics."""
-        self.run_dir = run.path
         self.set_weights(load_checkpoint(run.best_path).weights)
+        return self._record(run)
+
+    def _record(self, run: RunDir) -> list[dict[str, float]]:
+        """Name the run (`run_dir`) and keep its metrics as `history`, which it returns."""
+        self.run_dir = run.path
         self.history = run.read_metrics()
         return self.history
 

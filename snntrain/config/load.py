@@ -97,6 +97,18 @@ MAX_WINDOW_TAU_S = 1e5
 # time t = tau ln z moves by tau * 1.2e-7 = tau_s * 2.4e-7 per rounding step of z; 100 keeps that step at 2.4e-5
 # of t_max (at 5000, the audit measured 0.15 ms median errors and 19 of 360 predictions changed).
 MAX_TAU_S_WINDOW_FLOAT32 = 100
+
+
+def _beyond(ratio: float, limit: float) -> bool:
+    """Whether `ratio` exceeds `limit` by more than rounding (0.2 / 2e-6 is 100000.00000000001): the limit's own
+    value is allowed."""
+    return ratio > limit * (1 + 1e-12)
+
+
+def float32_too_coarse(tau_s: float, t_max: float) -> bool:
+    """Whether float32 spike times are too coarse for a layer's `tau_s` over `t_max` (MAX_TAU_S_WINDOW_FLOAT32):
+    such a model needs float64."""
+    return _beyond(tau_s / t_max, MAX_TAU_S_WINDOW_FLOAT32)
 MAX_MODEL_BYTES = 1 << 20  # a model file is a few kB; this refuses /dev/zero-like inputs before reading them
 
 
@@ -222,6 +234,11 @@ def _join(path: str, key: str) -> str:
 def _inside(path: str, outer: str) -> bool:
     """Whether key path `path` is `outer` or lies inside it."""
     return path == outer or path.startswith((outer + ".", outer + "["))
+
+
+def override_sets(override: str, path: str) -> bool:
+    """Whether `--set override` ("KEY=VALUE") writes key path `path`: the key itself, or a table holding it."""
+    return _inside(path, override.partition("=")[0].strip())
 
 
 def _show(value: Any) -> str:
@@ -387,7 +404,7 @@ class _Resolver:
                                  f"{info.smallest_subnormal:.4g})", value)
         if cfg.precision == "float32":
             for index, layer in enumerate(cfg.layers):
-                if layer.type != "pool" and layer.tau_s / cfg.t_max > MAX_TAU_S_WINDOW_FLOAT32 * (1 + 1e-12):
+                if layer.type != "pool" and float32_too_coarse(layer.tau_s, cfg.t_max):
                     self.fail(f"layers[{index}].tau_s", f"too long for float32 at simulation.t_max = "
                                                         f"{_num(cfg.t_max)} s: tau_s / t_max = "
                                                         f"{layer.tau_s / cfg.t_max:.6g}, allowed up to "
@@ -444,8 +461,7 @@ class _Resolver:
         for i, entry in enumerate(raw):
             path = f"layers[{i}]"
             layer = self.layer(path, entry)
-            # (a hair of slack: 0.2 / 2e-6 is 100000.00000000001 in floating point)
-            if layer.type != "pool" and t_max / layer.tau_s > MAX_WINDOW_TAU_S * (1 + 1e-12):
+            if layer.type != "pool" and _beyond(t_max / layer.tau_s, MAX_WINDOW_TAU_S):
                 self.fail(f"{path}.tau_s", f"too short for simulation.t_max = {_num(t_max)} s: t_max / tau_s = "
                                            f"{t_max / layer.tau_s:.6g}, allowed up to {MAX_WINDOW_TAU_S:.0e} "
                                            "(float32 spike times could no longer resolve tau_s)", layer.tau_s)

@@ -32,7 +32,7 @@ import numpy as np
 
 from snntrain import __version__
 from snntrain.config import load_model_text, to_toml
-from snntrain.config.load import MAX_TAU_S_WINDOW_FLOAT32
+from snntrain.config.load import float32_too_coarse
 from snntrain.config.shapes import layer_shapes
 from snntrain.config.model import ModelConfig
 from snntrain.data.registry import DATASETS
@@ -329,8 +329,7 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
                                 f"are not its graph's ({', '.join(l['type'] for l in layers)})")
     else:
         # float32 cannot resolve the spike times of a tau_s this long against t_max (a model-file error there)
-        wide = any(layer["type"] != "pool" and layer["tau_s"] / float(t_max) > MAX_TAU_S_WINDOW_FLOAT32 * (1 + 1e-12)
-                   for layer in layers)
+        wide = any(layer["type"] != "pool" and float32_too_coarse(layer["tau_s"], float(t_max)) for layer in layers)
         text = _FOREIGN_MODEL.format(name=json.dumps(Path(path).stem),
                                      dataset=dataset or DATASETS_BY_INPUTS.get(int(np.prod(in_shape)), "mnist"),
                                      t_max=float(t_max), precision='\nprecision = "float64"' if wide else "",

@@ -173,7 +173,7 @@ def _read_run(experiment: Experiment, seed: int, run: RunDir, smoke: bool) -> Se
     epochs = config.training.epochs
     rows = run.read_metrics(numbers=("val_accuracy", "test_accuracy", "epoch_seconds"))
     done = last_epoch(rows)
-    result = SeedResult(experiment, seed, "done" if rows and done >= epochs else f"epoch {done}/{epochs}",
+    result = SeedResult(experiment, seed, "done" if done >= epochs else f"epoch {done}/{epochs}",
                         epochs=epochs, epochs_done=done, run_dir=str(run.path),
                         differences=changed_settings(experiment, seed, smoke, config))
     best = best_row(rows, "val_accuracy")

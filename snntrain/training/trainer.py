@@ -17,6 +17,7 @@ from snntrain import __version__
 from snntrain.backends import Backend
 from snntrain.config import load_model, to_toml
 from snntrain.config.emit import format_value
+from snntrain.config.load import override_sets
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import load_dataset
 from snntrain.errors import SnntrainError, UsageError
@@ -338,12 +339,8 @@ def check_same_data(cfg: ModelConfig, config_path: Path, overrides: Sequence[str
     file `config_path`: its records and best.h5 were chosen on those samples, which a resume must not change under
     them. The run's model is taken with the other overrides, which may be what makes it valid here (a smaller
     buffer for this machine, say)."""
-    def sets(override: str, name: str) -> bool:
-        key = override.split("=", 1)[0].strip()
-        return name == key or name.startswith(key + ".")
-
     def touches_data(override: str) -> bool:
-        return any(sets(override, name) for name in DATA_KEYS)
+        return any(override_sets(override, name) for name in DATA_KEYS)
 
     fixed = ("a run's samples (dataset, sample counts, validation split, seed) are fixed at its start, and its "
              "records and best.h5 were chosen on them: train a new run with it")
@@ -358,7 +355,7 @@ def check_same_data(cfg: ModelConfig, config_path: Path, overrides: Sequence[str
         table, name = key.split(".")
         now, before = getattr(getattr(cfg, table), name), getattr(getattr(started, table), name)
         if now != before:
-            given = [o for o in touching if sets(o, key)][-1]
+            given = [o for o in touching if override_sets(o, key)][-1]
             raise UsageError(f"--set {given} on --resume changes {key} from {format_value(before)} to "
                              f"{format_value(now)}; {fixed}")
 
