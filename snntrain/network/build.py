@@ -162,8 +162,8 @@ def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator) 
     """Layers of `cfg` with weights initialised from `rng`, on `backend`, in the model's precision."""
     dtype = np.dtype(cfg.precision)
     layers: list = []
-    shape = tuple(cfg.input.shape)
-    for index, layer in enumerate(cfg.layers):
+    in_shapes = [tuple(cfg.input.shape)] + layer_shapes(cfg)[:-1]  # each layer's input: the formulas live there
+    for index, (layer, shape) in enumerate(zip(cfg.layers, in_shapes)):
         where = f"{cfg.lead}layers[{index}].init"
         if layer.type == "dense":
             weights = init_weights(layer.init, (layer.neurons, int(np.prod(shape))), rng, dtype, where)
@@ -173,7 +173,6 @@ def build_network(cfg: ModelConfig, backend: Backend, rng: np.random.Generator) 
             layers.append(ConvLayer(backend, filters, shape, lif_params(layer), cfg.t_max, dtype))
         else:
             layers.append(PoolLayer(backend, shape, layer.size, dtype))
-        shape = layers[-1].out_shape if layer.type != "dense" else (layer.neurons,)
     problem = weight_scale_problem(cfg, [layer.weights for layer in layers])
     if problem:  # refused now, not by the first set_weights of what training made of them
         raise ConfigError(f"{cfg.lead}the initial {problem}")
