@@ -20,6 +20,7 @@ from snntrain.training.trainer import prepare
 from test_train import DEFAULT, SMALL, assert_same_run, only_run, train, without_timing, metrics
 
 ELASTIC = ("--set", 'augment={ type = "elastic", sigma = 1.0, points = 2, per = "batch" }')
+REFERENCE = Path(__file__).parent / "data" / "elasticdeform_reference.npz"
 
 
 def coordinate_images(n: int, size: int = 28) -> np.ndarray:
@@ -113,6 +114,60 @@ def test_chunks_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> Non
     whole = elastic_deform(images, np.random.default_rng(3), 1.5, 2, group=6)
     monkeypatch.setattr(augment, "_CHUNK_IMAGES", 8)
     np.testing.assert_array_equal(elastic_deform(images, np.random.default_rng(3), 1.5, 2, group=6), whole)
+
+
+class StoredGrids:
+    """Stands in for the generator: elastic_deform draws all its grids in one normal() call, here stored ones."""
+
+    def __init__(self, grids: np.ndarray) -> None:
+        self.grids = grids
+
+    def normal(self, loc: float, scale: float, size: tuple[int, ...]) -> np.ndarray:
+        assert (loc, scale, tuple(size)) == (0.0, 1.0, self.grids.shape)
+        return self.grids
+
+
+@pytest.mark.parametrize("name", ["square", "wide", "oblong"])
+def test_same_pixels_as_the_elasticdeform_package_but_half_a_pixel_past_the_edge(name: str) -> None:
+    """Against the `elasticdeform` package the original uses (its outputs for stored grids, written by
+    tests/data/make_elasticdeform_reference.py): every pixel equal, except one that points less than half a pixel
+    past the edge, which that package blanks and which here takes the edge pixel (the images have no 0 pixel)."""
+    stored = np.load(REFERENCE)
+    images, grids, want = (stored[f"{name}_{part}"] for part in ("images", "grids", "deformed"))
+    out = elastic_deform(images, StoredGrids(grids), 1.0, grids.shape[-1])
+    field = displacements(grids, images.shape[1:])
+    at = np.meshgrid(*(np.arange(size) for size in images.shape[1:]), indexing="ij")
+    past_edge, outside = np.zeros(want.shape, bool), np.zeros(want.shape, bool)
+    for axis, size in enumerate(images.shape[1:]):
+        where = at[axis] + field[:, axis]
+        past_edge |= (where < 0) | (where > size - 1)
+        outside |= (where < -0.5) | (where >= size - 0.5)
+    band = past_edge & ~outside
+    assert band.any() and outside.any()
+    np.testing.assert_array_equal(out[~band], want[~band])
+    assert (want[band] == 0).all() and (out[band] > 0).all()
+
+
+def test_nearest_pixel_as_scipy_rounds_it_at_halves_and_edges() -> None:
+    """The nearest source pixel is the one scipy's order-0 map_coordinates picks (mode grid-constant), also where
+    a displacement is a whole or half pixel exactly (a uniform grid moves the edge rows by exactly its value)."""
+    from scipy.ndimage import map_coordinates
+
+    images = coordinate_images(1, 9)[0].reshape(1, 9, 9).repeat(8, axis=0)
+    grids = np.random.default_rng(4).normal(0.0, 2.0, (8, 2, 2, 2))
+    grids[:6] = np.array([-1.5, -0.5, 0.5, 1.5, 8.5, -8.5])[:, None, None, None]
+    field = displacements(grids, (9, 9))
+    x, y = np.meshgrid(np.arange(9), np.arange(9), indexing="ij")
+    for g in range(8):
+        want = map_coordinates(images[g], [x + field[g, 0], y + field[g, 1]], order=0, mode="grid-constant", cval=0)
+        np.testing.assert_array_equal(elastic_deform(images[g:g + 1], StoredGrids(grids[g:g + 1]), 1.0, 2)[0],
+                                      want)
+
+
+def test_no_images_give_no_images() -> None:
+    for shape in ((0, 28, 28), (0, 28, 28, 3)):
+        out = elastic_deform(np.zeros(shape, np.uint8), np.random.default_rng(0), 1.0, 2)
+        assert out.shape == shape and out.dtype == np.uint8
 
 
 @pytest.mark.parametrize("shape, sigma, points, group", [((5, 8), 1.0, 2, 1), ((2, 8, 8), 0.0, 2, 1),

@@ -272,7 +272,10 @@ class _Resolver:
         if key.kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 self.fail(path, f"must be a number {rule}".rstrip(), value)
-            number = float(value) if -1e308 < value < 1e308 else math.inf  # huge TOML ints do not fit a float
+            try:
+                number = float(value)
+            except OverflowError:  # a TOML integer too large for a float
+                number = math.inf
             if not math.isfinite(number):
                 self.fail(path, f"must be a finite number {rule}".rstrip(), value)
             self.bounds(path, number, value, key)  # messages show the value as written (1, not 1.0)

@@ -7,8 +7,10 @@ carries the displacement to every pixel, and each pixel takes the value of the s
 displacement points, or 0 where that pixel lies outside the image. Both steps are scipy's `map_coordinates`
 (order 3 for the grid, as that package documents; order 0 for the image). One difference at the edges: that
 package's "constant" mode also blanks a pixel that points less than half a pixel past the edge; here each pixel
-covers its whole cell ("grid-constant"), so a vanishing deformation gives back the image. The experiment draws one
-deformation per batch (all images of a batch move alike); `group` = 1 draws one per image.
+covers its whole cell ("grid-constant"), so a vanishing deformation gives back the image. The image step picks the
+nearest pixel as scipy's order 0 does (floor(x + 0.5)) and gathers by index, four times faster than
+`map_coordinates` on a whole split. The experiment draws one deformation per batch (all images of a batch move
+alike); `group` = 1 draws one per image.
 """
 from __future__ import annotations
 
@@ -43,25 +45,25 @@ def elastic_deform(images: np.ndarray, rng: np.random.Generator, sigma: float, p
     Consecutive runs of `group` images share one deformation (the last run may be shorter); the grids are drawn
     from `rng`, one [2, points, points] normal grid of standard deviation `sigma` pixels per run, in order.
     """
-    from scipy.ndimage import map_coordinates
-
     if images.ndim not in (3, 4):
         raise ValueError(f"elastic_deform expects images shaped [N, X, Y] or [N, X, Y, C], got {images.shape}")
     if not (sigma > 0 and points >= 2 and group >= 1):
         raise ValueError(f"elastic_deform needs sigma > 0, points >= 2, group >= 1; got {sigma}, {points}, {group}")
     n, size_x, size_y = images.shape[:3]
     grids = rng.normal(0.0, sigma, (-(-n // group), 2, points, points))
-    planes = images.reshape(images.shape[:3] + (-1,))  # [N, X, Y, C], C = 1 for plain images
+    channels = images.shape[3] if images.ndim == 4 else 1
+    planes = images.reshape(n, size_x * size_y, channels)
     out = np.empty_like(planes)
     gx, gy = np.meshgrid(np.arange(size_x), np.arange(size_y), indexing="ij")
     for lo in range(0, n, _CHUNK_IMAGES):
         hi = min(lo + _CHUNK_IMAGES, n)
         first = lo // group  # the run of image lo
-        field = displacements(grids[first:(hi - 1) // group + 1], (size_x, size_y))[np.arange(lo, hi) // group - first]
-        # image index, x, y at which each output pixel reads: whole numbers along the image axis, so order 0
-        # never mixes images
-        at = np.stack([np.broadcast_to(np.arange(hi - lo, dtype=np.float64)[:, None, None], field[:, 0].shape),
-                       gx + field[:, 0], gy + field[:, 1]])
-        for c in range(planes.shape[3]):
-            out[lo:hi, ..., c] = map_coordinates(planes[lo:hi, ..., c], at, order=0, mode="grid-constant", cval=0)
+        field = displacements(grids[first:(hi - 1) // group + 1], (size_x, size_y))
+        sx = np.floor(gx + field[:, 0] + 0.5).astype(np.intp)  # the nearest source pixel of each pixel, per run
+        sy = np.floor(gy + field[:, 1] + 0.5).astype(np.intp)
+        inside = (sx >= 0) & (sx < size_x) & (sy >= 0) & (sy < size_y)
+        run = np.arange(lo, hi) // group - first
+        source = np.where(inside, sx * size_y + sy, 0).reshape(len(field), -1, 1)[run]
+        taken = np.take_along_axis(planes[lo:hi], source, axis=1)
+        out[lo:hi] = np.where(inside.reshape(len(field), -1, 1)[run], taken, 0)
     return out.reshape(images.shape)
