@@ -97,8 +97,9 @@ def test_sweeps_change_one_parameter(sweep, value, check):
     (("--sweep", "batch", "--values", "100000000"), "--sweep batch=100000000: layers[1]: the model needs about"),
 ])
 def test_bad_values_are_one_line_usage_errors(tmp_path, args, message):
-    got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, *args, "--runs-dir",
-                                    str(tmp_path / "runs")])
+    # the shipped digits whether or not Fashion-MNIST is downloaded here (the layer named follows the input size)
+    got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, *args, "--data-dir",
+                                    str(tmp_path / "none"), "--runs-dir", str(tmp_path / "runs")])
     assert got.exit_code == 2 and got.stderr.startswith(f"error: {message}") and got.stderr.count("\n") == 1, \
         got.output
     assert got.stdout == "" and not (tmp_path / "runs").exists()  # nothing measured, nothing written
@@ -157,6 +158,24 @@ def test_standard_sweep_leaves_out_what_this_machine_cannot_hold(tmp_path, monke
     left_out = [line for line in got.stderr.splitlines() if "left out" in line]
     assert len(left_out) == 1 and "more than this machine's 8 GiB" in left_out[0]
     assert left_out[0].startswith("  neurons=99999999999999999999: left out, the model needs about ")
+
+
+def test_a_sweep_value_is_checked_at_the_batch_it_times_not_the_test_batch(tmp_path, monkeypatch):
+    """(Before: a value that fits at the training batch a sweep times was refused as a model file at the model's
+    test batch, which a sweep never builds.)"""
+    from snntrain.config.shapes import step_bytes
+
+    base = load_model(DEFAULT, ["training.test_batch_size=1437"])
+    variant = vary(base, "neurons", 4096)
+    fits = 2 * max(sum(step_bytes(base)), sum(step_bytes(variant, base.training.batch_size)))
+    assert fits < sum(step_bytes(variant, 1437))
+    monkeypatch.setattr("snntrain.config.load._physical_memory", lambda: fits)
+    got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, "--set",
+                                    "training.test_batch_size=1437", "--sweep", "neurons", "--values", "4096",
+                                    "--steps", "1", "--repeats", "1", "--data-dir", str(tmp_path / "none"),
+                                    "--runs-dir", str(tmp_path), "--json"])
+    assert got.exit_code == 0, got.output
+    assert [r["label"] for r in json.loads(got.stdout)] == ["neurons=4096"]
 
 
 def test_standard_sweep_of_which_nothing_fits_is_a_usage_error(tmp_path, monkeypatch):

@@ -74,7 +74,7 @@ def vary(cfg: ModelConfig, sweep: str, value: int) -> ModelConfig:
     layers = list(cfg.layers)
     hidden = [i for i, layer in enumerate(layers[:-1]) if layer.type == "dense"]
     if sweep == "batch":
-        return replace(cfg, training=replace(cfg.training, batch_size=value, test_batch_size=value))
+        return replace(cfg, training=replace(cfg.training, batch_size=value))
     if sweep == "spikes":  # a count loss's targets capped at the new buffer, as a model file must have them
         loss = replace(cfg.loss, n_true=min(cfg.loss.n_true, value), n_false=min(cfg.loss.n_false, value - 1))
         return replace(cfg, loss=loss,
@@ -244,6 +244,8 @@ def run_bench(cfg: ModelConfig, device: str, data_dir: Path, sweep: str | None, 
         configs = []
         for value in values or SWEEPS[sweep]:
             variant = vary(cfg, sweep, value)
+            # a sweep scores no test set: its test batch is its training batch, which the model-file check counts
+            variant = replace(variant, training=replace(variant.training, test_batch_size=variant.training.batch_size))
             # at the batch it trains (samples repeat to fill one beyond the split): the standard set leaves out what
             # this machine cannot hold; a value the user asked for is an error
             where, shortfall = memory_shortfall(variant, variant.training.batch_size)  # a sweep times training only
