@@ -54,6 +54,16 @@ def test_same_seed_same_results(tmp_path):
     assert (run(tmp_path / "b", *args) / "results.csv").read_text() == first
 
 
+def test_both_models_start_from_the_same_weights(tmp_path):
+    """A paired comparison: the count rows of `--model both` are those of `--model count` alone, and the models
+    start each network from one draw (before: count drew after ttfs from the same generator, so its rows moved
+    with --model)."""
+    args = ("--grid", "0:2.5:0.6", "--repeats", "3", "--epochs", "20")
+    both = rows(run(tmp_path / "both", *args))
+    alone = rows(run(tmp_path / "count", *args, "--model", "count"))
+    assert [r for r in both if r["model"] == "count"] == alone
+
+
 def test_multi_spike_converges_from_a_wider_range_than_single_spike(tmp_path):
     table = rows(run(tmp_path, "--repeats", "5"))
     mean = {m: np.mean([float(r["mean_best_accuracy"]) for r in table if r["model"] == m]) for m in ("ttfs", "count")}
@@ -111,8 +121,9 @@ def test_a_malformed_ray_address_is_a_one_line_error(tmp_path):
     pytest.importorskip("ray")
     got = CliRunner().invoke(main, ["convergence", "--runs-dir", str(tmp_path / "runs"), "--address", "foo",
                                     "--grid", "0:1:0.5", "--repeats", "1", "--epochs", "1"])
-    assert got.exit_code == 1 and got.stderr.count("\n") == 1, got.output  # before: ray's ValueError traceback
-    assert got.stderr.startswith("error: snntrain convergence --address: cannot connect to Ray at 'foo': "), got.stderr
+    assert got.exit_code == 2 and got.stderr.count("\n") == 1, got.output  # before: ray's ValueError traceback
+    assert got.stderr.startswith("error: snntrain convergence --address: cannot connect to Ray at 'foo': expected "
+                                 "host:port"), got.stderr
 
 
 # An independent float64 reading of SPEC §1, §2, §4 and §8: one neuron, one sample at a time, in plain Python.

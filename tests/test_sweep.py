@@ -97,14 +97,16 @@ def test_a_sweep_file_gives_a_fixed_list_of_trials(tmp_path):
 
 
 def test_the_command_line_goes_on_top_of_the_sweep_file(tmp_path):
-    plan = merge_command_line(load_sweep(write(tmp_path, SWEEP_FILE)), "ttfs", ("optimizer.lr=0.1",),
+    plan = merge_command_line(load_sweep(write(tmp_path, SWEEP_FILE)), "ttfs", ("optimizer.beta1=0.8",),
                               ("training.seed=3,4,5",), metric="val_accuracy", scheduler=None, time_budget_s=None,
                               cpus_per_trial=2, max_failures=None)
     assert (plan.model, plan.metric, plan.scheduler, plan.cpus_per_trial) == ("ttfs", "val_accuracy", "asha", 2)
-    assert plan.sets == ("training.epochs=2", "optimizer.lr=0.1") and plan.grid == (
+    assert plan.sets == ("training.epochs=2", "optimizer.beta1=0.8") and plan.grid == (
         ("training.seed", ("3", "4", "5")),)
     with pytest.raises(UsageError, match="draws it at random"):
         merge_command_line(plan, None, (), ("optimizer.lr=0.1",))
+    with pytest.raises(UsageError, match="the sweep sets optimizer.lr in every trial"):  # a random key, set too
+        merge_command_line(plan, None, ("optimizer.lr=0.1",), ())
     with pytest.raises(UsageError, match="give --model"):
         merge_command_line(SweepPlan(), None, (), ("training.seed=0..1",))
     with pytest.raises(UsageError, match="nothing to sweep"):
@@ -163,7 +165,21 @@ def test_bad_command_lines_are_one_line_usage_errors(tmp_path):
                             "training.seed=0", "--set", "training.epochs=2", "--scheduler", "asha"),
                            "grace_epochs = 3: more than the trials' 2 epochs"),
                           (("--model", "default", "--grid", "training.seed=0", "--metric", "val_loss", "--set",
-                            "training.validation=0"), "metric val_loss: the trials hold out no validation"),
+                            "training.validation=0"), "metric val_loss: trial t000 (training.seed=0) holds out no "
+                                                      "validation samples"),
+                          # before: ASHA raised Ray's 32-line traceback; without it, t001's row had no result
+                          (("--model", "default", "--grid", "training.validation=100,0", "--scheduler", "asha",
+                            "--metric", "val_accuracy"), "metric val_accuracy: trial t001 (training.validation=0) holds out no validation"),
+                          # before: each accepted, repeating trials
+                          (("--model", "default", "--grid", "optimizer.lr=0.01,0.02,1e-2"),
+                           "trials t000 (optimizer.lr=0.01) and t002 (optimizer.lr=1e-2) train the same model"),
+                          ((str(write(tmp_path, '[sweep]\nsamples = 3', "draws.toml")), "--model", "default",
+                            "--grid", "training.seed=0..1"), "samples = 3: draws of [sweep.random] keys, but the "
+                                                             "sweep draws none"),
+                          (("--model", "default", "--grid", "training.seed=0..1", "--set", "training.seed=5"),
+                           "set 'training.seed=5': the sweep sets training.seed in every trial"),
+                          (("--model", "default", "--grid", "training.seed=0..1", "--set", "training={seed=5}"),
+                           "set 'training={seed=5}': the sweep sets training.seed in every trial"),
                           # before: the trials' list was built until memory ran out
                           (("--model", "default", "--grid", "training.seed=0..100000000000"),
                            "--grid 'training.seed=0..100000000000': the range holds 100,000,000,001 values; a sweep "
@@ -175,6 +191,13 @@ def test_bad_command_lines_are_one_line_usage_errors(tmp_path):
                            "sweep runs at most 100,000")]:
         result = CliRunner().invoke(main, ["sweep", *args, "--dry-run", "--runs-dir", str(tmp_path)])
         assert result.exit_code == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.output
+
+
+def test_trials_judged_on_training_accuracy_where_one_holds_out_no_validation(tmp_path):
+    """(Before: the default metric followed trial t000 alone: val_accuracy, which t001 never reports.)"""
+    result = CliRunner().invoke(main, ["sweep", "--model", "default", "--grid", "training.validation=100,0",
+                                       "--dry-run", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 0 and result.stdout.splitlines()[-1] == "2 trials, judged on train_accuracy"
 
 
 def test_dry_run_lists_the_trials_without_training(tmp_path):
@@ -284,6 +307,53 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_an_address_where_nothing_answers_is_a_one_line_error(tmp_path):
+    """(Before: Ray retried for minutes, and convergence for ever.) A malformed one is a usage error."""
+    port = free_port()
+    for command, extra in (("sweep", ()), ("convergence", ("--grid", "0:1:0.5", "--repeats", "1", "--epochs", "1"))):
+        for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+            args = ["--model", "default", "--grid", "training.seed=0..1"] if command == "sweep" else []
+            got = CliRunner().invoke(main, [command, *args, *extra, "--address", address, "--runs-dir",
+                                            str(tmp_path / "runs")])
+            assert got.exit_code == 1 and got.stderr.count("\n") == 1, got.output
+            assert f"cannot connect to Ray at '{address}': nothing answers at 127.0.0.1:{port}" in got.stderr
+        got = CliRunner().invoke(main, [command, *args, *extra, "--address", "http://x", "--runs-dir",
+                                        str(tmp_path / "runs")])
+        assert got.exit_code == 2 and "cannot connect to Ray at 'http://x': expected host:port" in got.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_more_cpus_per_trial_than_this_machine_gives_ray_is_a_usage_error(tmp_path):
+    """(Before: Ray waited for ever for the CPUs, warning once a minute.)"""
+    result = sweep(tmp_path, "--grid", "training.seed=0..1", "--cpus-per-trial", "1000")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "cpus_per_trial = 1000: Ray has " in result.stderr and "CPUs on this machine" in result.stderr
+
+
+def test_ctrl_c_stops_the_sweep_with_the_interrupted_exit_status(tmp_path):
+    """Ray Tune catches Ctrl-C and returns as if the sweep had ended (before: exit 0); the table of what finished
+    is written, and the sweep exits 130 as train does."""
+    import signal
+    import time
+
+    runs = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "snntrain", "sweep", "--model", "default", *TINY, "--set",
+                                "training.epochs=500", "--grid", "training.seed=0..3", "--runs-dir", str(runs),
+                                "--data-dir", str(tmp_path / "data")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(runs.glob("sweep-*/trials/t00*/metrics.csv")):  # a trial has trained an epoch
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, (out, err)
+    assert err.splitlines()[-1] == "error: interrupted; 0 of 4 trials finished; run the same command again to go on"
+    assert "4 unfinished (run the same command again to go on)" in out
+    (folder,) = runs.glob("sweep-*")
+    assert (folder / "results.csv").exists()
 
 
 def test_a_ray_cluster_through_address(tmp_path):

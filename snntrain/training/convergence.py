@@ -90,8 +90,8 @@ def cells(grid: np.ndarray) -> np.ndarray:
 
 
 def initial_weights(grid: np.ndarray, repeats: int, rng: np.random.Generator) -> np.ndarray:
-    """The initial weights [cells * repeats, 2, 4] of one model's study: `repeats` networks per cell, in the
-    order of `cells`, each weight drawn from N(mean, std)."""
+    """The initial weights [cells * repeats, 2, 4] of the study (each model starts from them): `repeats` networks
+    per cell, in the order of `cells`, each weight drawn from N(mean, std)."""
     scale = np.repeat(cells(grid), repeats, axis=0)
     return rng.normal(0.0, 1.0, (len(scale), 2, 4)) * scale[:, 1, None, None] + scale[:, 0, None, None]
 
@@ -168,13 +168,13 @@ def run_study(device: str, models: list[str], grid: np.ndarray, repeats: int, ep
                          f"{repeats:,} repeats); at most {MAX_NETWORKS:,} per model")
     if seed < 0:
         raise UsageError(f"--seed {seed}: must be >= 0")
-    rng = np.random.default_rng(seed)
+    # one draw for both models: a paired comparison, and each model's rows do not depend on --model
+    weights = initial_weights(grid, repeats, np.random.default_rng(seed))
     backend = get_backend(device) if address is None else None
     study = cells(grid)
     results: list[CellResult] = []
     for model in models:
         start = time.perf_counter()
-        weights = initial_weights(grid, repeats, rng)
         if backend is not None:
             best, used = train_networks(backend, model, weights, epochs), backend.name
         else:

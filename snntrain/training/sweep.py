@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -25,7 +26,7 @@ from snntrain.runs import RunDir, atomic_write_text, make_dirs
 from snntrain.runs.metrics import best_row, format_metrics, last_epoch
 from snntrain.runs.plots import plot_best_by_key
 from snntrain.training.ray_cluster import connect, describe_address, on_this_machine, worker_device
-from snntrain.training.trainer import run_finished, train_named
+from snntrain.training.trainer import Interrupted, run_finished, train_named
 
 #: Written in a trial's run directory when the early-stopping scheduler stops it (the epoch and the metric).
 STOPPED = "stopped.json"
@@ -110,15 +111,24 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     model_path = resolve_model_path(plan.model)
     trials = plan.trials()
     configs = [load_model(model_path, plan.sets + overrides) for overrides in trials]  # all valid, first
-    validation = configs[0].training.validation > 0
-    metric = plan.metric or ("val_accuracy" if validation else "train_accuracy")
-    if metric.startswith("val_") and not validation:
-        raise UsageError(f"metric {metric}: the trials hold out no validation samples (training.validation = 0); "
-                         "judge them on train_accuracy or set training.validation")
+    folder = sweep_folder(runs_root, Path(model_path), plan).resolve()
+    first_of = {}
+    for index, cfg in enumerate(configs):  # the same model twice would only repeat a trial
+        same = first_of.setdefault(repr(cfg), index)
+        if same != index:
+            raise UsageError(f"trials {trial_dir(folder, same).name} ({' '.join(trials[same])}) and "
+                             f"{trial_dir(folder, index).name} ({' '.join(trials[index])}) train the same model; "
+                             "give each swept value once")
+    # every trial is judged on one metric: a validation one only if every trial holds out validation samples
+    without = [index for index, cfg in enumerate(configs) if cfg.training.validation == 0]
+    metric = plan.metric or ("train_accuracy" if without else "val_accuracy")
+    if metric.startswith("val_") and without:
+        raise UsageError(f"metric {metric}: trial {trial_dir(folder, without[0]).name} "
+                         f"({' '.join(trials[without[0]])}) holds out no validation samples "
+                         "(training.validation = 0); judge the trials on train_accuracy or set training.validation")
     epochs = [cfg.training.epochs for cfg in configs]
     if plan.scheduler == "asha" and plan.grace_epochs > max(epochs):
         raise UsageError(f"grace_epochs = {plan.grace_epochs}: more than the trials' {max(epochs)} epochs")
-    folder = sweep_folder(runs_root, Path(model_path), plan).resolve()
     if dry_run:  # a plan, which may come before the download
         for index, overrides in enumerate(trials):
             echo(f"{trial_dir(folder, index)}: {' '.join(overrides)}")
@@ -130,6 +140,10 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     with connect(address, "snntrain sweep") as ray:
         from ray import tune
 
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if plan.cpus_per_trial > cpus and on_this_machine(address):  # Ray would wait for them for ever
+            raise UsageError(f"cpus_per_trial = {plan.cpus_per_trial}: Ray has {cpus} CPUs on this machine; "
+                             f"give --cpus-per-trial {cpus} or less")
         scheduler = _early_stopping(plan, metric, folder, epochs) if plan.scheduler == "asha" else None
         trial_device = worker_device(ray, device)
         spec = SweepSpec(str(Path(model_path).resolve()), plan.sets, tuple(trials), str(folder),
@@ -149,7 +163,9 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
             tune_config=tune.TuneConfig(reuse_actors=True, scheduler=scheduler, time_budget_s=plan.time_budget_s),
             run_config=tune.RunConfig(name="tune", storage_path=str(folder), verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=plan.max_failures)))
+        start = time.monotonic()
         results = tuner.fit()
+        elapsed = time.monotonic() - start
         errors = {}
         for result in results:
             if result.error is not None:
@@ -161,6 +177,11 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     echo(f"{counts['done']} trials finished, {counts['stopped early']} stopped early, {counts['failed']} failed"
          f"{f', {rest} unfinished (run the same command again to go on)' if rest else ''}; "
          f"results: {folder / 'results.csv'}")
+    if rest and not (plan.time_budget_s and elapsed >= plan.time_budget_s):
+        # Tune catches Ctrl-C and returns as if the sweep had ended: trials left unfinished before the budget ran
+        # out were interrupted
+        raise Interrupted(f"interrupted; {counts['done']} of {len(rows)} trials finished; run the same command "
+                          "again to go on")
     if counts["failed"]:  # the table is written: the exit status says that not every trial trained
         first = next(row for row in rows if row["status"] == "failed")
         raise SnntrainError(f"{counts['failed']} of {len(rows)} trials failed ({first['trial']}: "
