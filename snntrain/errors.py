@@ -29,6 +29,15 @@ class DataError(SnntrainError):
     exit_code = 1
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """`value` for a one-line message: its repr when short, else its type (and shape, for an array)."""
+    text = repr(value)
+    if len(text) <= limit and "\n" not in text:
+        return text
+    shape = getattr(value, "shape", None)
+    return type(value).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
+
+
 def as_path(value: object, name: str) -> Path:
     """`value` (a str or path-like object, as a Python API caller gives a file or folder) as a Path; SnntrainError
     naming the argument `name` for anything else, or for an empty string (which Path reads as the current folder)."""

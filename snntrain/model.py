@@ -15,7 +15,7 @@ import numpy as np
 from snntrain.backends import get_backend
 from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
-from snntrain.errors import ConfigError, SnntrainError, as_path
+from snntrain.errors import ConfigError, SnntrainError, as_path, shown
 from snntrain.network.build import build_network, describe_layers, take_weights
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
@@ -37,10 +37,27 @@ class LayerSpikes:
 
 
 def encode(images: np.ndarray, t_window: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Latency-encode uint8 images (N, ...) as the input spike trains a model takes: times [N, n_in, 1] (float32
-    seconds, +inf where a pixel is 0 and never fires) and counts [N, n_in]. Pixel v fires at t_window (1 - v/255);
-    inputs are numbered in numpy's reshape(N, -1) order."""
-    return encode_images(np.asarray(images), t_window)
+    """Latency-encode images (N, ...) of pixel values 0..255 (uint8, or any integer type within that range) as
+    the input spike trains a model takes: times [N, n_in, 1] (float32 seconds, +inf where a pixel is 0 and never
+    fires) and counts [N, n_in]. Pixel v fires at t_window (1 - v/255); inputs are numbered in numpy's
+    reshape(N, -1) order."""
+    pixels = _pixels(images)
+    try:
+        return encode_images(pixels, t_window)
+    except ValueError as err:  # the window: the pixels are checked above
+        raise SnntrainError(str(err)) from None
+
+
+def _pixels(images: Any) -> np.ndarray:
+    """`images` as uint8 pixels; SnntrainError for floats (their scale is a guess) and integers beyond 0..255."""
+    pixels = np.asarray(images)
+    if pixels.dtype == np.uint8:
+        return pixels
+    if pixels.dtype.kind in "iu" and (not pixels.size or 0 <= pixels.min() <= pixels.max() <= 255):
+        return pixels.astype(np.uint8)
+    found = (f", values {pixels.min()}..{pixels.max()}" if pixels.dtype.kind in "iu" and pixels.size else "")
+    raise SnntrainError(f"inputs: images must hold pixel values 0..255 as integers (uint8, as the datasets do), got "
+                        f"{pixels.dtype}{found}; images in [0, 1] become (images * 255).round().astype(np.uint8)")
 
 
 class Model:
@@ -197,7 +214,11 @@ class Model:
 
     def evaluate(self, split: str = "test", data_dir: str | Path = "data") -> Evaluation:
         """Accuracy, loss, confusion matrix and mean spikes on `split` of the model's dataset: "train" (the samples
-        training uses), "validation" (those `[training] validation` holds out) or "test"."""
+        training uses), "validation" (those `[training] validation` holds out) or "test". Inputs of your own:
+        `predict` or `spikes`."""
+        if not isinstance(split, str):
+            raise SnntrainError(f"split={shown(split)}: give \"train\", \"validation\" or \"test\" (a split of the "
+                                "model's dataset); to run inputs of your own, use predict or spikes")
         with self._lock:
             return score(self.config, self._network, self._backend, as_path(data_dir, "data_dir"), split)
 
@@ -251,6 +272,9 @@ class Model:
             images = np.asarray(inputs)
             # the dataset's own shape, without its one channel, or flat: never another layout of as many pixels
             shapes = [inp.shape, *([inp.shape[:2]] if inp.shape[2:] == (1,) else []), (n_in,)]
+            if images.shape in shapes and images.shape[1:] not in shapes:
+                raise SnntrainError(f"inputs: one image of shape {images.shape}; give a batch of them, shaped "
+                                    f"(N, {', '.join(map(str, images.shape))}) (e.g. images[None])")
             if images.shape[1:] not in shapes:
                 forms = [f"(N, {', '.join(map(str, shape))})" for shape in shapes]
                 raise SnntrainError(f"inputs: images of shape {images.shape} do not fit dataset {inp.dataset}, whose "

@@ -139,6 +139,32 @@ def test_bad_arguments_are_clear_errors(fitted):
         model.set_weights(model.weights[:1])
 
 
+def test_pixels_other_than_uint8_and_one_image_are_clear_errors(fitted):
+    """(Before: latency_encode's ValueError from inside snntrain for float or int64 images and for a bad window; a
+    single image was said not to fit images of its own shape; evaluate(images) printed the whole array.) Integer
+    pixels within 0..255 are taken as they are."""
+    model, _, _ = fitted
+    images, _ = snntrain.datasets.load("digits").split("test")
+    with pytest.raises(SnntrainError, match=r"^inputs: images must hold pixel values 0\.\.255 as integers \(uint8, as "
+                                            r"the datasets do\), got float32; images in \[0, 1\] become "):
+        model.predict(images[:4].astype(np.float32) / 255)
+    with pytest.raises(SnntrainError, match=r"got int64, values -1\.\.254;"):
+        model.predict(images[:4].astype(np.int64) - 1)
+    expected = model.predict(images[:4])
+    np.testing.assert_array_equal(model.predict(images[:4].astype(np.int64)), expected)
+    np.testing.assert_array_equal(model.predict(images[:4].tolist()), expected)
+    with pytest.raises(SnntrainError, match=r"^inputs: one image of shape \(8, 8, 1\); give a batch of them, shaped "
+                                            r"\(N, 8, 8, 1\) \(e\.g\. images\[None\]\)$"):
+        model.predict(images[0])
+    with pytest.raises(SnntrainError, match=r"^t_window must be a number of seconds, .*, got -1$"):  # not ValueError
+        snntrain.encode(images[:4], -1)
+    with pytest.raises(SnntrainError, match=r"^split=ndarray of shape \(360, 8, 8, 1\): give \"train\", "
+                                            r"\"validation\" or \"test\" .*; to run inputs of your own, use predict"):
+        model.evaluate(images)
+    assert repr(snntrain.datasets.load("digits")) == ("Dataset('digits': 1,437 training and 360 test images 8x8x1, "
+                                                      "uint8; 10 classes)")
+
+
 def test_images_in_another_layout_of_as_many_pixels_are_refused(fitted):
     """(N, 16, 4, 1) or (N, 1, 8, 8) digits hold 64 pixels too, in another order (before: scored as if they were
     (8, 8, 1) images). Without the channel axis, or flat, the same images give the same predictions."""
@@ -261,9 +287,9 @@ def test_misused_api_calls_are_clear_errors_and_change_nothing(fitted):
     with pytest.raises(SnntrainError, match=r"overrides='training.epochs=1': give a list of \"KEY=VALUE\" strings"):
         snntrain.Model.from_toml("default", "training.epochs=1")  # before: "--set t: expected KEY=VALUE"
     assert snntrain.encode(images[:0])[0].shape == (0, 64, 1)  # before: numpy's reshape error
-    with pytest.raises(ValueError, match=r"t_window must be a number of seconds, positive and finite \(in float32\)"):
+    with pytest.raises(SnntrainError, match=r"t_window must be a number of seconds, positive and finite \(in float32\)"):
         snntrain.encode(images[:1], 1e39)  # before: half the pixels silently never fired
-    with pytest.raises(ValueError, match=r"t_window must be a number of seconds.*, got '0.1'"):
+    with pytest.raises(SnntrainError, match=r"t_window must be a number of seconds.*, got '0.1'"):
         snntrain.encode(images[:1], "0.1")  # before: math.isfinite's "must be real number, not str"
     with pytest.raises(SnntrainError, match=r"callbacks=.*: give a list of snntrain.Callback instances"):
         model.fit(callbacks=snntrain.Callback())  # before: "'Callback' object is not iterable", after a run folder

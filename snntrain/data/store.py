@@ -37,7 +37,7 @@ from snntrain.data.formats import (
 )
 from snntrain.data.registry import DATASETS, DatasetInfo, RemoteFile
 from snntrain.atomic import atomic_path, atomic_write_text
-from snntrain.errors import DataError
+from snntrain.errors import DataError, shown
 
 KEYS = ("train_images", "train_labels", "test_images", "test_labels")
 
@@ -61,6 +61,10 @@ class Dataset:
         return (self.train_images, self.train_labels) if check_split(name) == "train" else (self.test_images,
                                                                                               self.test_labels)
 
+    def __repr__(self) -> str:  # one line, not the arrays
+        return (f"Dataset({self.info.name!r}: {len(self.train_images):,} training and {len(self.test_images):,} test "
+                f"images {'x'.join(map(str, self.info.shape))}, uint8; {self.info.classes} classes)")
+
 
 @dataclass
 class EventDataset:
@@ -74,6 +78,10 @@ class EventDataset:
         """The samples of split "train" or "test"."""
         return self.train if check_split(name) == "train" else self.test
 
+    def __repr__(self) -> str:  # one line, not the arrays
+        return (f"EventDataset({self.info.name!r}: {len(self.train.labels):,} training and {len(self.test.labels):,} "
+                f"test samples, {self.info.shape[0]} channels; {self.info.classes} classes)")
+
 
 SPLITS = ("train", "test")
 
@@ -82,7 +90,7 @@ def check_split(name: object) -> str:
     """`name` when it is a split a dataset has ("train" or "test"); DataError otherwise (anything else used to
     mean the test split)."""
     if not isinstance(name, str) or name not in SPLITS:
-        raise DataError(f"split {name!r}: a dataset has the splits {' and '.join(SPLITS)}")
+        raise DataError(f"split {shown(name)}: a dataset has the splits {' and '.join(SPLITS)}")
     return name
 
 

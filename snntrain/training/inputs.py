@@ -12,7 +12,7 @@ from snntrain.config.model import AugmentConfig, InputConfig, ModelConfig
 from snntrain.data.augment import elastic_deform
 from snntrain.data.encoding import encode_events, latency_encode
 from snntrain.data.store import Dataset, EventDataset
-from snntrain.errors import ConfigError, UsageError
+from snntrain.errors import ConfigError, UsageError, shown
 from snntrain.network.spikes import SpikeTrains, spike_trains_from_times
 
 
@@ -84,7 +84,8 @@ def check_run_split(split: object, cfg: ModelConfig) -> str:
     """`split` when it is one of RUN_SPLITS that a run of `cfg` has ("validation" only where `[training]
     validation` holds samples out); UsageError otherwise. Needs no data."""
     if not isinstance(split, str) or split not in RUN_SPLITS:
-        raise UsageError(f"split {split!r}: a run has the splits {', '.join(RUN_SPLITS[:-1])} and {RUN_SPLITS[-1]}")
+        raise UsageError(f"split {shown(split)}: a run has the splits {', '.join(RUN_SPLITS[:-1])} and "
+                         f"{RUN_SPLITS[-1]}")
     if split == "validation" and not cfg.training.validation:
         raise UsageError(f"{cfg.lead}split 'validation': the model holds out no validation samples "
                          "(training.validation = 0)")
