@@ -299,6 +299,22 @@ def test_resume_cannot_change_the_runs_samples(one_epoch, tmp_path, override, ke
     assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before_files
 
 
+def test_resume_cannot_set_fewer_epochs_than_trained_and_a_finished_run_says_how_to_go_on(one_epoch, tmp_path):
+    """(Before: `--set training.epochs=1` on a 2-epoch run exited 0 and wrote epochs = 1 into config.toml beside
+    two epochs of records; a finished run printed only "done".)"""
+    run = copy_run(one_epoch, tmp_path)
+    assert train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=2", model=None).exit_code == 0
+    before_files = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    result = train(tmp_path / "unused", "--resume", run, "--set", "training.epochs=1", model=None)
+    assert result.exit_code == 2 and result.error_line() == ("error: training.epochs = 1 on --resume: the run has "
+                                                             "trained 2 epochs; give 2 or more"), result.output
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before_files
+    result = train(tmp_path / "unused", "--resume", run, model=None)
+    assert result.exit_code == 0
+    assert (f"{run} has trained all its 2 epochs; to train on, resume it with --set training.epochs=N (N > 2)"
+            in result.output), result.output
+
+
 def test_resume_set_may_make_a_run_valid_again(one_epoch, tmp_path):
     """A run whose config.toml this machine (or a newer version) refuses resumes with the --set that fixes it: the
     check of its samples took config.toml without the overrides and refused the very setting given."""
@@ -683,6 +699,25 @@ def test_eval_without_run_or_weights(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_path_that_is_no_run_is_a_usage_error_and_hints_say_what_to_do(one_epoch, tmp_path):
+    """(Before: exit 1 for a run directory that is none, "checkpoint .../best.h5 does not exist" for a run without a
+    finished epoch, and no word of --resume for a run given as a model file.)"""
+    for args in (("eval", tmp_path / "none"), ("eval", tmp_path), ("export", tmp_path, "-o", tmp_path / "m.nir"),
+                 ("train", "--resume", tmp_path)):
+        result = cli(*args, "--device", "cpu") if args[0] != "export" else cli(*args)
+        assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.output)
+    assert cli("eval", tmp_path).error_line() == f"error: {tmp_path} is not a run directory (it has no config.toml)"
+    run = copy_run(one_epoch, tmp_path)
+    result = train(tmp_path / "unused", model=run)
+    assert result.exit_code == 2 and result.error_line().endswith(
+        f"{run}: is a directory, not a model file (a run directory: --resume it, or give its config.toml)")
+    for name in ("best.h5", "last.h5", "metrics.csv"):
+        (run / name).unlink()
+    result = cli("eval", run, "--device", "cpu")
+    assert result.exit_code == 1 and result.error_line() == (f"error: {run} has no best.h5: no epoch has completed yet "
+                                                             f"(resume it with snntrain train --resume {run})")
+
+
 def test_eval_of_non_finite_weights_is_an_error(reference, tmp_path):
     ckpt = load_checkpoint(reference / "best.h5")
     ckpt.weights[1][2, 3] = np.nan
@@ -859,7 +894,7 @@ def test_resume_with_a_model_too_is_a_usage_error(one_epoch, tmp_path):
 
 def test_resume_missing_run_directory(tmp_path):
     result = train(tmp_path / "runs", "--resume", tmp_path / "nope", model=None)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # a usage error, as click's own path checks
     assert "nope" in result.error_line()
     assert len(result.stderr.strip().splitlines()) == 1
 

@@ -11,7 +11,7 @@ import click
 from snntrain.cli import main
 from snntrain.cli.options import PathParam, data_dir_option, device_option, runs_dir_option, set_option
 from snntrain.config import load_model
-from snntrain.errors import UsageError
+from snntrain.errors import SnntrainError, UsageError
 
 
 @main.command()
@@ -92,8 +92,12 @@ def evaluate(run_dir: Path | None, weights: Path | None, model: str | None, over
     from snntrain.runs import RunDir
     from snntrain.model import Model
 
-    if run_dir is not None:
-        weights = weights or RunDir.open(run_dir).best_path
+    if run_dir is not None and weights is None:
+        run = RunDir.open(run_dir)
+        if not run.best_path.exists():
+            raise SnntrainError(f"{run.path} has no best.h5: no epoch has completed yet (resume it with snntrain "
+                                f"train --resume {run.path})")
+        weights = run.best_path
     if weights is None:
         raise UsageError("give a run directory, or --weights FILE.h5")
     # config.toml is the model training goes on with, which a resume with --set may have changed since best.h5

@@ -123,7 +123,8 @@ def _read(path: Path, source: str, kind: str) -> str:
     try:
         info = path.stat()  # follows symlinks, so a link to a model file is fine
         if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"{source}: is a directory, not a {kind}")
+            run = " (a run directory: --resume it, or give its config.toml)" if (path / "config.toml").is_file() else ""
+            raise ConfigError(f"{source}: is a directory, not a {kind}{run}")
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
             raise ConfigError(f"{source}: not a regular file; a {kind} is a TOML text file")
         if info.st_size > MAX_MODEL_BYTES:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from snntrain.errors import SnntrainError
+from snntrain.errors import SnntrainError, UsageError
 from snntrain.runs import metrics
 from snntrain.atomic import atomic_rename, atomic_write_text, os_reason, special_file
 from snntrain.runs.checkpoint import load_checkpoint
@@ -84,15 +84,15 @@ class RunDir:
     @classmethod
     def open(cls, path: Path) -> RunDir:
         """An existing run directory (to resume or evaluate); SnntrainError if `path` is not one."""
-        run = cls(path)
+        run = cls(path)  # a path that is no run directory is a usage error (exit 2), as click's own path checks
         if not run.path.exists():
-            raise SnntrainError(f"run directory {run.path} does not exist")
+            raise UsageError(f"run directory {run.path} does not exist")
         if not run.path.is_dir():
-            raise SnntrainError(f"{run.path} is not a directory; a run directory holds config.toml and the weights")
+            raise UsageError(f"{run.path} is not a directory; a run directory holds config.toml and the weights")
         if special_file(run.config_path):
-            raise SnntrainError(f"{run.config_path} is not a regular file; a run's config.toml is TOML text")
+            raise UsageError(f"{run.config_path} is not a regular file; a run's config.toml is TOML text")
         if not run.config_path.is_file():
-            raise SnntrainError(f"{run.path} is not a run directory (it has no config.toml)")
+            raise UsageError(f"{run.path} is not a run directory (it has no config.toml)")
         # found now, not after an epoch of training (a FIFO in place of the log would block its first line)
         if run.plots_dir.exists() and not run.plots_dir.is_dir():
             raise SnntrainError(f"{run.plots_dir} is not a folder; the run's plots go there: move it away")

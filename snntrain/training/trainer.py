@@ -381,7 +381,12 @@ def _train_held(session: Session, resumed: bool, overrides: tuple[str, ...], bac
                             "new run")
     if resumed and run.last_path.exists():
         restore(session)
-        echo(f"resuming {run.path} after epoch {session.epoch}")
+        if cfg.training.epochs < session.epoch:  # config.toml would say fewer epochs than the records hold
+            raise UsageError(f"training.epochs = {cfg.training.epochs} on --resume: the run has trained "
+                             f"{session.epoch} epochs; give {session.epoch} or more")
+        echo(f"resuming {run.path} after epoch {session.epoch}" if session.epoch < cfg.training.epochs else
+             f"{run.path} has trained all its {cfg.training.epochs} epochs; to train on, resume it with "
+             f"--set training.epochs=N (N > {cfg.training.epochs})")
     if resumed:
         run.settle_best(session.best_epoch)
     run.record_environment(backend.describe(), session.epoch)
