@@ -42,7 +42,10 @@ def test_bench_json_output(tmp_path):
     got = CliRunner().invoke(main, ["bench", "--device", "cpu", "--model", DEFAULT, "--steps", "1", "--repeats",
                                     "1", "--data-dir", str(tmp_path / "none"), "--runs-dir", str(tmp_path), "--json"])
     assert got.exit_code == 0, got.output
-    (result,) = json.loads(got.stdout)
+    payload = json.loads(got.stdout)  # bench.json's (before: its results alone, without the dataset measured on)
+    assert payload == json.loads(next(tmp_path.glob("bench-*/bench.json")).read_text())
+    assert (payload["dataset"], payload["device"], payload["left_out"]) == ("digits", "cpu", [])
+    (result,) = payload["results"]
     assert got.stderr.startswith("bench: model default on digits, device cpu")  # progress: not in the JSON
     assert result["label"] == "default" and result["batch"] == 20 and result["test_set_seconds"] > 0
     # training with captured steps, and in turns without them
@@ -151,7 +154,7 @@ def test_standard_sweep_leaves_out_what_this_machine_cannot_hold(tmp_path, monke
                                     "1", "--repeats", "1", "--data-dir", str(tmp_path / "none"), "--runs-dir",
                                     str(tmp_path), "--json"])
     assert got.exit_code == 0, got.output
-    assert [r["label"] for r in json.loads(got.stdout)] == ["neurons=8", "neurons=16"]
+    assert [r["label"] for r in json.loads(got.stdout)["results"]] == ["neurons=8", "neurons=16"]
     (run_dir,) = tmp_path.glob("bench-*")
     assert json.loads((run_dir / "bench.json").read_text())["left_out"][0].startswith("neurons=99999999999999999999:")
     assert "neurons=99999999999999999999: left out" in (run_dir / "table.txt").read_text()
@@ -175,7 +178,7 @@ def test_a_sweep_value_is_checked_at_the_batch_it_times_not_the_test_batch(tmp_p
                                     "--steps", "1", "--repeats", "1", "--data-dir", str(tmp_path / "none"),
                                     "--runs-dir", str(tmp_path), "--json"])
     assert got.exit_code == 0, got.output
-    assert [r["label"] for r in json.loads(got.stdout)] == ["neurons=4096"]
+    assert [r["label"] for r in json.loads(got.stdout)["results"]] == ["neurons=4096"]
 
 
 def test_standard_sweep_of_which_nothing_fits_is_a_usage_error(tmp_path, monkeypatch):

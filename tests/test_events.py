@@ -288,7 +288,7 @@ def test_train_and_eval_on_an_event_dataset_through_the_cli(tmp_path, shd):
     bench = runner.invoke(main, ["bench", "--model", str(model), "--device", "cpu", "--steps", "1", "--repeats", "1",
                                  "--data-dir", str(data_dir), "--runs-dir", str(runs_dir), "--json"])
     assert bench.exit_code == 0, bench.output  # an event model is measured on its own dataset
-    assert json.loads(bench.stdout)[0]["test_set_seconds"] > 0
+    assert json.loads(bench.stdout)["results"][0]["test_set_seconds"] > 0
 
 
 def test_events_exactly_resolution_apart_are_kept_whatever_the_float32_rounding():
