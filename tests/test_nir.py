@@ -378,6 +378,9 @@ def test_import_from_and_export_to_what_is_not_a_regular_file(trained, tmp_path)
     os.mkfifo(fifo)
     with pytest.raises(SnntrainError, match=f"^{fifo}: not a regular file; a NIR file is HDF5$"):
         nir_graph.read(fifo)
+    result = CliRunner().invoke(main, ["import", str(tmp_path / "none.nir"), "-o", str(tmp_path / "m.toml")])
+    # before: "not a NIR graph snntrain can read (FileNotFoundError: [Errno 2] Unable to synchronously open ...)"
+    assert result.exit_code == 1 and result.stderr == f"error: {tmp_path / 'none.nir'}: no such file\n", result.output
     result = CliRunner().invoke(main, ["export", str(trained.run_dir), "-o", str(fifo)])
     assert result.exit_code == 1 and result.stderr == f"error: cannot write {fifo}: it exists and is not a " \
         "regular file\n", result.output

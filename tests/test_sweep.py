@@ -242,6 +242,10 @@ def test_four_trials_their_table_and_a_resumed_sweep(tmp_path):
         assert float(row["test_accuracy"]) == best["test_accuracy"] and int(row["epochs"]) == 2
         assert f"lr = {lr}" in (Path(row["run_dir"]) / "config.toml").read_text()
     assert (folder / "plots" / "optimizer.lr.png").exists() and (folder / "plots" / "training.seed.png").exists()
+    best = max(rows, key=lambda row: float(row["best_val_accuracy"]))  # the first of the best
+    assert (f"best trial: {best['trial']} (optimizer.lr={best['optimizer.lr']} training.seed={best['training.seed']}): "
+            f"val_accuracy {float(best['best_val_accuracy']):.6g} at epoch {best['best_epoch']}, test accuracy "
+            f"{float(best['test_accuracy']):.2%}; {best['run_dir']}") in result.output, result.output
 
     # an interrupted sweep: t001 stopped after its first epoch (records of epoch 1 only, config asking for 2)
     t001 = Path(rows[1]["run_dir"])
@@ -299,7 +303,7 @@ def test_a_failing_trial_is_marked_failed_and_the_others_finish(tmp_path):
 def test_a_missing_dataset_is_refused_before_ray_starts(tmp_path):
     result = sweep(tmp_path, "--grid", "input.dataset=digits,mnist")
     assert result.exit_code == 1
-    assert result.output == f"error: dataset 'mnist' not found in {tmp_path / 'data'}; run `snntrain download mnist`\n"
+    assert result.output == f"error: dataset 'mnist' not found in {tmp_path / 'data'}; run `snntrain download mnist --data-dir {tmp_path / 'data'}`\n"
     assert not (tmp_path / "runs").exists()
 
 

@@ -15,8 +15,10 @@ from snntrain.cli.options import device_option, runs_dir_option
 @click.option("--repeats", type=int, default=100, show_default=True, help="Networks per grid cell.")
 @click.option("--grid", default="0:2.5:0.2", show_default=True,
               help="Values of the initial weights' mean and std, start:stop:step (stop excluded).")
-@click.option("--epochs", type=int, default=50, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=int, default=50, show_default=True,
+              help="Full-batch gradient steps per network (its best accuracy over them counts).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initial weights (one draw serves both models).")
 @click.option("--address", metavar="ADDRESS",
               help="Train the networks on a Ray cluster (ray://host:10001, host:6379, or local for an embedded "
                    "instance), one batch of networks per worker; the same results (needs 'snntrain[sweep]').")

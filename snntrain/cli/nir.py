@@ -12,7 +12,8 @@ from snntrain.errors import UsageError
 
 @main.command()
 @click.argument("run_dir", type=PathParam(file_okay=False, path_type=Path))
-@click.option("--weights", "which", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--weights", "which", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="The run's checkpoint to export.")
 @click.option("--format", "fmt", type=click.Choice(["nir"]), default="nir", show_default=True)
 @click.option("-o", "--output", type=PathParam(dir_okay=False, path_type=Path), required=True,
               help="The file to write, e.g. model.nir.")

@@ -25,7 +25,7 @@ class PathParam(click.Path):
 device_option = click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True,
                              help="Where to run: auto picks CUDA when a GPU is present, else the CPU.")
 data_dir_option = click.option("--data-dir", type=PathParam(file_okay=False, path_type=Path), default=Path("data"),
-                               show_default=True, help="Dataset directory (see `snntrain download`).")
+                               show_default=True, help="The folder `snntrain download` writes datasets to.")
 runs_dir_option = click.option("--runs-dir", type=PathParam(file_okay=False, path_type=Path), default=Path("runs"),
                                show_default=True, help="Where run directories are created.")
 set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

@@ -163,7 +163,8 @@ def _check_dataset_file(path: Path, name: str, data_dir: Path) -> None:
     """A converted dataset file must exist and be a regular file (a directory or FIFO in its place is named as
     such, not reported missing)."""
     if not path.exists():
-        raise DataError(f"dataset '{name}' not found in {data_dir}; run `snntrain download {name}`")
+        where = "" if Path(data_dir) == Path("data") else f" --data-dir {data_dir}"  # where this command looked
+        raise DataError(f"dataset '{name}' not found in {data_dir}; run `snntrain download {name}{where}`")
     if not path.is_file():
         what = "a directory" if path.is_dir() else "not a regular file"
         raise DataError(f"{path}: {what}; expected the converted dataset '{name}' (move it away, then run "

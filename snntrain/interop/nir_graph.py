@@ -305,6 +305,8 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     if max_spikes is not None and not (isinstance(max_spikes, (int, np.integer)) and not isinstance(max_spikes, bool)
                                        and max_spikes >= 1):
         raise SnntrainError(f"max_spikes={max_spikes!r}: give an integer >= 1")
+    if not Path(path).exists():
+        raise SnntrainError(f"{source}: no such file")
     if special_file(Path(path)):
         raise SnntrainError(f"{source}: not a regular file; a NIR file is HDF5")
     try:

@@ -177,6 +177,12 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     echo(f"{counts['done']} trials finished, {counts['stopped early']} stopped early, {counts['failed']} failed"
          f"{f', {rest} unfinished (run the same command again to go on)' if rest else ''}; "
          f"results: {folder / 'results.csv'}")
+    judged = [row for row in rows if row["status"] in ("done", "stopped early") and row[f"best_{metric}"] != ""]
+    if judged:  # the first of the best, in trial order
+        pick = (max if maximised(metric) else min)(judged, key=lambda row: row[f"best_{metric}"])
+        echo(f"best trial: {pick['trial']} ({' '.join(f'{key}={pick[key]}' for key in plan.keys)}): {metric} "
+             f"{pick[f'best_{metric}']:.6g} at epoch {pick['best_epoch']}, test accuracy "
+             f"{pick['test_accuracy']:.2%}; {pick['run_dir']}")
     if rest and not (plan.time_budget_s and elapsed >= plan.time_budget_s):
         # Tune catches Ctrl-C and returns as if the sweep had ended: trials left unfinished before the budget ran
         # out were interrupted
