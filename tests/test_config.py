@@ -371,7 +371,11 @@ def test_deeply_nested_toml_is_one_line_error(tmp_path: Path) -> None:
 CROSS_TABLE_REJECTIONS = [
     ("training.seed=9223372036854775808", "--set training.seed = 9223372036854775808: must be in [0, "),
     ("input.t_window=0.5", "--set input.t_window = 0.5: must be <= simulation.t_max (0.2 s)"),
-    ("loss.n_true=6", "--set loss.n_true = 6: must be <= the output layer's max_spikes (5)"),
+    ("loss.n_true=6", "--set loss.n_true = 6: must be <= the output layer's max_spikes (5): no neuron can reach a "
+                      "larger count"),
+    # a default the file never wrote is named as one (before: "loss.n_true = 15: must be <= ..." alone)
+    ("loss={type='count'}", "loss.n_true = 15: must be <= the output layer's max_spikes (5): no neuron can reach a "
+                            "larger count (the default; set loss.n_true)"),
     ("layers[0].neurons=1000000000", "the model needs about "),
     ("layers[0].max_spikes=100000000", "make layers, max_spikes or batch sizes smaller"),
     ("optimizer.lr=1e30", "--set optimizer.lr = 1e+30: must be in (0, 1]"),

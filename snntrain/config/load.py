@@ -383,12 +383,13 @@ class _Resolver:
         cfg = ModelConfig(name=name, input=inp, layers=layers, loss=loss, t_max=t_max, precision=precision,
                           optimizer=optimizer, schedule=schedule, augment=augment, training=training,
                           source=self.source)
-        self.check_consistency(cfg)
+        self.check_consistency(cfg, set(top.get("loss", {})))
         return cfg
 
-    def check_consistency(self, cfg: ModelConfig) -> None:
+    def check_consistency(self, cfg: ModelConfig, loss_keys: set[str]) -> None:
         """Rules across tables: the input window fits the simulation, augmentation deforms images only, count
-        targets fit the output buffer, and one training step fits in this machine's memory."""
+        targets fit the output buffer, and one training step fits in this machine's memory. `loss_keys`: the keys
+        the [loss] table gives (a rule broken by a default says so)."""
         if cfg.input.encoding == "latency" and cfg.input.t_window > cfg.t_max:
             self.fail("input.t_window", f"must be <= simulation.t_max ({_num(cfg.t_max)} s): inputs after the "
                                         "simulation end are never seen", cfg.input.t_window)
@@ -419,8 +420,9 @@ class _Resolver:
         if cfg.loss.type == "count":
             for name in ("n_true", "n_false"):
                 if getattr(cfg.loss, name) > buffer:
+                    default = "" if name in loss_keys else f" (the default; set loss.{name})"
                     self.fail(f"loss.{name}", f"must be <= the output layer's max_spikes ({buffer}): no neuron "
-                                              "can reach a larger count", getattr(cfg.loss, name))
+                                              f"can reach a larger count{default}", getattr(cfg.loss, name))
             if cfg.loss.n_true <= cfg.loss.n_false:
                 self.fail("loss.n_true", f"must be greater than loss.n_false ({cfg.loss.n_false}): the prediction is "
                                          "the output neuron with the most spikes", cfg.loss.n_true)
