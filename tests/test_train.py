@@ -718,6 +718,14 @@ def test_a_path_that_is_no_run_is_a_usage_error_and_hints_say_what_to_do(one_epo
                                                              f"(resume it with snntrain train --resume {run})")
 
 
+def test_no_progress_bar_lines_where_stderr_is_no_terminal(tmp_path):
+    """(Before: click's bar, which cannot redraw a file or pipe, left a bare "epoch N" line per epoch in logs.)"""
+    result = train(tmp_path, *SMALL, "--set", "training.epochs=2")
+    assert result.exit_code == 0 and result.stderr == "", result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("epoch ")] == ["epoch 1/2",
+                                                                                                       "epoch 2/2"]
+
+
 def test_eval_of_non_finite_weights_is_an_error(reference, tmp_path):
     ckpt = load_checkpoint(reference / "best.h5")
     ckpt.weights[1][2, 3] = np.nan

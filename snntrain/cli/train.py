@@ -31,7 +31,8 @@ def train(model: str | None, overrides: tuple[str, ...], device: str, data_dir: 
     if resume is not None and model is not None:  # a resumed run trains its own config.toml
         raise UsageError("give --model for a new run or --resume for an old one, not both (--set changes a resumed "
                          "run's settings)")
-    callbacks = [_progress_bar()]
+    # a bar redraws a terminal line; into a file or pipe it would write a bare "epoch N" line per epoch
+    callbacks = [_progress_bar()] if sys.stderr.isatty() else []
     if resume is not None:
         Model.resume(resume, data_dir, overrides, device, callbacks, click.echo)
     elif model is not None:
