@@ -595,10 +595,11 @@ def test_eval_run_directory(reference):
     best = selected(metrics(reference))["test_accuracy"]
     assert f"test: 100 samples, accuracy {best:.2%}" in result.stdout
 
+    assert result.stdout.startswith(f"weights: {reference / 'best.h5'}\n")  # which file was scored
     result = cli("eval", reference, "--device", "cpu", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["split"] == "test"
+    assert data["split"] == "test" and data["weights"] == str(reference / "best.h5")
     assert data["samples"] == 100
     assert data["accuracy"] == best
     confusion = np.array(data["confusion"])
@@ -711,6 +712,10 @@ def test_a_path_that_is_no_run_is_a_usage_error_and_hints_say_what_to_do(one_epo
     result = train(tmp_path / "unused", model=run)
     assert result.exit_code == 2 and result.error_line().endswith(
         f"{run}: is a directory, not a model file (a run directory: --resume it, or give its config.toml)")
+    result = cli("eval", run / "best.h5", "--device", "cpu")  # before: click's "Directory ... is a file."
+    assert result.exit_code == 2 and result.error_line() == (f"error: {run / 'best.h5'} is a file; RUN_DIR is a run "
+                                                             f"directory (to score a checkpoint: --weights "
+                                                             f"{run / 'best.h5'})")
     for name in ("best.h5", "last.h5", "metrics.csv"):
         (run / name).unlink()
     result = cli("eval", run, "--device", "cpu")

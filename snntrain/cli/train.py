@@ -76,7 +76,7 @@ def _progress_bar() -> Any:
 
 
 @main.command(name="eval")
-@click.argument("run_dir", required=False, type=PathParam(file_okay=False, path_type=Path))
+@click.argument("run_dir", required=False, type=PathParam(path_type=Path))
 @click.option("--weights", type=PathParam(dir_okay=False, path_type=Path), help="Weights file (HDF5).")
 @click.option("--model", metavar="PATH", help="Model file (TOML) to score --weights with, instead of the model "
                                               "the weights file holds.")
@@ -93,6 +93,9 @@ def evaluate(run_dir: Path | None, weights: Path | None, model: str | None, over
     from snntrain.runs import RunDir
     from snntrain.model import Model
 
+    if run_dir is not None and run_dir.is_file():
+        raise UsageError(f"{run_dir} is a file; RUN_DIR is a run directory (to score a checkpoint: --weights "
+                         f"{run_dir})")
     if run_dir is not None and weights is None:
         run = RunDir.open(run_dir)
         if not run.best_path.exists():
@@ -106,8 +109,9 @@ def evaluate(run_dir: Path | None, weights: Path | None, model: str | None, over
               else Model.from_checkpoint(weights, device=device, overrides=overrides))
     result = scored.evaluate(split, data_dir)
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        click.echo(json.dumps({"weights": str(weights), **result.as_dict()}, indent=2))
         return
+    click.echo(f"weights: {weights}")
     click.echo(f"{split}: {result.samples} samples, accuracy {result.accuracy:.2%}, loss {result.loss:.4f}, "
                f"silent labels {result.silent_labels:.2%}")
     click.echo("mean spikes per neuron: " + ", ".join(f"{k} {v:.3f}" for k, v in result.mean_spikes.items()))
