@@ -83,7 +83,7 @@ def test_grid_parsing():
     (("--grid", "-5:-4:0.5"), "--grid '-5:-4:0.5': needs finite numbers with 0 <= start"),  # before: ran
     (("--grid", "0:1e3:1e-5"), "values per axis; at most 200 (40,000 cells)"),  # before: MemoryError
     (("--seed", "-1"), "--seed -1: must be >= 0"),  # before: ValueError
-    (("--repeats", "0"), "--repeats and --epochs must be >= 1"),  # before: exit 1
+    (("--repeats", "0"), "--repeats 0 --epochs 50: both must be >= 1"),  # before: exit 1; then without the values
     (("--grid", "0:1e300:1e299"), "needs finite numbers with 0 <= start < stop <= 1e+06"),  # before: traceback
     (("--repeats", "1000000000000"), "--repeats 1000000000000: 169,000,000,000,000 networks (169 cells x "
                                      "1,000,000,000,000 repeats); at most 1,000,000 per model"),  # before: MemoryError

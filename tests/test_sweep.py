@@ -170,6 +170,10 @@ def test_bad_command_lines_are_one_line_usage_errors(tmp_path):
                           # before: ASHA raised Ray's 32-line traceback; without it, t001's row had no result
                           (("--model", "default", "--grid", "training.validation=100,0", "--scheduler", "asha",
                             "--metric", "val_accuracy"), "metric val_accuracy: trial t001 (training.validation=0) holds out no validation"),
+                          # before: the trial's value was the text "0..2"
+                          (("--model", "default", "--grid", "training.seed=0..2,5"),
+                           "--grid 'training.seed=0..2,5': a range A..B stands alone; list the values instead of "
+                           "0..2 among others"),
                           # before: each accepted, repeating trials
                           (("--model", "default", "--grid", "optimizer.lr=0.01,0.02,1e-2"),
                            "trials t000 (optimizer.lr=0.01) and t002 (optimizer.lr=1e-2) train the same model"),

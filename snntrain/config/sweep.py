@@ -155,6 +155,9 @@ def _grid_values(text: str, where: str, error: type[Exception]) -> tuple[str, ..
     items = tuple(v.strip() for v in text.split(","))
     if not all(items):
         raise error(f"{where}: an empty value between commas")
+    ranges = [item for item in items if re.fullmatch(r"-?\d+\s*\.\.\s*-?\d+", item)]
+    if ranges:  # it would be swept as the text "0..2"
+        raise error(f"{where}: a range A..B stands alone; list the values instead of {ranges[0]} among others")
     return items
 
 

@@ -162,7 +162,7 @@ def run_study(device: str, models: list[str], grid: np.ndarray, repeats: int, ep
     runs/convergence-<timestamp>/. With `address`, the networks train on that Ray cluster's workers ("local": an
     embedded instance), with the same results."""
     if repeats < 1 or epochs < 1:
-        raise UsageError("--repeats and --epochs must be >= 1")
+        raise UsageError(f"--repeats {repeats} --epochs {epochs}: both must be >= 1")
     if repeats * len(grid) ** 2 > MAX_NETWORKS:
         raise UsageError(f"--repeats {repeats}: {repeats * len(grid) ** 2:,} networks ({len(grid) ** 2:,} cells x "
                          f"{repeats:,} repeats); at most {MAX_NETWORKS:,} per model")
