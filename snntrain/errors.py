@@ -30,12 +30,18 @@ class DataError(SnntrainError):
 
 
 def shown(value: object, limit: int = 60) -> str:
-    """`value` for a one-line message: its repr when short, else its type (and shape, for an array)."""
+    """`value` for a one-line message: its repr when short, a long string's start, else its type (and shape, for
+    an array)."""
     text = repr(value)
     if len(text) <= limit and "\n" not in text:
         return text
-    shape = getattr(value, "shape", None)
-    return type(value).__name__ + (f" of shape {tuple(shape)}" if shape is not None else "")
+    if isinstance(value, str):
+        return repr(value[:limit - 5]) + "..."
+    try:
+        shape = f" of shape {tuple(value.shape)}"  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):
+        shape = ""
+    return type(value).__name__ + shape
 
 
 def as_path(value: object, name: str) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 from snntrain.backends import get_backend
 from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
-from snntrain.errors import ConfigError, SnntrainError, as_path, shown
+from snntrain.errors import ConfigError, SnntrainError, UsageError, as_path, shown
 from snntrain.network.build import build_network, describe_layers, take_weights
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
@@ -50,7 +50,10 @@ def encode(images: np.ndarray, t_window: float = 0.1) -> tuple[np.ndarray, np.nd
 
 def _pixels(images: Any) -> np.ndarray:
     """`images` as uint8 pixels; SnntrainError for floats (their scale is a guess) and integers beyond 0..255."""
-    pixels = np.asarray(images)
+    try:
+        pixels = np.asarray(images)
+    except ValueError as err:  # a ragged list of images
+        raise SnntrainError(f"inputs: not an array of images ({err})") from None
     if pixels.dtype == np.uint8:
         return pixels
     if pixels.dtype.kind in "iu" and (not pixels.size or 0 <= pixels.min() <= pixels.max() <= 255):
@@ -217,7 +220,7 @@ class Model:
         training uses), "validation" (those `[training] validation` holds out) or "test". Inputs of your own:
         `predict` or `spikes`."""
         if not isinstance(split, str):
-            raise SnntrainError(f"split={shown(split)}: give \"train\", \"validation\" or \"test\" (a split of the "
+            raise UsageError(f"split={shown(split)}: give \"train\", \"validation\" or \"test\" (a split of the "
                                 "model's dataset); to run inputs of your own, use predict or spikes")
         with self._lock:
             return score(self.config, self._network, self._backend, as_path(data_dir, "data_dir"), split)
@@ -269,7 +272,7 @@ class Model:
         elif inp.encoding != "latency":
             raise SnntrainError(f"{inp.dataset} is an event dataset: pass (times, counts) spike trains")
         else:
-            images = np.asarray(inputs)
+            images = _pixels(inputs)
             # the dataset's own shape, without its one channel, or flat: never another layout of as many pixels
             shapes = [inp.shape, *([inp.shape[:2]] if inp.shape[2:] == (1,) else []), (n_in,)]
             if images.shape in shapes and images.shape[1:] not in shapes:

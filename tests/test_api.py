@@ -156,6 +156,8 @@ def test_pixels_other_than_uint8_and_one_image_are_clear_errors(fitted):
     with pytest.raises(SnntrainError, match=r"^inputs: one image of shape \(8, 8, 1\); give a batch of them, shaped "
                                             r"\(N, 8, 8, 1\) \(e\.g\. images\[None\]\)$"):
         model.predict(images[0])
+    with pytest.raises(SnntrainError, match=r"^inputs: not an array of images \("):  # before: numpy's ValueError
+        model.predict([images[0], images[1][:4]])
     with pytest.raises(SnntrainError, match=r"^t_window must be a number of seconds, .*, got -1$"):  # not ValueError
         snntrain.encode(images[:4], -1)
     with pytest.raises(SnntrainError, match=r"^split=ndarray of shape \(360, 8, 8, 1\): give \"train\", "

@@ -224,7 +224,8 @@ REJECTIONS = [
     (DENSE_LAYERS, "t_max = 0.2", "t_max = nan", ["simulation.t_max = nan: must be a finite number > 0"]),
     (DENSE_LAYERS, "lr = 0.003", "lr = inf", ["optimizer.lr = inf: must be a finite number in (0, 1]"]),
     (DENSE_LAYERS, "lr = 0.003", "lr = 1e308", ["optimizer.lr = 1e+308: must be in (0, 1]"]),  # finite: was "finite"
-    (DENSE_LAYERS, "lr = 0.003", "lr = 1" + "0" * 400, ["optimizer.lr = 1000000000000000000000000000000000000"]),
+    (DENSE_LAYERS, "lr = 0.003", "lr = 1" + "0" * 400, ["optimizer.lr = 1000000000000000000000000000000000000",
+                                                         "...: must be a finite number in (0, 1]"]),
     (CONV_LAYERS, "kernel = [3, 3]", "kernel = [3]", ["layers[0].kernel = [3]: must be a list of two integers"]),
     (CONV_LAYERS, "kernel = [3, 3]", "kernel = [3, 3.0]", ["layers[0].kernel = [3, 3.0]: must be a list of two"]),
     # out-of-range values

@@ -2,10 +2,20 @@
 from __future__ import annotations
 
 import functools
+import os
 
 from snntrain.backends.base import Backend
 from snntrain.devices import DEVICES
 from snntrain.errors import SnntrainError
+
+# numba's parallel loops run on GNU OpenMP, whose idle threads spin for 300,000 rounds before they sleep: where
+# another process shares the cores, each side's spinning starves the other (`make train` beside one other training
+# on 2 cores: 57-133 s, and 15 s with 1000; the same on idle cores). 1000 is libgomp's own count for more threads
+# than cores. libgomp reads it when it loads (numba's first parallel launch, or set_threads), so it is set here,
+# before either, and before a sweep starts Ray, whose workers inherit it. A user's GOMP_SPINCOUNT or
+# OMP_WAIT_POLICY (which the count would override) is kept.
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 
 def cuda_available(allow_simulator: bool = True) -> bool:

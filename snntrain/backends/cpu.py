@@ -1,7 +1,6 @@
 """CPU backend: numpy arrays, kernels compiled with `numba.njit(parallel=True)` (prange over elements)."""
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 import numba
@@ -10,13 +9,6 @@ import numpy as np
 from snntrain.backends.base import Backend
 from snntrain.backends.compile_cache import cached_cpu_launcher
 from snntrain.backends.launch import cpu_launcher
-
-# numba's parallel loops run on GNU OpenMP, whose idle threads spin for 300,000 rounds before they sleep: where
-# another process shares the cores, each side's spinning starves the other. `make train` took 111 s instead of 15 s
-# beside one other training on 2 cores, and the same on idle cores (7.9 s against 7.5 s, medians of 3). 1000 is
-# libgomp's own count for more threads than cores. Read when libgomp loads, at the first parallel launch (a value
-# the user set is kept).
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 
 class CpuBackend(Backend):

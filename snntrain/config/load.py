@@ -237,6 +237,19 @@ def _inside(path: str, outer: str) -> bool:
     return path == outer or path.startswith((outer + ".", outer + "["))
 
 
+def written_paths(path: str | Path, overrides: Sequence[str]) -> list[str]:
+    """The key path each override (applied in order) writes in the model file `path`, its indices resolved as
+    loading resolves them (layers[-1] of three layers -> layers[2], layers[00] -> layers[0])."""
+    path = resolve_model_path(path)
+    raw = read_toml(path, str(path))
+    return [next(iter(_apply_overrides(raw, [override], str(path)))) for override in overrides]
+
+
+def overlapping(path: str, other: str) -> bool:
+    """Whether two resolved key paths write the same value: one is the other or lies inside it."""
+    return _inside(path, other) or _inside(other, path)
+
+
 def override_sets(override: str, path: str) -> bool:
     """Whether `--set override` ("KEY=VALUE") writes key path `path`: the key itself, or a table holding it."""
     return _inside(path, override.partition("=")[0].strip())

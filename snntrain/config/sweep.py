@@ -308,12 +308,6 @@ def merge_command_line(plan: SweepPlan, model: str | None, sets: Sequence[str], 
     overlap = {key for key, _ in plan.grid} & {r.key for r in plan.random}
     if overlap:
         raise UsageError(f"--grid {sorted(overlap)[0]}: the sweep file draws it at random; sweep a key one way")
-    for setting in plan.sets:  # a swept value would replace it in every trial
-        key = setting.split("=", 1)[0].strip()
-        for swept in plan.keys:
-            if key == swept or swept.startswith(key + ".") or key.startswith(swept + "."):
-                raise UsageError(f"set {setting!r}: the sweep sets {swept} in every trial; give its values to "
-                                 "the sweep only")
     if plan.samples > 1 and not plan.random:
         raise UsageError(f"samples = {plan.samples}: draws of [sweep.random] keys, but the sweep draws none; each "
                          "draw would repeat every grid point")

@@ -47,6 +47,9 @@ def check_reachable(where: str, command: str) -> None:
                          "e.g. 10.0.0.5:6379), ray://host:port (Ray Client), auto or local")
     try:
         socket.create_connection((host, int(port)), timeout=ANSWER_TIMEOUT_S).close()
+    except socket.gaierror as exc:
+        raise SnntrainError(f"{command}: cannot connect to Ray at {where!r}: host {host} cannot be resolved "
+                            f"({exc.strerror})") from None
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise SnntrainError(f"{command}: cannot connect to Ray at {where!r}: nothing answers at {host}:{port} "
@@ -77,7 +80,7 @@ def connect(address: str | None, command: str) -> Iterator[Any]:
     if started_here:
         where = cluster_address(address)
         if where not in (None, "local"):
-            check_reachable(where, command)
+            check_reachable(where, command if address else f"{command} (RAY_ADDRESS)")
         try:
             ray.init(address=where, include_dashboard=False, log_to_driver=False, configure_logging=False)
         except (ValueError, ConnectionError) as exc:  # a malformed address, or no cluster there

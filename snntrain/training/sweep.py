@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from snntrain.config import load_model
-from snntrain.config.load import resolve_model_path
+from snntrain.config.load import overlapping, resolve_model_path, written_paths
 from snntrain.config.sweep import SweepPlan, maximised
 from snntrain.data import check_present
 from snntrain.errors import SnntrainError, UsageError
@@ -112,20 +112,8 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     trials = plan.trials()
     configs = [load_model(model_path, plan.sets + overrides) for overrides in trials]  # all valid, first
     folder = sweep_folder(runs_root, Path(model_path), plan).resolve()
-    first_of = {}
-    for index, cfg in enumerate(configs):  # the same model twice would only repeat a trial
-        same = first_of.setdefault(repr(cfg), index)
-        if same != index:
-            raise UsageError(f"trials {trial_dir(folder, same).name} ({' '.join(trials[same])}) and "
-                             f"{trial_dir(folder, index).name} ({' '.join(trials[index])}) train the same model; "
-                             "give each swept value once")
-    # every trial is judged on one metric: a validation one only if every trial holds out validation samples
-    without = [index for index, cfg in enumerate(configs) if cfg.training.validation == 0]
-    metric = plan.metric or ("train_accuracy" if without else "val_accuracy")
-    if metric.startswith("val_") and without:
-        raise UsageError(f"metric {metric}: trial {trial_dir(folder, without[0]).name} "
-                         f"({' '.join(trials[without[0]])}) holds out no validation samples "
-                         "(training.validation = 0); judge the trials on train_accuracy or set training.validation")
+    _check_trials(model_path, plan, trials, configs, folder)
+    metric = _metric(plan, trials, configs, folder)
     epochs = [cfg.training.epochs for cfg in configs]
     if plan.scheduler == "asha" and plan.grace_epochs > max(epochs):
         raise UsageError(f"grace_epochs = {plan.grace_epochs}: more than the trials' {max(epochs)} epochs")
@@ -177,12 +165,9 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     echo(f"{counts['done']} trials finished, {counts['stopped early']} stopped early, {counts['failed']} failed"
          f"{f', {rest} unfinished (run the same command again to go on)' if rest else ''}; "
          f"results: {folder / 'results.csv'}")
-    judged = [row for row in rows if row["status"] in ("done", "stopped early") and row[f"best_{metric}"] != ""]
-    if judged:  # the first of the best, in trial order
-        pick = (max if maximised(metric) else min)(judged, key=lambda row: row[f"best_{metric}"])
-        echo(f"best trial: {pick['trial']} ({' '.join(f'{key}={pick[key]}' for key in plan.keys)}): {metric} "
-             f"{pick[f'best_{metric}']:.6g} at epoch {pick['best_epoch']}, test accuracy "
-             f"{pick['test_accuracy']:.2%}; {pick['run_dir']}")
+    best = best_trial(rows, metric, plan.keys)
+    if best:
+        echo(best)
     if rest and not (plan.time_budget_s and elapsed >= plan.time_budget_s):
         # Tune catches Ctrl-C and returns as if the sweep had ended: trials left unfinished before the budget ran
         # out were interrupted
@@ -194,6 +179,51 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
                             f"{first['error'] or 'no error recorded'}); every error is in the error column of "
                             f"{folder / 'results.csv'}")
     return folder
+
+
+def _check_trials(model_path: Path, plan: SweepPlan, trials: Sequence[tuple[str, ...]], configs: list,
+                  folder: Path) -> None:
+    """UsageError for a common setting (`--set`, the file's `set`) that a swept key overwrites in every trial, and
+    for two grid points that train the same model (random draws may repeat: they are draws)."""
+    paths = written_paths(model_path, plan.sets + trials[0])  # every trial writes the same keys
+    for setting, written in zip(plan.sets, paths):
+        for swept, swept_path in zip(trials[0], paths[len(plan.sets):]):
+            if overlapping(written, swept_path):
+                raise UsageError(f"set {setting!r}: the sweep sets {swept.partition('=')[0]} in every trial; give "
+                                 "its values to the sweep only")
+    if plan.random:
+        return
+    first_of: dict[str, int] = {}
+    for index, cfg in enumerate(configs):
+        same = first_of.setdefault(repr(cfg), index)
+        if same != index:
+            raise UsageError(f"trials {trial_dir(folder, same).name} ({' '.join(trials[same])}) and "
+                             f"{trial_dir(folder, index).name} ({' '.join(trials[index])}) train the same model; "
+                             "give each swept value once")
+
+
+def _metric(plan: SweepPlan, trials: Sequence[tuple[str, ...]], configs: list, folder: Path) -> str:
+    """The one metric every trial is judged on: the plan's, else val_accuracy where every trial holds out
+    validation samples, else train_accuracy; UsageError for a validation metric a trial cannot report."""
+    without = [index for index, cfg in enumerate(configs) if cfg.training.validation == 0]
+    metric = plan.metric or ("train_accuracy" if without else "val_accuracy")
+    if metric.startswith("val_") and without:
+        raise UsageError(f"metric {metric}: trial {trial_dir(folder, without[0]).name} "
+                         f"({' '.join(trials[without[0]])}) holds out no validation samples "
+                         "(training.validation = 0); judge the trials on train_accuracy or set training.validation")
+    return metric
+
+
+def best_trial(rows: list[dict[str, Any]], metric: str, keys: Sequence[str]) -> str:
+    """The line that names the best of the finished and early-stopped trials (the first of the best, in trial
+    order), or "" when none has a result."""
+    judged = [row for row in rows if row["status"] in ("done", "stopped early") and row[f"best_{metric}"] != ""]
+    if not judged:
+        return ""
+    pick = (max if maximised(metric) else min)(judged, key=lambda row: row[f"best_{metric}"])
+    return (f"best trial: {pick['trial']} ({' '.join(f'{key}={pick[key]}' for key in keys)}): {metric} "
+            f"{pick[f'best_{metric}']:.6g} at epoch {pick['best_epoch']}, test accuracy {pick['test_accuracy']:.2%}; "
+            f"{pick['run_dir']}")
 
 
 #: A failed trial's error in results.csv is cut to this many characters.
