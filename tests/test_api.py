@@ -289,7 +289,8 @@ def test_misused_api_calls_are_clear_errors_and_change_nothing(fitted):
     with pytest.raises(SnntrainError, match=r"overrides='training.epochs=1': give a list of \"KEY=VALUE\" strings"):
         snntrain.Model.from_toml("default", "training.epochs=1")  # before: "--set t: expected KEY=VALUE"
     assert snntrain.encode(images[:0])[0].shape == (0, 64, 1)  # before: numpy's reshape error
-    with pytest.raises(SnntrainError, match=r"t_window must be a number of seconds, positive and finite \(in float32\)"):
+    with pytest.raises(SnntrainError,
+                       match=r"t_window must be a number of seconds, positive and finite \(in float32\)"):
         snntrain.encode(images[:1], 1e39)  # before: half the pixels silently never fired
     with pytest.raises(SnntrainError, match=r"t_window must be a number of seconds.*, got '0.1'"):
         snntrain.encode(images[:1], "0.1")  # before: math.isfinite's "must be real number, not str"

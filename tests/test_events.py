@@ -201,7 +201,8 @@ def test_wrong_sample_counts_and_labels_are_rejected(tmp_path, shd, monkeypatch)
 def test_missing_or_damaged_event_files_say_what_to_run(tmp_path):
     with pytest.raises(DataError) as info:
         load_dataset("nmnist", tmp_path)
-    assert str(info.value) == f"dataset 'nmnist' not found in {tmp_path}; run `snntrain download nmnist --data-dir {tmp_path}`"
+    assert str(info.value) == (f"dataset 'nmnist' not found in {tmp_path}; run `snntrain download nmnist --data-dir "
+                               f"{tmp_path}`")
     (tmp_path / "shd").mkdir()
     for split in ("train", "test"):
         (tmp_path / "shd" / f"{split}.h5").write_bytes(b"not hdf5")

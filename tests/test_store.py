@@ -152,7 +152,8 @@ def test_digits_load_from_the_package(tmp_path):
 def test_missing_dataset_says_how_to_get_it(tmp_path):
     with pytest.raises(DataError) as info:
         load_dataset("mnist", tmp_path)
-    assert str(info.value) == f"dataset 'mnist' not found in {tmp_path}; run `snntrain download mnist --data-dir {tmp_path}`"
+    assert str(info.value) == (f"dataset 'mnist' not found in {tmp_path}; run `snntrain download mnist --data-dir "
+                               f"{tmp_path}`")
 
 
 def test_unknown_and_unsupported_names(tmp_path):

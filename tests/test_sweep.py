@@ -167,7 +167,8 @@ def test_bad_command_lines_are_one_line_usage_errors(tmp_path):
                                                       "validation samples"),
                           # before: ASHA raised Ray's 32-line traceback; without it, t001's row had no result
                           (("--model", "default", "--grid", "training.validation=100,0", "--scheduler", "asha",
-                            "--metric", "val_accuracy"), "metric val_accuracy: trial t001 (training.validation=0) holds out no validation"),
+                            "--metric", "val_accuracy"),
+                           "metric val_accuracy: trial t001 (training.validation=0) holds out no validation"),
                           # before: the trial's value was the text "0..2"
                           (("--model", "default", "--grid", "training.seed=0..2,5"),
                            "--grid 'training.seed=0..2,5': a range A..B stands alone; list the values instead of "
@@ -323,7 +324,8 @@ def test_a_failing_trial_is_marked_failed_and_the_others_finish(tmp_path):
 def test_a_missing_dataset_is_refused_before_ray_starts(tmp_path):
     result = sweep(tmp_path, "--grid", "input.dataset=digits,mnist")
     assert result.exit_code == 1
-    assert result.output == f"error: dataset 'mnist' not found in {tmp_path / 'data'}; run `snntrain download mnist --data-dir {tmp_path / 'data'}`\n"
+    assert result.output == (f"error: dataset 'mnist' not found in {tmp_path / 'data'}; run `snntrain download mnist "
+                             f"--data-dir {tmp_path / 'data'}`\n")
     assert not (tmp_path / "runs").exists()
 
 

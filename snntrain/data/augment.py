@@ -4,13 +4,12 @@ The original BATS code trains its MNIST convolutional network on elastically def
 package's random grid, nearest-pixel resampling): each control point of a `points` x `points` grid spread from
 the first to the last pixel moves by a normal displacement of `sigma` pixels along each axis, a cubic spline
 carries the displacement to every pixel, and each pixel takes the value of the source pixel nearest to where its
-displacement points, or 0 where that pixel lies outside the image. Both steps are scipy's `map_coordinates`
-(order 3 for the grid, as that package documents; order 0 for the image). One difference at the edges: that
-package's "constant" mode also blanks a pixel that points less than half a pixel past the edge; here each pixel
-covers its whole cell ("grid-constant"), so a vanishing deformation gives back the image. The image step picks the
-nearest pixel as scipy's order 0 does (floor(x + 0.5)) and gathers by index, about six times faster than
-`map_coordinates` on a whole split. The experiment draws one deformation per batch (all images of a batch move
-alike); `group` = 1 draws one per image.
+displacement points, or 0 where that pixel lies outside the image. The grid step is scipy's `map_coordinates`
+(order 3, as that package documents); the image step rounds as scipy's order 0 does (floor(x + 0.5)) and gathers by
+index, about six times faster than `map_coordinates` on a whole split. One difference at the edges: that package's
+"constant" mode also blanks a pixel that points less than half a pixel past the edge; here each pixel covers its
+whole cell ("grid-constant"), so a vanishing deformation gives back the image. The experiment draws one deformation
+per batch (all images of a batch move alike); `group` = 1 draws one per image.
 """
 from __future__ import annotations
 
