@@ -64,6 +64,12 @@ def test_cli_export_import_and_eval(trained, tmp_path):
     np.testing.assert_array_equal(imported.predict(images[:60]), best.predict(images[:60]))
     result = runner.invoke(main, ["import", str(tmp_path / "m.nir"), "-o", str(tmp_path / "imported.txt")])
     assert result.exit_code == 2 and "give a .toml path" in result.stderr
+    # a run's checkpoint is not overwritten by a NIR file (before: exported over best.h5, which eval then refused)
+    before = (Path(trained.run_dir) / "best.h5").read_bytes()
+    result = runner.invoke(main, ["export", str(trained.run_dir), "-o", str(Path(trained.run_dir) / "best.h5")])
+    assert result.exit_code == 2 and result.stderr == (f"error: -o {Path(trained.run_dir) / 'best.h5'}: an snntrain "
+                                                       "checkpoint is there; write the NIR file elsewhere\n")
+    assert (Path(trained.run_dir) / "best.h5").read_bytes() == before
     (tmp_path / "a-file").write_text("")  # a folder that cannot be made: one line (before: FileExistsError traceback)
     result = runner.invoke(main, ["import", str(tmp_path / "m.nir"), "-o", str(tmp_path / "a-file" / "m.toml")])
     assert result.exit_code == 1 and result.stderr == f"error: cannot create folder {tmp_path / 'a-file'}: File " \
@@ -425,6 +431,19 @@ type = "count"
 n_true = 5
 n_false = 1
 """
+
+
+def test_a_conv_kernel_that_is_not_square_is_refused_on_export(tmp_path):
+    """(Before: nir's Conv2d inferred a square kernel's output shape, and export ended in its type error's
+    traceback.)"""
+    from snntrain.config import load_model_text
+
+    model = snntrain.Model(load_model_text(CONV_DIGITS.replace("kernel = [3, 3]", "kernel = [3, 2]"), "c"),
+                           device="cpu")
+    with pytest.raises(SnntrainError, match=r"^layer conv0: kernel 3x2: the Conv2d of nir [0-9.]+ takes square "
+                                            r"kernels only; export needs kernel = \[k, k\]$"):
+        model.to_nir(tmp_path / "conv.nir")
+    assert not (tmp_path / "conv.nir").exists()
 
 
 def test_a_conv_pool_dense_graph_simulated_by_brian2_gives_snntrains_spikes(tmp_path):

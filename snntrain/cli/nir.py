@@ -20,7 +20,10 @@ from snntrain.errors import UsageError
 def export(run_dir: Path, which: str, fmt: str, output: Path) -> None:
     """Write a run's network (its best or last weights) as a NIR graph (Linear or Conv2d + CubaLIF, SumPool2d)."""
     from snntrain.model import Model
+    from snntrain.runs import is_checkpoint
 
+    if is_checkpoint(output):  # -o RUN/best.h5 replaced the run's weights
+        raise UsageError(f"-o {output}: an snntrain checkpoint is there; write the NIR file elsewhere")
     Model.from_run(run_dir, which, device="cpu").to_nir(output)
     click.echo(f"wrote {output} ({fmt.upper()}, the {which} weights of {run_dir})")
 
@@ -47,6 +50,6 @@ def import_nir(nir_file: Path, output: Path, dataset: str | None, t_max: float |
         raise UsageError(f"--t-max {t_max}: must be a finite number > 0")
     model = Model.from_nir(nir_file, dataset, t_max, max_spikes, device="cpu")
     make_dirs(output.parent)
+    model.save(output.with_suffix(".h5"))  # the weights first: a model file never stands beside other weights
     atomic_write_text(output, to_toml(model.config))
-    model.save(output.with_suffix(".h5"))
     click.echo(f"wrote {output} and {output.with_suffix('.h5')}")

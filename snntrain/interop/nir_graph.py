@@ -130,6 +130,10 @@ def to_graph(cfg: ModelConfig, weights: Sequence[np.ndarray]) -> Any:
             add(f"{name}_linear", nir.Linear(weight=w))
             add(f"{name}_lif", _cuba_lif(nir, name, layer, out_shape))
         elif layer.type == "conv":
+            if layer.kernel[0] != layer.kernel[1]:  # nir's Conv2d infers its output shape from the first side alone
+                raise SnntrainError(f"layer {name}: kernel {layer.kernel[0]}x{layer.kernel[1]}: the Conv2d of nir "
+                                    f"{getattr(nir, '__version__', '')} takes square kernels only; export needs "
+                                    "kernel = [k, k]")
             add(f"{name}_conv", nir.Conv2d(input_shape=tuple(shape[:2]), weight=w.transpose(0, 3, 1, 2), stride=1,
                                            padding=0, dilation=1, groups=1, bias=np.zeros(w.shape[0], w.dtype)))
             add(f"{name}_lif", _cuba_lif(nir, name, layer, _nir_order(out_shape)))

@@ -125,6 +125,17 @@ def _read(f: h5py.File, path: Path) -> Checkpoint:
     )
 
 
+def is_checkpoint(path: Path) -> bool:
+    """Whether `path` is a file that snntrain wrote as a checkpoint (its format attribute says so)."""
+    if not Path(path).is_file():  # a FIFO would block the read for ever
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == FORMAT
+    except (OSError, RuntimeError, ValueError):  # not there, not HDF5, or damaged: no checkpoint to keep
+        return False
+
+
 def load_checkpoint(path: Path) -> Checkpoint:
     """Read a checkpoint; SnntrainError naming the file when it is missing, truncated or not a checkpoint."""
     path = Path(path)
