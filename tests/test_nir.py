@@ -271,6 +271,9 @@ def test_from_nir_refuses_values_it_would_have_replaced(tmp_path, t_max, max_spi
     (lambda g: g.nodes["lif2"].v_reset.__setitem__(slice(None), 0.1), "node lif2 resets to v_reset != 0"),
     (lambda g: (g.nodes.update(side=nir.Linear(np.ones((6, 64)))), g.edges.append(("in", "side"))),
      "node in leads to 2 nodes"),
+    # a recurrent node leads to two nodes too (before: "node lif1 leads to 2 nodes", not the loop)
+    (lambda g: (g.nodes.update(rec=nir.Linear(np.ones((6, 6)))), g.edges.extend([("lif1", "rec"), ("rec", "lif1")])),
+     "node lif1 closes a loop; snntrain has no recurrent layers"),
 ])
 def test_what_snntrain_cannot_represent_is_a_one_line_error_naming_the_node(change, message, tmp_path):
     graph = foreign_graph(np.random.default_rng(5))
@@ -279,6 +282,18 @@ def test_what_snntrain_cannot_represent_is_a_one_line_error_naming_the_node(chan
     with pytest.raises(SnntrainError, match=re.escape(message)) as err:
         nir_graph.read(tmp_path / "bad.nir", dataset="digits")
     assert "\n" not in str(err.value)
+
+
+def test_a_guessed_dataset_that_does_not_fit_says_it_was_guessed(tmp_path):
+    """700 inputs are SHD's channels; a 10-class graph does not fit SHD's 20 classes (before: the error named shd
+    without saying that nobody had)."""
+    graph = foreign_graph(np.random.default_rng(5))
+    graph.nodes["in"] = nir.Input({"input": np.array([700])})
+    graph.nodes["fc1"] = nir.Linear(np.full((6, 700), 0.001))
+    nir.write(tmp_path / "g.nir", graph)
+    with pytest.raises(SnntrainError, match=r"allowed: 20 \(dataset shd guessed from the graph's 700 inputs; name it "
+                                            r"with --dataset\)$"):
+        nir_graph.read(tmp_path / "g.nir")
 
 
 def _edit(path: Path, what: str) -> None:

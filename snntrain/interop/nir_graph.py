@@ -36,7 +36,7 @@ from snntrain.config.load import float32_too_coarse
 from snntrain.config.shapes import layer_shapes
 from snntrain.config.model import ModelConfig
 from snntrain.data.registry import DATASETS
-from snntrain.errors import SnntrainError
+from snntrain.errors import ConfigError, SnntrainError
 from snntrain.network.build import describe_layers, finite_in, layer_names
 from snntrain.atomic import atomic_write_bytes, special_file
 
@@ -167,16 +167,36 @@ def _chain(graph: Any, source: str) -> list[str]:
     following: dict[str, list[str]] = {}
     for src, dst in graph.edges:
         following.setdefault(src, []).append(dst)
+    loop = _loop_start(following, inputs[0])
+    if loop is not None:  # before the branches: a recurrent node leads to two nodes too
+        raise SnntrainError(f"{source}: node {loop} closes a loop; snntrain has no recurrent layers")
     chain = [inputs[0]]
     while not isinstance(graph.nodes[chain[-1]], nir.Output):
         nxt = following.get(chain[-1], [])
         if len(nxt) != 1:
             raise SnntrainError(f"{source}: node {chain[-1]} leads to {len(nxt)} nodes; snntrain imports a "
                                 "feed-forward chain from Input to Output")
-        if nxt[0] in chain:
-            raise SnntrainError(f"{source}: node {nxt[0]} closes a loop; snntrain has no recurrent layers")
         chain.append(nxt[0])
     return chain
+
+
+def _loop_start(following: dict[str, list[str]], start: str) -> str | None:
+    """A node that an edge leads back to from a node reachable from it (a loop in the graph from `start`), or
+    None."""
+    path: list[str] = []
+    done: set[str] = set()
+
+    def visit(node: str) -> str | None:
+        path.append(node)
+        for nxt in following.get(node, []):
+            found = nxt if nxt in path else (visit(nxt) if nxt not in done else None)
+            if found is not None:
+                return found
+        path.pop()
+        done.add(node)
+        return None
+
+    return visit(start)
 
 
 def _uniform(values: Any, what: str, node: str, source: str) -> float:
@@ -336,11 +356,18 @@ def read(path: Path, dataset: str | None = None, t_max: float | None = None,
     else:
         # float32 cannot resolve the spike times of a tau_s this long against t_max (a model-file error there)
         wide = any(layer["type"] != "pool" and float32_too_coarse(layer["tau_s"], float(t_max)) for layer in layers)
-        text = _FOREIGN_MODEL.format(name=json.dumps(Path(path).stem),
-                                     dataset=dataset or DATASETS_BY_INPUTS.get(int(np.prod(in_shape)), "mnist"),
-                                     t_max=float(t_max), precision='\nprecision = "float64"' if wide else "",
+        guessed = dataset is None
+        dataset = dataset or DATASETS_BY_INPUTS.get(int(np.prod(in_shape)), "mnist")
+        text = _FOREIGN_MODEL.format(name=json.dumps(Path(path).stem), dataset=dataset, t_max=float(t_max),
+                                     precision='\nprecision = "float64"' if wide else "",
                                      layers="".join(_layer_toml(layer) for layer in layers))
-        cfg = load_model_text(text, source)
+        try:
+            cfg = load_model_text(text, source)
+        except ConfigError as err:  # say where a dataset the user never named came from
+            if not guessed:
+                raise
+            raise ConfigError(f"{err} (dataset {dataset} guessed from the graph's {int(np.prod(in_shape))} inputs; "
+                              "name it with --dataset)") from None
     fields = ("neurons", "filters", "kernel", "size", "tau_s", "theta", "delta_theta", "max_spikes")
     cfg = replace(cfg, layers=tuple(
         replace(layer, **{k: tuple(v) if k == "kernel" else v for k, v in mine.items() if k in fields})
