@@ -15,7 +15,7 @@ import numpy as np
 from snntrain.backends import get_backend
 from snntrain.config import load_model, load_model_text, to_toml
 from snntrain.config.model import ModelConfig
-from snntrain.errors import ConfigError, SnntrainError, UsageError, as_path, shown
+from snntrain.errors import ConfigError, SnntrainError, as_path
 from snntrain.network.build import build_network, describe_layers, take_weights
 from snntrain.network.loss import Loss
 from snntrain.network.spikes import SpikeTrains
@@ -219,9 +219,6 @@ class Model:
         """Accuracy, loss, confusion matrix and mean spikes on `split` of the model's dataset: "train" (the samples
         training uses), "validation" (those `[training] validation` holds out) or "test". Inputs of your own:
         `predict` or `spikes`."""
-        if not isinstance(split, str):
-            raise UsageError(f"split={shown(split)}: give \"train\", \"validation\" or \"test\" (a split of the "
-                                "model's dataset); to run inputs of your own, use predict or spikes")
         with self._lock:
             return score(self.config, self._network, self._backend, as_path(data_dir, "data_dir"), split)
 

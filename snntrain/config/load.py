@@ -250,11 +250,6 @@ def overlapping(path: str, other: str) -> bool:
     return _inside(path, other) or _inside(other, path)
 
 
-def override_sets(override: str, path: str) -> bool:
-    """Whether `--set override` ("KEY=VALUE") writes key path `path`: the key itself, or a table holding it."""
-    return _inside(path, override.partition("=")[0].strip())
-
-
 def _show(value: Any) -> str:
     text = format_value(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -275,7 +270,7 @@ class _Resolver:
     def fail(self, path: str, message: str, value: Any = _MISSING) -> NoReturn:
         """Raise the one-line ConfigError for `path`, marking paths that a `--set` wrote."""
         # A path inside what a --set wrote, or a table that a --set wrote into (e.g. a misspelt new table).
-        by_set = any(_inside(path, p) or _inside(p, path) for p in self.overridden)
+        by_set = any(overlapping(path, p) for p in self.overridden)
         where = f"--set {path}" if by_set else path
         shown = "" if value is _MISSING else f" = {_show(value)}"
         raise ConfigError(f"{self.source}: {where}{shown}: {message}")

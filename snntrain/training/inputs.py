@@ -83,9 +83,11 @@ def training_parts(cfg: ModelConfig, samples: int) -> tuple[slice, slice]:
 def check_run_split(split: object, cfg: ModelConfig) -> str:
     """`split` when it is one of RUN_SPLITS that a run of `cfg` has ("validation" only where `[training]
     validation` holds samples out); UsageError otherwise. Needs no data."""
-    if not isinstance(split, str) or split not in RUN_SPLITS:
-        raise UsageError(f"split {shown(split)}: a run has the splits {', '.join(RUN_SPLITS[:-1])} and "
-                         f"{RUN_SPLITS[-1]}")
+    if not isinstance(split, str):  # an array, say, from the Python API
+        raise UsageError(f"split={shown(split)}: give \"train\", \"validation\" or \"test\" (a split of the "
+                         "model's dataset); to run inputs of your own, use predict or spikes")
+    if split not in RUN_SPLITS:
+        raise UsageError(f"split {split!r}: a run has the splits {', '.join(RUN_SPLITS[:-1])} and {RUN_SPLITS[-1]}")
     if split == "validation" and not cfg.training.validation:
         raise UsageError(f"{cfg.lead}split 'validation': the model holds out no validation samples "
                          "(training.validation = 0)")

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 
 from snntrain.config import load_model
 from snntrain.config.load import overlapping, resolve_model_path, written_paths
+from snntrain.config.model import ModelConfig
 from snntrain.config.sweep import SweepPlan, maximised
 from snntrain.data import check_present
 from snntrain.errors import SnntrainError, UsageError
@@ -181,8 +182,8 @@ def run_sweep(plan: SweepPlan, runs_root: Path, data_dir: Path, address: str | N
     return folder
 
 
-def _check_trials(model_path: Path, plan: SweepPlan, trials: Sequence[tuple[str, ...]], configs: list,
-                  folder: Path) -> None:
+def _check_trials(model_path: Path, plan: SweepPlan, trials: Sequence[tuple[str, ...]],
+                  configs: Sequence[ModelConfig], folder: Path) -> None:
     """UsageError for a common setting (`--set`, the file's `set`) that a swept key overwrites in every trial, and
     for two grid points that train the same model (random draws may repeat: they are draws)."""
     paths = written_paths(model_path, plan.sets + trials[0])  # every trial writes the same keys
@@ -202,7 +203,7 @@ def _check_trials(model_path: Path, plan: SweepPlan, trials: Sequence[tuple[str,
                              "give each swept value once")
 
 
-def _metric(plan: SweepPlan, trials: Sequence[tuple[str, ...]], configs: list, folder: Path) -> str:
+def _metric(plan: SweepPlan, trials: Sequence[tuple[str, ...]], configs: Sequence[ModelConfig], folder: Path) -> str:
     """The one metric every trial is judged on: the plan's, else val_accuracy where every trial holds out
     validation samples, else train_accuracy; UsageError for a validation metric a trial cannot report."""
     without = [index for index, cfg in enumerate(configs) if cfg.training.validation == 0]

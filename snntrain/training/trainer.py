@@ -17,7 +17,7 @@ from snntrain import __version__
 from snntrain.backends import Backend
 from snntrain.config import load_model, to_toml
 from snntrain.config.emit import format_value
-from snntrain.config.load import override_sets
+from snntrain.config.load import overlapping, written_paths
 from snntrain.config.model import ModelConfig
 from snntrain.data.store import load_dataset
 from snntrain.errors import SnntrainError, UsageError
@@ -339,23 +339,23 @@ def check_same_data(cfg: ModelConfig, config_path: Path, overrides: Sequence[str
     file `config_path`: its records and best.h5 were chosen on those samples, which a resume must not change under
     them. The run's model is taken with the other overrides, which may be what makes it valid here (a smaller
     buffer for this machine, say)."""
-    def touches_data(override: str) -> bool:
-        return any(override_sets(override, name) for name in DATA_KEYS)
-
-    fixed = ("a run's samples (dataset, sample counts, validation split, seed) are fixed at its start, and its "
-             "records and best.h5 were chosen on them: train a new run with it")
-    touching = [o for o in overrides if touches_data(o)]
+    if not overrides:
+        return
+    writes = list(zip(overrides, written_paths(config_path, overrides)))  # (override, the key path it writes)
+    touching = [o for o, path in writes if any(overlapping(path, key) for key in DATA_KEYS)]
     if not touching:
         return
+    fixed = ("a run's samples (dataset, sample counts, validation split, seed) are fixed at its start, and its "
+             "records and best.h5 were chosen on them: train a new run with it")
     try:
-        started = load_model(config_path, [o for o in overrides if not touches_data(o)])
+        started = load_model(config_path, [o for o in overrides if o not in touching])
     except SnntrainError:  # the run's model is valid only with a data override, which changes its samples
         raise UsageError(f"--set {touching[0]} on --resume: {fixed}") from None
     for key in DATA_KEYS:
         table, name = key.split(".")
         now, before = getattr(getattr(cfg, table), name), getattr(getattr(started, table), name)
         if now != before:
-            given = [o for o in touching if override_sets(o, key)][-1]
+            given = [o for o, path in writes if overlapping(path, key)][-1]
             raise UsageError(f"--set {given} on --resume changes {key} from {format_value(before)} to "
                              f"{format_value(now)}; {fixed}")
 
